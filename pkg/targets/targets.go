@@ -1,0 +1,210 @@
+// Package targets defines what hrpush expects of an applicant tracking system: the [Target]
+// contract that every ATS package implements, the [Item] it writes, and the HTTP error model
+// shared by the ATS clients.
+//
+// # Failure classes
+//
+// Targets return errors that say what kind of failure happened, through methods that the job
+// runtime (package jobs) reads with errors.As:
+//
+//   - Permanent() bool: retrying cannot help (validation error, bad payload); dead-letter.
+//   - RetryAfter() time.Duration: throttled; wait that long before the next attempt.
+//   - Credentials() bool: the account's credentials were refused; the whole target is
+//     unhealthy, so the runtime pauses it instead of dead-lettering every job.
+//
+// Any other error is transient (5xx, timeouts, connection errors) and retried with backoff.
+package targets
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"strings"
+	"time"
+)
+
+// Target writes formatted items to one ATS account. Push must be idempotent: pushing the same
+// item again (a redelivered job) updates what the first push created and never duplicates it.
+type Target interface {
+	// Name is the target's name in job subjects and logs: "jobadder" or "bullhorn".
+	Name() string
+	// Push writes one item and reports what it did.
+	Push(ctx context.Context, item *Item) (*Result, error)
+}
+
+// Item is one formatted profile on its way to a target.
+type Item struct {
+	// SourceKey and ProfileKey identify the HrFlow profile; targets key their idempotency
+	// records on them.
+	SourceKey  string
+	ProfileKey string
+	// Payload is the formatted target payload, a JSON object in the target's own schema.
+	Payload map[string]any
+	// Resume is the profile's resume, uploaded once per candidate; nil when it has none.
+	Resume *Document
+	// AllowDuplicates asks the target to create a new candidate even when the ATS reports one
+	// with the same email (JobAdder's X-Allow-Duplicates).
+	AllowDuplicates bool
+}
+
+// Document is a file to attach to a candidate. Open is called only when the target decides to
+// upload it, so a redelivered job whose resume is already uploaded does not download it again.
+type Document struct {
+	Name        string // file name with extension, e.g. "resume.pdf"
+	ContentType string // e.g. "application/pdf"
+	Open        func(ctx context.Context) (io.ReadCloser, error)
+}
+
+// Action is what a push did at the ATS.
+type Action string
+
+// Actions a [Target] reports.
+const (
+	Created Action = "created"
+	Updated Action = "updated"
+)
+
+// Result is what a push did.
+type Result struct {
+	Action Action
+	// ID is the candidate's id at the ATS.
+	ID string
+	// ResumeUploaded is true when this push uploaded the resume.
+	ResumeUploaded bool
+}
+
+// maxErrorBodySize caps how much of an error body is read.
+const maxErrorBodySize = 1 << 20
+
+// ErrorResponse is a response the ATS answered with an error status.
+type ErrorResponse struct {
+	Target     string
+	Method     string
+	URL        string // sanitised: no query values that could hold a secret
+	StatusCode int
+	Message    string
+	// Details are the field errors the ATS listed, as "field: message".
+	Details []string
+}
+
+func (e *ErrorResponse) Error() string {
+	msg := fmt.Sprintf("%s: %s %s: %d", e.Target, e.Method, e.URL, e.StatusCode)
+	if e.Message != "" {
+		msg += " " + e.Message
+	}
+	if len(e.Details) > 0 {
+		msg += " (" + strings.Join(e.Details, "; ") + ")"
+	}
+	return msg
+}
+
+// Permanent reports whether retrying the same request cannot succeed: a 4xx other than 401,
+// 403, 408, 409 and 429.
+func (e *ErrorResponse) Permanent() bool {
+	switch e.StatusCode {
+	case 401, 403, 408, 409, 429:
+		return false
+	}
+	return e.StatusCode >= 400 && e.StatusCode < 500
+}
+
+// RateLimitError is a 429 answer. RetryAfter is the wait the ATS asked for, or the target's
+// documented default when it named none.
+type RateLimitError struct {
+	*ErrorResponse
+	Wait time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%s (retry after %s)", e.ErrorResponse.Error(), e.Wait)
+}
+
+// RetryAfter is how long to wait before the next call.
+func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
+
+// Unwrap returns the underlying error response.
+func (e *RateLimitError) Unwrap() error { return e.ErrorResponse }
+
+// CredentialsError means the account's credentials were refused (an expired or revoked
+// authorization, a wrong password, terms not accepted). Reason says what the operator must do.
+type CredentialsError struct {
+	Target string
+	Reason string
+	Err    error
+}
+
+func (e *CredentialsError) Error() string {
+	msg := e.Target + ": credentials refused: " + e.Reason
+	if e.Err != nil {
+		msg += ": " + e.Err.Error()
+	}
+	return msg
+}
+
+// Credentials marks the error as a credentials failure.
+func (e *CredentialsError) Credentials() bool { return true }
+
+// Unwrap returns the cause.
+func (e *CredentialsError) Unwrap() error { return e.Err }
+
+// ErrNoEmail is returned by targets that need an email to find an existing candidate.
+var ErrNoEmail = errors.New("targets: profile has no email")
+
+// ReadErrorBody reads at most 1 MiB of an error body.
+func ReadErrorBody(r io.Reader) []byte {
+	b, _ := io.ReadAll(io.LimitReader(r, maxErrorBodySize))
+	return b
+}
+
+// secretParams are query parameters that carry credentials in the ATS APIs.
+func secretParam(name string) bool {
+	switch strings.ToLower(name) {
+	case "access_token", "refresh_token", "code", "client_secret", "password", "bhresttoken",
+		"x-api-key", "api_secret", "token":
+		return true
+	}
+	return false
+}
+
+// SanitizeURL returns u with the values of credential-bearing query parameters (tokens, codes,
+// passwords, client secrets) and any user info replaced, so that they never reach an error string
+// or a log line.
+func SanitizeURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			if secretParam(k) {
+				q[k] = []string{"REDACTED"}
+			}
+		}
+		c.RawQuery = q.Encode()
+	}
+	return c.String()
+}
+
+// ParseRetryAfter reads a Retry-After header (seconds or an HTTP date). It returns def when the
+// header is absent or unreadable.
+func ParseRetryAfter(h string, now time.Time, def time.Duration) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return def
+	}
+	var secs int
+	if _, err := fmt.Sscanf(h, "%d", &secs); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := time.Parse(time.RFC1123, h); err == nil {
+		if d := t.Sub(now); d > 0 {
+			return d
+		}
+		return 0
+	}
+	return def
+}
