@@ -1,0 +1,127 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Names of the streams, subjects and buckets hrpush uses.
+const (
+	// JobsStream holds the jobs waiting to be pushed (WorkQueue retention: a job is removed
+	// when a worker acks or terminates it).
+	JobsStream = "PUSH_PROFILES"
+	// SubjectPrefix is followed by the target: hrpush.push.jobadder.
+	SubjectPrefix = "hrpush.push."
+	// DLQStream holds dead-lettered jobs (Limits retention: kept until purged or MaxAge).
+	DLQStream = "PUSH_PROFILES_DLQ"
+	// DLQSubjectPrefix is followed by the target, or "unknown" when a bad job named none.
+	DLQSubjectPrefix = "hrpush.dlq."
+	// EventsStream holds one event per job outcome, and each batch's header, so that any process
+	// can follow a batch.
+	EventsStream = "PUSH_EVENTS"
+	// EventsSubjectPrefix is followed by the batch id ("none" for jobs without batch).
+	EventsSubjectPrefix = "hrpush.events."
+	// BatchesSubjectPrefix is followed by the batch id; it carries the batch header.
+	BatchesSubjectPrefix = "hrpush.batches."
+	// TokensBucket holds the ATS tokens shared by all workers (the only secrets hrpush stores).
+	TokensBucket = "hrpush_tokens"
+	// IDsBucket maps profiles to ATS ids, so a redelivered job updates instead of creating.
+	IDsBucket = "hrpush_ids"
+	// ConsumerPrefix is followed by the target: the durable pull consumer of that target.
+	ConsumerPrefix = "hrpush-"
+)
+
+// StreamConfig says how the streams are created. The zero value suits one embedded server.
+type StreamConfig struct {
+	// Replicas of every stream and bucket. Default 1; use 3 in a NATS cluster.
+	Replicas int
+	// Storage of the streams. Default file storage.
+	Storage jetstream.StorageType
+	// DuplicatesWindow is how long a Nats-Msg-Id is remembered, so that a job enqueued twice in
+	// that window is stored once. Default 20 minutes; must be at least 10 minutes, longer than a
+	// producer's retry horizon.
+	DuplicatesWindow time.Duration
+	// DLQMaxAge is how long dead letters are kept. Default 90 days.
+	DLQMaxAge time.Duration
+	// EventsMaxAge is how long job events (batch progress and reports) are kept. Default 14 days.
+	EventsMaxAge time.Duration
+}
+
+func (c StreamConfig) withDefaults() StreamConfig {
+	c.Replicas = cmp.Or(c.Replicas, 1)
+	c.DuplicatesWindow = cmp.Or(c.DuplicatesWindow, 20*time.Minute)
+	c.DLQMaxAge = cmp.Or(c.DLQMaxAge, 90*24*time.Hour)
+	c.EventsMaxAge = cmp.Or(c.EventsMaxAge, 14*24*time.Hour)
+	return c
+}
+
+// Buckets are the KV buckets shared by workers.
+type Buckets struct {
+	Tokens jetstream.KeyValue
+	IDs    jetstream.KeyValue
+}
+
+// EnsureStreams creates or updates the jobs, DLQ and events streams and the KV buckets. Both
+// binaries call it at start-up; it is idempotent.
+func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (*Buckets, error) {
+	cfg = cfg.withDefaults()
+	if cfg.DuplicatesWindow < 10*time.Minute {
+		return nil, fmt.Errorf("jobs: duplicates window %s is shorter than 10 minutes", cfg.DuplicatesWindow)
+	}
+	subjects := make([]string, 0, len(Targets))
+	for _, t := range Targets {
+		subjects = append(subjects, SubjectPrefix+t)
+	}
+	streams := []jetstream.StreamConfig{{
+		Name:        JobsStream,
+		Description: "hrpush push-profile jobs",
+		Subjects:    subjects,
+		Retention:   jetstream.WorkQueuePolicy,
+		Storage:     cfg.Storage,
+		Replicas:    cfg.Replicas,
+		Duplicates:  cfg.DuplicatesWindow,
+		Discard:     jetstream.DiscardNew,
+	}, {
+		Name:        DLQStream,
+		Description: "hrpush dead-lettered jobs, with error and attempts",
+		Subjects:    []string{DLQSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     cfg.Storage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.DLQMaxAge,
+		Duplicates:  2 * time.Minute,
+	}, {
+		Name:        EventsStream,
+		Description: "hrpush job outcomes and batch headers",
+		Subjects:    []string{EventsSubjectPrefix + ">", BatchesSubjectPrefix + ">"},
+		Retention:   jetstream.LimitsPolicy,
+		Storage:     cfg.Storage,
+		Replicas:    cfg.Replicas,
+		MaxAge:      cfg.EventsMaxAge,
+		Duplicates:  2 * time.Minute,
+	}}
+	for _, sc := range streams {
+		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+			return nil, fmt.Errorf("jobs: ensure stream %s: %w", sc.Name, err)
+		}
+	}
+	var b Buckets
+	for _, kc := range []struct {
+		cfg jetstream.KeyValueConfig
+		kv  *jetstream.KeyValue
+	}{
+		{jetstream.KeyValueConfig{Bucket: TokensBucket, Description: "ATS tokens shared by workers", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Tokens},
+		{jetstream.KeyValueConfig{Bucket: IDsBucket, Description: "profile to ATS id", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.IDs},
+	} {
+		kv, err := js.CreateOrUpdateKeyValue(ctx, kc.cfg)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: ensure bucket %s: %w", kc.cfg.Bucket, err)
+		}
+		*kc.kv = kv
+	}
+	return &b, nil
+}

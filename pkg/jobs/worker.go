@@ -1,0 +1,621 @@
+package jobs
+
+import (
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"os"
+	"runtime/debug"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Handler pushes one job. It returns what happened, or an error whose class (see package
+// targets: Permanent, RetryAfter, Credentials methods, or [Permanent] and [RetryAfter] here)
+// decides what the runtime does next. Tag errors with [WithReason] to name the failed step.
+type Handler interface {
+	Handle(ctx context.Context, job *Job) (Result, error)
+}
+
+// HandlerFunc adapts a function to [Handler].
+type HandlerFunc func(ctx context.Context, job *Job) (Result, error)
+
+// Handle calls f.
+func (f HandlerFunc) Handle(ctx context.Context, job *Job) (Result, error) { return f(ctx, job) }
+
+// Result is what a handler did with a job.
+type Result struct {
+	Outcome Outcome // Created, Updated or Discarded
+	Event   string  // run event; default "written", or "logics_discard" for Discarded
+	ATSID   string  // the candidate's id at the ATS
+}
+
+// Config configures a [Worker]. Only JetStream and Handlers are required.
+type Config struct {
+	// JetStream is the connection's JetStream context.
+	JetStream jetstream.JetStream
+	// Handlers by target name ("jobadder", "bullhorn"). The worker consumes only these targets.
+	Handlers map[string]Handler
+	// Concurrency is the number of jobs run at once per target. Default 8.
+	Concurrency int
+	// AckWait is how long JetStream waits for an ack before redelivering. Running jobs send
+	// InProgress every AckWait/3, so a long job keeps its message. Default 30 s.
+	AckWait time.Duration
+	// MaxAckPending caps the jobs in flight for a target across all workers. Default 1000.
+	MaxAckPending int
+	// MaxDeliveries is the delivery budget of a job; a transient failure on the last delivery,
+	// or a delivery past the budget (the worker of the last one died), dead-letters it. Default 10.
+	MaxDeliveries int
+	// RetryBudget bounds the in-process retries of one delivery (exponential backoff and
+	// Retry-After waits) before the job is put back with a delay. Default 15 s.
+	RetryBudget time.Duration
+	// JobTimeout bounds one delivery. Default 2 minutes.
+	JobTimeout time.Duration
+	// RedeliveryDelay is the base of the delay between deliveries (doubled each delivery, with
+	// ±20 % jitter, capped by MaxRedeliveryDelay). Defaults 2 s and 5 minutes.
+	RedeliveryDelay    time.Duration
+	MaxRedeliveryDelay time.Duration
+	// CredentialsPause is the first pause of a target whose credentials were refused; it doubles
+	// up to 5 minutes while they stay refused. Default 5 s.
+	CredentialsPause time.Duration
+	// PullExpiry is how long one pull request waits for jobs. Keep it short (a few seconds).
+	// Default 2 s.
+	PullExpiry time.Duration
+	// ShutdownGrace is how long Stop lets running jobs finish before cancelling them.
+	// Default 20 s.
+	ShutdownGrace time.Duration
+	// Name identifies this worker in events, DLQ entries and logs. Default host-pid.
+	Name string
+	// Logger receives structured logs. Default slog.Default().
+	Logger *slog.Logger
+	// Observe, when set, is called with each job's final event (metrics).
+	Observe func(Event)
+}
+
+// WithDefaults returns the config with every unset field at its default.
+func (c Config) WithDefaults() Config {
+	c.Concurrency = cmp.Or(c.Concurrency, 8)
+	c.AckWait = cmp.Or(c.AckWait, 30*time.Second)
+	c.MaxAckPending = cmp.Or(c.MaxAckPending, 1000)
+	c.MaxDeliveries = cmp.Or(c.MaxDeliveries, 10)
+	c.RetryBudget = cmp.Or(c.RetryBudget, 15*time.Second)
+	c.JobTimeout = cmp.Or(c.JobTimeout, 2*time.Minute)
+	c.RedeliveryDelay = cmp.Or(c.RedeliveryDelay, 2*time.Second)
+	c.MaxRedeliveryDelay = cmp.Or(c.MaxRedeliveryDelay, 5*time.Minute)
+	c.CredentialsPause = cmp.Or(c.CredentialsPause, 5*time.Second)
+	c.PullExpiry = cmp.Or(c.PullExpiry, 2*time.Second)
+	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
+	if c.Name == "" {
+		host, _ := os.Hostname()
+		c.Name = host + "-" + strconv.Itoa(os.Getpid())
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+func (c Config) validate() error {
+	var errs []error
+	if c.JetStream == nil {
+		errs = append(errs, errors.New("JetStream is required"))
+	}
+	if len(c.Handlers) == 0 {
+		errs = append(errs, errors.New("at least one handler is required"))
+	}
+	for name := range c.Handlers {
+		if !slices.Contains(Targets, name) {
+			errs = append(errs, fmt.Errorf("handler for unknown target %q", name))
+		}
+	}
+	if c.RetryBudget >= c.AckWait*3 {
+		errs = append(errs, fmt.Errorf("retry budget %s must stay well under 3×AckWait %s", c.RetryBudget, c.AckWait))
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("jobs: invalid config: %w", err)
+	}
+	return nil
+}
+
+// Worker pulls jobs of its targets and runs their handlers.
+type Worker struct {
+	cfg   Config
+	log   *slog.Logger
+	lanes []*lane
+
+	mu         sync.Mutex
+	started    bool
+	softCancel context.CancelFunc
+	hardCancel context.CancelCauseFunc
+	pulling    sync.WaitGroup
+	running    sync.WaitGroup
+	stopOnce   sync.Once
+}
+
+// lane is one target's consumer, slots and pause state.
+type lane struct {
+	target  string
+	handler Handler
+	cons    jetstream.Consumer
+	slots   chan struct{}
+
+	mu          sync.Mutex
+	pausedUntil time.Time
+	credentials error // set while the target's credentials are refused
+	credPause   time.Duration
+}
+
+// NewWorker checks the config and returns a worker; Start runs it.
+func NewWorker(cfg Config) (*Worker, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	w := &Worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.Name)}
+	for target, h := range cfg.Handlers {
+		w.lanes = append(w.lanes, &lane{target: target, handler: h, slots: make(chan struct{}, cfg.Concurrency)})
+	}
+	return w, nil
+}
+
+// Start creates or updates the durable consumer of each target and starts pulling. It returns
+// once pulling has started; the worker runs until Stop.
+func (w *Worker) Start(ctx context.Context) error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.started {
+		return errors.New("jobs: worker already started")
+	}
+	for _, l := range w.lanes {
+		cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, jetstream.ConsumerConfig{
+			Durable:       ConsumerPrefix + l.target,
+			Description:   "hrpush workers for " + l.target,
+			FilterSubject: SubjectPrefix + l.target,
+			AckPolicy:     jetstream.AckExplicitPolicy,
+			AckWait:       w.cfg.AckWait,
+			MaxDeliver:    -1, // the runtime enforces MaxDeliveries itself, so the last one still reaches the DLQ
+			MaxAckPending: w.cfg.MaxAckPending,
+		})
+		if err != nil {
+			return fmt.Errorf("jobs: consumer for %s: %w", l.target, err)
+		}
+		l.cons = cons
+	}
+	softCtx, softCancel := context.WithCancel(context.Background())
+	hardCtx, hardCancel := context.WithCancelCause(context.Background())
+	w.softCancel, w.hardCancel, w.started = softCancel, hardCancel, true
+	for _, l := range w.lanes {
+		w.pulling.Add(1)
+		go w.pull(softCtx, hardCtx, l)
+	}
+	w.log.Info("worker started", "targets", w.targets(), "concurrency", w.cfg.Concurrency)
+	return nil
+}
+
+func (w *Worker) targets() []string {
+	out := make([]string, len(w.lanes))
+	for i, l := range w.lanes {
+		out[i] = l.target
+	}
+	return out
+}
+
+// Stop stops pulling, lets running jobs finish until ctx ends or the shutdown grace passes,
+// then cancels the rest with [ErrShutdown]; they are put back on the queue without delay. It is
+// safe to call twice and before Start.
+func (w *Worker) Stop(ctx context.Context) error {
+	w.mu.Lock()
+	started := w.started
+	w.mu.Unlock()
+	if !started {
+		return nil
+	}
+	var err error
+	w.stopOnce.Do(func() {
+		w.softCancel()
+		w.pulling.Wait()
+		done := make(chan struct{})
+		go func() { w.running.Wait(); close(done) }()
+		grace := time.NewTimer(w.cfg.ShutdownGrace)
+		defer grace.Stop()
+		select {
+		case <-done:
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-grace.C:
+			err = errors.New("jobs: shutdown grace period passed")
+		}
+		w.hardCancel(ErrShutdown)
+		if err != nil {
+			w.log.Warn("stopping: cancelled running jobs", "error", err)
+			select {
+			case <-done:
+			case <-time.After(5 * time.Second):
+				w.log.Error("stopping: jobs ignored cancellation; JetStream will redeliver them after AckWait")
+			}
+		}
+		w.log.Info("worker stopped")
+	})
+	return err
+}
+
+// Ready returns nil when the worker is connected and no target is paused for its credentials,
+// and otherwise an error saying what is wrong (for /readyz).
+func (w *Worker) Ready() error {
+	if st := w.cfg.JetStream.Conn().Status(); st != nats.CONNECTED {
+		return fmt.Errorf("nats connection is %s", st)
+	}
+	var errs []error
+	for _, l := range w.lanes {
+		l.mu.Lock()
+		if l.credentials != nil {
+			errs = append(errs, fmt.Errorf("%s paused: %w", l.target, l.credentials))
+		}
+		l.mu.Unlock()
+	}
+	return errors.Join(errs...)
+}
+
+// pull fetches as many jobs as the lane has free slots, and only then: a job waiting in the
+// client's buffer would be running down its AckWait.
+func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
+	defer w.pulling.Done()
+	for softCtx.Err() == nil {
+		if !l.waitUnpaused(softCtx) {
+			return
+		}
+		select {
+		case l.slots <- struct{}{}:
+		case <-softCtx.Done():
+			return
+		}
+		n := 1
+	more:
+		for n < cap(l.slots) {
+			select {
+			case l.slots <- struct{}{}:
+				n++
+			default:
+				break more
+			}
+		}
+		batch, err := l.cons.Fetch(n, jetstream.FetchMaxWait(w.cfg.PullExpiry))
+		if err != nil {
+			l.release(n)
+			w.log.Warn("pull failed", "target", l.target, "error", err)
+			sleep(softCtx, time.Second)
+			continue
+		}
+		got := 0
+		for msg := range batch.Messages() {
+			got++
+			if softCtx.Err() != nil {
+				_ = msg.Nak()
+				l.release(1)
+				continue
+			}
+			w.running.Add(1)
+			go func() {
+				defer w.running.Done()
+				defer l.release(1)
+				w.process(hardCtx, l, msg)
+			}()
+		}
+		l.release(n - got)
+		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
+			w.log.Warn("pull ended with an error", "target", l.target, "error", err)
+			sleep(softCtx, time.Second)
+		}
+	}
+}
+
+func (l *lane) release(n int) {
+	for range n {
+		<-l.slots
+	}
+}
+
+// waitUnpaused waits until the lane's pause, if any, is over. It returns false if ctx ended.
+func (l *lane) waitUnpaused(ctx context.Context) bool {
+	for {
+		l.mu.Lock()
+		d := time.Until(l.pausedUntil)
+		l.mu.Unlock()
+		if d <= 0 {
+			return true
+		}
+		if !sleep(ctx, d) {
+			return false
+		}
+	}
+}
+
+// pause stops the lane from starting attempts for d (throttling is per account).
+func (l *lane) pause(d time.Duration) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if until := time.Now().Add(d); until.After(l.pausedUntil) {
+		l.pausedUntil = until
+	}
+}
+
+// credentialsRefused pauses the lane with a doubling pause and marks it not ready.
+func (l *lane) credentialsRefused(err error, first time.Duration) time.Duration {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.credPause = min(max(2*l.credPause, first), 5*time.Minute)
+	l.credentials = err
+	if until := time.Now().Add(l.credPause); until.After(l.pausedUntil) {
+		l.pausedUntil = until
+	}
+	return l.credPause
+}
+
+func (l *lane) succeeded() (recovered bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	recovered = l.credentials != nil
+	l.credentials, l.credPause = nil, 0
+	return recovered
+}
+
+// maxJobSize is the largest job document accepted; jobs are a few hundred bytes.
+const maxJobSize = 64 << 10
+
+// process runs one delivery of a job to its end: ack, put back with a delay, or dead-letter.
+func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
+	start := time.Now()
+	meta, err := msg.Metadata()
+	if err != nil {
+		w.log.Error("message without JetStream metadata", "target", l.target, "error", err)
+		_ = msg.Term()
+		return
+	}
+	attempt := int(meta.NumDelivered)
+	job, err := Decode(msg.Data())
+	switch {
+	case len(msg.Data()) > maxJobSize:
+		err = fmt.Errorf("%w: job document is %d bytes, more than %d", ErrBadJob, len(msg.Data()), maxJobSize)
+	case err == nil && job.Target != l.target:
+		err = fmt.Errorf("%w: target %q does not match subject %s", ErrBadJob, job.Target, msg.Subject())
+	}
+	if job == nil {
+		job = &Job{}
+	}
+	log := w.log.With("target", l.target, "job_id", job.ID, "workflow_id", job.WorkflowID,
+		"batch_id", job.BatchID, "profile_key", job.ProfileKey, "attempt", attempt)
+	d := &DeadLetter{
+		JobID: job.ID, WorkflowID: job.WorkflowID, Target: l.target, SourceKey: job.SourceKey,
+		ProfileKey: job.ProfileKey, BatchID: job.BatchID, Attempts: attempt,
+		EnqueuedAt: job.EnqueuedAt, FirstAttemptAt: meta.Timestamp, LastAttemptAt: start.UTC(),
+		Subject: msg.Subject(), StreamSeq: meta.Sequence.Stream, Worker: w.cfg.Name,
+	}
+	if json.Valid(msg.Data()) && len(msg.Data()) <= maxJobSize {
+		d.Job = json.RawMessage(msg.Data())
+	} else {
+		d.RawJob = truncate(string(msg.Data()), maxRawJob)
+	}
+	if err != nil {
+		d.Reason, d.Class, d.Error = ReasonBadJob, "permanent", err.Error()
+		w.fail(hardCtx, msg, job, d, log)
+		return
+	}
+	if attempt > w.cfg.MaxDeliveries {
+		d.Reason, d.Class = ReasonExhausted, "exhausted"
+		d.Error = fmt.Sprintf("delivery %d is past the budget of %d: the worker running the last delivery stopped before finishing it", attempt, w.cfg.MaxDeliveries)
+		w.fail(hardCtx, msg, job, d, log)
+		return
+	}
+
+	ctx, cancel := context.WithTimeout(hardCtx, w.cfg.JobTimeout)
+	defer cancel()
+	stopBeat := heartbeat(msg, w.cfg.AckWait/3)
+	res, errs, err := w.attempts(ctx, l, job)
+	stopBeat()
+
+	if err == nil {
+		if l.succeeded() {
+			log.Info("target credentials accepted again; target resumed")
+		}
+		ev := w.event(job, attempt)
+		ev.Outcome, ev.Event, ev.ATSID = res.Outcome, cmp.Or(res.Event, "written"), res.ATSID
+		if res.Outcome == Discarded {
+			ev.Event = cmp.Or(res.Event, "logics_discard")
+		}
+		if perr := w.publishEvent(hardCtx, ev); perr != nil {
+			log.Warn("could not record the outcome; the job will run again", "error", perr)
+			_ = msg.NakWithDelay(w.cfg.RedeliveryDelay)
+			return
+		}
+		if aerr := msg.DoubleAck(hardCtx); aerr != nil {
+			log.Warn("ack not confirmed; JetStream may redeliver and the job will update what it wrote", "error", aerr)
+		}
+		log.Info("job done", "outcome", ev.Outcome, "ats_id", ev.ATSID, "duration", time.Since(start).Round(time.Millisecond))
+		return
+	}
+
+	c, wait := classify(ctx, err)
+	d.Error, d.Errors = err.Error(), errs
+	d.Reason = reasonOf(err, "write_failure")
+	switch {
+	case c == classShutdown:
+		log.Info("job interrupted by shutdown; put back on the queue")
+		_ = msg.Nak()
+	case c == classPermanent:
+		d.Class = "permanent"
+		w.fail(hardCtx, msg, job, d, log)
+	case c == classCredentials:
+		pause := l.credentialsRefused(err, w.cfg.CredentialsPause)
+		log.Error("target credentials refused; target paused, job put back", "pause", pause, "error", err)
+		_ = msg.NakWithDelay(pause)
+	case attempt >= w.cfg.MaxDeliveries:
+		d.Class = "exhausted"
+		d.Error = fmt.Sprintf("gave up after %d deliveries: %s", attempt, err)
+		w.fail(hardCtx, msg, job, d, log)
+	default:
+		delay := w.redeliveryDelay(attempt)
+		if c == classThrottled {
+			delay = max(delay, wait)
+		}
+		log.Warn("job failed; will retry", "class", c, "delay", delay.Round(time.Millisecond), "error", err)
+		_ = msg.NakWithDelay(delay)
+	}
+}
+
+// attempts runs the handler, retrying transient failures with exponential backoff and waiting
+// out throttling, within the retry budget. It returns the errors of the failed attempts.
+func (w *Worker) attempts(ctx context.Context, l *lane, job *Job) (Result, []string, error) {
+	bo := backoff.NewExponentialBackOff()
+	bo.InitialInterval = 200 * time.Millisecond
+	bo.MaxInterval = 5 * time.Second
+	bo.MaxElapsedTime = w.cfg.RetryBudget
+	bo.Reset()
+	var errs []string
+	for {
+		if !l.waitUnpaused(ctx) {
+			return Result{}, errs, fmt.Errorf("%w: %w", context.Cause(ctx), ctx.Err())
+		}
+		res, err := safeHandle(ctx, l.handler, job)
+		if err == nil {
+			return res, errs, nil
+		}
+		if len(errs) < 10 {
+			errs = append(errs, truncate(err.Error(), 1024))
+		}
+		c, wait := classify(ctx, err)
+		var next time.Duration
+		switch c {
+		case classThrottled:
+			l.pause(wait)
+			if bo.GetElapsedTime()+wait > w.cfg.RetryBudget {
+				return res, errs, err
+			}
+		case classTransient:
+			if next = bo.NextBackOff(); next == backoff.Stop {
+				return res, errs, err
+			}
+		default:
+			return res, errs, err
+		}
+		if !sleep(ctx, next) {
+			return res, errs, err
+		}
+	}
+}
+
+// safeHandle runs the handler, turning a panic into a permanent error.
+func safeHandle(ctx context.Context, h Handler, job *Job) (res Result, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			stack := string(debug.Stack())
+			err = Permanent(WithReason(ReasonPanic, fmt.Errorf("handler panicked: %v\n%s", r, truncate(stack, 2048))))
+		}
+	}()
+	return h.Handle(ctx, job)
+}
+
+// fail dead-letters the job, records its failure event, then terminates it.
+func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, job *Job, d *DeadLetter, log *slog.Logger) {
+	if err := deadLetter(ctx, w.cfg.JetStream, d); err != nil {
+		log.Error("could not dead-letter the job; it will be redelivered", "error", err)
+		_ = msg.NakWithDelay(w.cfg.RedeliveryDelay)
+		return
+	}
+	ev := w.event(job, d.Attempts)
+	ev.Outcome, ev.Event, ev.Reason, ev.Error = Failed, d.Reason, d.Class, truncate(d.Error, 512)
+	if ev.JobID == "" {
+		ev.JobID = "seq-" + strconv.FormatUint(d.StreamSeq, 10)
+	}
+	if err := w.publishEvent(ctx, ev); err != nil {
+		log.Warn("could not record the failure event", "error", err)
+	}
+	if err := msg.TermWithReason(d.Reason); err != nil {
+		log.Warn("could not terminate the dead-lettered job", "error", err)
+	}
+	log.Error("job dead-lettered", "reason", d.Reason, "class", d.Class, "error", d.Error)
+}
+
+func (w *Worker) event(job *Job, attempt int) Event {
+	return Event{
+		JobID: job.ID, BatchID: job.BatchID, WorkflowID: job.WorkflowID, Target: job.Target,
+		SourceKey: job.SourceKey, ProfileKey: job.ProfileKey, Attempts: attempt,
+		Worker: w.cfg.Name, At: time.Now().UTC(),
+	}
+}
+
+func (w *Worker) publishEvent(ctx context.Context, ev Event) error {
+	if w.cfg.Observe != nil {
+		w.cfg.Observe(ev)
+	}
+	data, err := json.Marshal(ev)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	_, err = w.cfg.JetStream.Publish(ctx, eventsSubject(ev.BatchID), data,
+		jetstream.WithMsgID("evt-"+ev.JobID+"-"+string(ev.Outcome)))
+	return err
+}
+
+// redeliveryDelay is the delay before delivery attempt+1: base·2^(attempt-1), capped, ±20 %.
+func (w *Worker) redeliveryDelay(attempt int) time.Duration {
+	d := w.cfg.RedeliveryDelay << min(attempt-1, 20)
+	d = min(d, w.cfg.MaxRedeliveryDelay)
+	jitter := 0.8 + 0.4*rand.Float64() //nolint:gosec // jitter needs no cryptographic randomness
+	return time.Duration(float64(d) * jitter)
+}
+
+// heartbeat sends InProgress every interval until the returned func is called.
+func heartbeat(msg jetstream.Msg, every time.Duration) func() {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		t := time.NewTicker(every)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// sleep waits d or until ctx ends; it reports whether it waited the whole d.
+func sleep(ctx context.Context, d time.Duration) bool {
+	if d <= 0 {
+		return ctx.Err() == nil
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
+
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return strings.ToValidUTF8(s[:n], "") + "…"
+}
