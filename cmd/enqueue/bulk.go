@@ -1,0 +1,151 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/hrpush/hrpush/pkg/jobs"
+)
+
+func runBulk(ctx context.Context, a *app, args []string) int {
+	var f jobFlags
+	var file string
+	var wait, asJSON bool
+	fs := a.flags("bulk", "--workflow-id W --target T --source-key S [--file F] [--wait]")
+	f.register(fs)
+	fs.StringVar(&file, "file", "-", "file of profile keys, one per line; blank lines and # comments are ignored; - reads stdin")
+	fs.BoolVar(&wait, "wait", false, "follow the batch to its end with a progress display, print the report, exit 1 if any job failed")
+	fs.BoolVar(&asJSON, "json", false, "print the summary (and with --wait the report) as JSON")
+	if code, ok := parse(fs, args); !ok {
+		return code
+	}
+	if err := f.check(); err != nil {
+		fs.Usage()
+		return a.fail("%v", err)
+	}
+	now := time.Now()
+	if f.batchID == "" {
+		f.batchID = newID(now)
+	}
+	keys, repeated, err := readKeys(a.stdin, file)
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	if len(keys) == 0 {
+		return a.fail("no profile keys in %s", describeFile(file))
+	}
+	all := make([]*jobs.Job, len(keys))
+	for i, k := range keys {
+		all[i] = f.job(k, now)
+		if err := all[i].Validate(); err != nil {
+			return a.fail("line for profile %q: %v", k, err)
+		}
+	}
+	if err := a.connect(ctx); err != nil {
+		return a.fail("%v", err)
+	}
+	defer a.close()
+
+	var stored, dups int
+	var failures []string
+	err = jobs.NewPublisher(a.js).PublishAll(ctx, all, func(r jobs.PublishResult) {
+		switch {
+		case r.Err != nil:
+			failures = append(failures, fmt.Sprintf("%s: %v", r.Job.ProfileKey, r.Err))
+		case r.Duplicate:
+			dups++
+		default:
+			stored++
+		}
+	})
+	if err != nil {
+		return a.fail("publishing interrupted after %d jobs: %v", stored, err)
+	}
+	batch := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: stored, Duplicates: dups, CreatedAt: now.UTC()}
+	if err := jobs.PublishBatch(ctx, a.js, batch); err != nil {
+		return a.fail("%v", err)
+	}
+	if !asJSON || !wait {
+		printSummary(a, batch, repeated, failures, asJSON)
+	}
+	if len(failures) > 0 {
+		for _, f := range failures[:min(len(failures), 10)] {
+			fmt.Fprintln(a.stderr, "enqueue: not enqueued:", f)
+		}
+		if !wait {
+			return exitUsage
+		}
+	}
+	if !wait {
+		return exitOK
+	}
+	return follow(ctx, a, batch.ID, asJSON)
+}
+
+func printSummary(a *app, b *jobs.Batch, repeated int, failures []string, asJSON bool) {
+	if asJSON {
+		writeJSON(a.stdout, map[string]any{
+			"batch_id": b.ID, "enqueued": b.Total, "duplicates": b.Duplicates,
+			"repeated_in_input": repeated, "errors": len(failures),
+		})
+		return
+	}
+	fmt.Fprintf(a.stdout, "batch %s: %d jobs enqueued for %s (workflow %s)", b.ID, b.Total, b.Target, b.WorkflowID)
+	if b.Duplicates > 0 {
+		fmt.Fprintf(a.stdout, ", %d dropped as already enqueued in the last 20 minutes (--force pushes them again)", b.Duplicates)
+	}
+	if repeated > 0 {
+		fmt.Fprintf(a.stdout, ", %d repeated keys in the input ignored", repeated)
+	}
+	if len(failures) > 0 {
+		fmt.Fprintf(a.stdout, ", %d NOT enqueued", len(failures))
+	}
+	fmt.Fprintln(a.stdout)
+	fmt.Fprintf(a.stdout, "follow it with: enqueue status --batch %s --wait\n", b.ID)
+}
+
+// readKeys reads profile keys, one per line, skipping blank lines, # comments and repeats.
+func readKeys(stdin io.Reader, file string) (keys []string, repeated int, err error) {
+	r := stdin
+	if file != "-" {
+		f, err := os.Open(file)
+		if err != nil {
+			return nil, 0, err
+		}
+		defer f.Close()
+		r = f
+	}
+	seen := map[string]bool{}
+	sc := bufio.NewScanner(r)
+	for sc.Scan() {
+		line := strings.TrimSpace(sc.Text())
+		if i := strings.IndexByte(line, '#'); i >= 0 {
+			line = strings.TrimSpace(line[:i])
+		}
+		if line == "" {
+			continue
+		}
+		if seen[line] {
+			repeated++
+			continue
+		}
+		seen[line] = true
+		keys = append(keys, line)
+	}
+	if err := sc.Err(); err != nil {
+		return nil, 0, fmt.Errorf("reading %s: %w", describeFile(file), err)
+	}
+	return keys, repeated, nil
+}
+
+func describeFile(file string) string {
+	if file == "-" {
+		return "standard input"
+	}
+	return file
+}

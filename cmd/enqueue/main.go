@@ -1,0 +1,179 @@
+// Command enqueue publishes push-profile jobs to NATS JetStream and reports on them: one
+// profile (push), a list of profile keys (bulk), and the progress and report of a batch (status).
+//
+// Exit codes: 0 all good, 1 some jobs failed, 2 usage or connection error.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nuid"
+
+	"github.com/hrpush/hrpush/pkg/jobs"
+)
+
+// Exit codes.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+const usage = `enqueue publishes hrpush push-profile jobs to NATS JetStream and reports on them.
+
+Usage:
+  enqueue push   --workflow-id W --target T --source-key S --profile-key P   one profile
+  enqueue bulk   --workflow-id W --target T --source-key S [--file F] [--wait]
+                                                  one job per key read from F or stdin
+  enqueue status --batch ID [--wait] [--json]     a batch's progress and report
+
+Targets: jobadder, bullhorn. Every command takes --nats-url (default $NATS_URL, else
+nats://127.0.0.1:4222, where a worker started without NATS_URL serves its embedded server).
+Run 'enqueue COMMAND --help' for a command's flags.
+
+Exit codes: 0 all good, 1 some jobs failed, 2 usage or connection error.
+`
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+// command is one subcommand.
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, a *app, args []string) int
+}
+
+// app holds what every command shares.
+type app struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	natsURL        string
+	nc             *nats.Conn
+	js             jetstream.JetStream
+}
+
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	commands := []command{
+		{"push", "enqueue one profile", runPush},
+		{"bulk", "enqueue one job per profile key", runBulk},
+		{"status", "show a batch's progress and report", runStatus},
+	}
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		fmt.Fprint(stdout, usage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	a := &app{stdin: stdin, stdout: stdout, stderr: stderr}
+	for _, c := range commands {
+		if c.name == args[0] {
+			return c.run(ctx, a, args[1:])
+		}
+	}
+	fmt.Fprintf(stderr, "enqueue: unknown command %q\n\n%s", args[0], usage)
+	return exitUsage
+}
+
+// flags returns a flag set for a command with the shared flags.
+func (a *app) flags(name, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("enqueue "+name, flag.ContinueOnError)
+	fs.SetOutput(a.stderr)
+	def := os.Getenv("NATS_URL")
+	if def == "" {
+		def = "nats://127.0.0.1:4222"
+	}
+	fs.StringVar(&a.natsURL, "nats-url", def, "NATS server URL (env NATS_URL)")
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "Usage: enqueue %s %s\n\nFlags:\n", name, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// parse parses flags; it returns an exit code and false when the command must stop.
+func parse(fs *flag.FlagSet, args []string) (int, bool) {
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK, false
+	case err != nil:
+		return exitUsage, false
+	case fs.NArg() > 0:
+		fmt.Fprintf(fs.Output(), "unexpected argument %q\n", fs.Arg(0))
+		fs.Usage()
+		return exitUsage, false
+	}
+	return exitOK, true
+}
+
+// connect connects to NATS and makes sure the streams exist.
+func (a *app) connect(ctx context.Context) error {
+	nc, err := nats.Connect(a.natsURL, nats.Name("hrpush-enqueue"), nats.Timeout(5*time.Second))
+	if err != nil {
+		return fmt.Errorf("cannot connect to NATS at %s: %w (start a worker, which embeds a server when NATS_URL is empty, or set --nats-url)", redactURL(a.natsURL), err)
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	// Create the streams only when no worker did: updating them here could undo a worker's
+	// settings (replicas) with the defaults.
+	if _, err := js.Stream(ctx, jobs.JobsStream); errors.Is(err, jetstream.ErrStreamNotFound) {
+		_, err = jobs.EnsureStreams(ctx, js, jobs.StreamConfig{})
+		if err != nil {
+			nc.Close()
+			return fmt.Errorf("%w (is JetStream enabled on %s?)", err, redactURL(a.natsURL))
+		}
+	} else if err != nil {
+		nc.Close()
+		return fmt.Errorf("JetStream at %s: %w", redactURL(a.natsURL), err)
+	}
+	a.nc, a.js = nc, js
+	return nil
+}
+
+func (a *app) close() {
+	if a.nc != nil {
+		_ = a.nc.Drain()
+	}
+}
+
+func (a *app) fail(format string, args ...any) int {
+	fmt.Fprintf(a.stderr, "enqueue: "+format+"\n", args...)
+	return exitUsage
+}
+
+// redactURL drops the user info (user:password or token) of a NATS URL for messages.
+func redactURL(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil || u.User == nil {
+		return raw
+	}
+	u.User = url.User("REDACTED")
+	return u.String()
+}
+
+// newID returns a job or batch id: sortable by time, unique.
+func newID(now time.Time) string {
+	return now.UTC().Format("20060102-150405") + "-" + strings.ToLower(nuid.Next()[14:])
+}
