@@ -1,0 +1,69 @@
+// Package jobadder writes candidates to JobAdder API v2.
+//
+// [Target] implements [targets.Target] on top of [Client], whose [CandidatesService] creates,
+// updates, finds and attaches files to candidates. [Auth] supplies the client's access tokens,
+// and [Format] is the built-in format from an HrFlow profile to a JobAdder candidate.
+//
+// # Authentication
+//
+// JobAdder uses the OAuth2 authorization-code flow: a user opens [Auth.AuthCodeURL], approves
+// the app, and JobAdder redirects to the app's redirect URI with a code that works once and
+// for 5 minutes. The code yields an access token (60 minutes), a rotating refresh token (a new
+// one with every refresh, void after 2 weeks unused) and the account's API base URL (api),
+// which the client uses for every call: no API host is hard-coded.
+//
+// All workers share one token record in a KV bucket, the only place tokens are kept. The
+// first worker to need a token takes a lease on the record (a KV create only one worker wins),
+// exchanges the code and stores the tokens, while the others wait for the record to change.
+// The record keeps a hash of the code, so that no worker sends the same code twice. Refreshes
+// are serialised the same way, with a lease written by compare-and-swap: the lease holder
+// refreshes and stores both new tokens; a lease older than 30 s may be taken over. Each worker
+// keeps the token in memory and reads the record again only when the token expires within a
+// minute or the API answered 401 ([Auth.Invalidate]).
+//
+// When JobAdder refuses the refresh token, a newly configured authorization code is exchanged;
+// without one, [Auth.Token] returns a [*targets.CredentialsError] telling the operator to
+// authorise the app again. A refused code or client secret is a credentials error too.
+//
+// # Idempotency
+//
+// A second KV bucket maps each HrFlow profile (source key, profile key) to its candidate id.
+// A profile with a known id is updated with PUT /candidates/{id} (re-created if JobAdder
+// deleted it); an unknown one is created with POST /candidates and its id stored at once, before
+// the resume is uploaded. The resume is uploaded once, as the candidate's Resume attachment,
+// and the record remembers it. A redelivered job therefore updates what the first delivery
+// created, and retries only what it did not finish.
+//
+// # Duplicates
+//
+// JobAdder answers 409 ([*ConflictError]) when a candidate with the same email exists, with a
+// duplicate override code. When the item allows duplicates, the target sends the request again
+// with that code and creates a new candidate. Otherwise it looks the email up with
+// GET /candidates?Email= and updates the first candidate with exactly that email (ignoring
+// case); with no such candidate the push fails permanently.
+//
+// # Format
+//
+// [Format] maps the HrFlow fields of the reference connector's format_profile_to_jobadder onto
+// the field names of JobAdder's OpenAPI document:
+//
+//   - firstName and lastName (split from full_name when both are missing), email, phone,
+//     dateOfBirth (YYYY-MM-DD), summary, and source "HrFlow";
+//   - address: street (house number and road), city, state, postalCode, and countryCode,
+//     the ISO 3166-1 alpha-2 code of HrFlow's alpha-3 country;
+//   - skillTags: the skill names, without duplicates, at most 100;
+//   - education: institution (school), course (title, else description) and date (end date);
+//   - employment: history (employer, position, start, end or "Present", description) and
+//     current, the ongoing experience or else the latest ended one;
+//   - social: the linkedin, github, twitter and facebook URLs.
+//
+// Empty values are left out and strings are cut to the schema's maximum lengths, so that a
+// valid profile never gets a 422; an email too long for JobAdder is left out rather than cut.
+//
+// # Errors
+//
+// [CheckResponse] turns error answers into [*targets.ErrorResponse] values carrying JobAdder's
+// field errors (a 422 is permanent), [*targets.RateLimitError] for 429 (with Retry-After) and
+// [*ConflictError] for 409. The client renews the token once on 401 and otherwise never
+// retries: retries belong to the job runtime.
+package jobadder

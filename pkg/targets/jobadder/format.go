@@ -1,0 +1,195 @@
+package jobadder
+
+import (
+	"cmp"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/hrpush/hrpush/pkg/hrflow"
+)
+
+// Limits of AddCandidateCommand in JobAdder's OpenAPI document.
+const (
+	maxNameLen   = 50  // firstName, lastName, phone, source
+	maxEmailLen  = 100 // email
+	maxSkillTags = 100 // skillTags: maxLength on an array, .NET's MaxLength on a list caps its items
+)
+
+// Format is the built-in format: it maps an HrFlow profile onto JobAdder's AddCandidateCommand.
+// Empty values are omitted, strings are cut to the schema's maximum lengths, and only fields
+// of the schema are produced; see the package documentation for the mapping.
+func Format(p *hrflow.Profile) map[string]any {
+	out := map[string]any{}
+	first, last := clean(p.Info.FirstName), clean(p.Info.LastName)
+	if first == "" && last == "" {
+		if f := strings.Fields(p.Info.FullName); len(f) > 0 {
+			first, last = f[0], strings.Join(f[1:], " ")
+		}
+	}
+	set(out, "firstName", first, maxNameLen)
+	set(out, "lastName", last, maxNameLen)
+	if email := clean(p.Info.Email); len([]rune(email)) <= maxEmailLen {
+		set(out, "email", email, 0) // a cut email is a wrong email: omit one that is too long
+	}
+	set(out, "phone", p.Info.Phone, maxNameLen)
+	set(out, "dateOfBirth", date(p.Info.DateBirth), 0)
+	if a := address(p.Info.Location.Fields); len(a) > 0 {
+		out["address"] = a
+	}
+	set(out, "summary", p.Info.Summary, 0)
+	if tags := skillTags(p.Skills); len(tags) > 0 {
+		out["skillTags"] = tags
+	}
+	if ed := education(p.Educations); len(ed) > 0 {
+		out["education"] = ed
+	}
+	if emp := employment(p.Experiences); len(emp) > 0 {
+		out["employment"] = emp
+	}
+	if s := social(p.Info.URLs); len(s) > 0 {
+		out["social"] = s
+	}
+	out["source"] = "HrFlow"
+	return out
+}
+
+func address(f hrflow.LocationFields) map[string]any {
+	a := map[string]any{}
+	if street := clean(clean(f.HouseNumber) + " " + clean(f.Road)); street != "" {
+		a["street"] = []any{street}
+	}
+	set(a, "city", f.City, 0)
+	set(a, "state", f.State, 0)
+	set(a, "postalCode", f.Postcode, 0)
+	set(a, "countryCode", alpha2[strings.ToUpper(clean(f.Country))], 0)
+	return a
+}
+
+func skillTags(skills []hrflow.Skill) []any {
+	var tags []any
+	seen := map[string]bool{}
+	for _, s := range skills {
+		name := clean(s.Name)
+		if name == "" || seen[strings.ToLower(name)] {
+			continue
+		}
+		seen[strings.ToLower(name)] = true
+		tags = append(tags, name)
+		if len(tags) == maxSkillTags {
+			break
+		}
+	}
+	return tags
+}
+
+func education(eds []hrflow.Education) []any {
+	var out []any
+	for _, e := range eds {
+		m := map[string]any{}
+		set(m, "institution", e.School, 0)
+		set(m, "course", cmp.Or(clean(e.Title), clean(e.Description)), 0)
+		set(m, "date", date(e.DateEnd), 0)
+		if len(m) > 0 {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// employment maps experiences to history, and the ongoing one (the latest started, if
+// several) or else the latest ended one to current.
+func employment(exps []hrflow.Experience) map[string]any {
+	var history []any
+	var cur *hrflow.Experience
+	for i := range exps {
+		e := &exps[i]
+		m := map[string]any{}
+		set(m, "employer", e.Company, 0)
+		set(m, "position", e.Title, 0)
+		if len(m) == 0 {
+			continue
+		}
+		set(m, "start", date(e.DateStart), 0)
+		if ongoing(e) {
+			m["end"] = "Present"
+		} else {
+			set(m, "end", date(e.DateEnd), 0)
+		}
+		set(m, "description", e.Description, 0)
+		history = append(history, m)
+		if cur == nil || later(e, cur) {
+			cur = e
+		}
+	}
+	if cur == nil {
+		return nil
+	}
+	current := map[string]any{}
+	set(current, "employer", cur.Company, 0)
+	set(current, "position", cur.Title, 0)
+	return map[string]any{"current": current, "history": history}
+}
+
+// ongoing reports whether an experience has started and has not ended.
+func ongoing(e *hrflow.Experience) bool {
+	return e.DateEnd.IsZero() && !e.DateStart.IsZero()
+}
+
+// later reports whether a is more current than b.
+func later(a, b *hrflow.Experience) bool {
+	switch {
+	case ongoing(a) != ongoing(b):
+		return ongoing(a)
+	case ongoing(a):
+		return a.DateStart.After(b.DateStart.Time)
+	}
+	return a.DateEnd.After(b.DateEnd.Time)
+}
+
+func social(urls hrflow.URLs) map[string]any {
+	m := map[string]any{}
+	for _, network := range []string{"linkedin", "github", "twitter", "facebook"} {
+		raw := clean(urls.Get(network))
+		if raw != "" && !strings.Contains(raw, "://") {
+			raw = "https://" + raw
+		}
+		if u, err := url.Parse(raw); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
+			m[network] = u.String()
+		}
+	}
+	return m
+}
+
+// date formats a known date as an ISO full-date, in the zone HrFlow wrote it in.
+func date(t hrflow.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.Format(time.DateOnly)
+}
+
+// set puts the cleaned s under key unless it is empty, cut to maxLen runes when maxLen > 0.
+func set(m map[string]any, key, s string, maxLen int) {
+	s = clean(s)
+	if maxLen > 0 {
+		s = truncate(s, maxLen)
+	}
+	if s != "" {
+		m[key] = s
+	}
+}
+
+func clean(s string) string { return strings.TrimSpace(s) }
+
+// truncate cuts s to at most n runes.
+func truncate(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return strings.TrimSpace(s[:j])
+		}
+		i++
+	}
+	return s
+}

@@ -1,0 +1,311 @@
+package jobadder
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/targets"
+)
+
+// setupTarget returns a target writing to mux's API, with its own IDs bucket.
+func setupTarget(t *testing.T) (*Target, *http.ServeMux, jetstream.KeyValue) {
+	t.Helper()
+	client, mux, _ := setup(t)
+	ids := newBucket(t)
+	target, err := NewTarget(TargetConfig{Client: client, IDs: ids})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return target, mux, ids
+}
+
+func testItem() *targets.Item {
+	return &targets.Item{
+		SourceKey:  "source1",
+		ProfileKey: "profile1",
+		Payload:    map[string]any{"firstName": "Harry", "email": "harry@example.com", "source": "HrFlow"},
+	}
+}
+
+// counter counts the requests a handler served.
+func counter(n *atomic.Int32, h http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		h(w, r)
+	}
+}
+
+func push(t *testing.T, target *Target, item *targets.Item) *targets.Result {
+	t.Helper()
+	res, err := target.Push(t.Context(), item)
+	if err != nil {
+		t.Fatalf("Push: %v", err)
+	}
+	return res
+}
+
+func wantResult(t *testing.T, got *targets.Result, want targets.Result) {
+	t.Helper()
+	if diff := cmp.Diff(&want, got); diff != "" {
+		t.Errorf("result (-want +got):\n%s", diff)
+	}
+}
+
+func wantStoredID(t *testing.T, ids jetstream.KeyValue, want idRecord) {
+	t.Helper()
+	e, err := ids.Get(t.Context(), "jobadder.source1.profile1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got idRecord
+	if err := json.Unmarshal(e.Value(), &got); err != nil {
+		t.Fatal(err)
+	}
+	got.UpdatedAt = want.UpdatedAt
+	if got != want {
+		t.Errorf("stored record = %+v, want %+v", got, want)
+	}
+}
+
+// updateHandler checks that a PUT carries the payload without source.
+func updateHandler(t *testing.T) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		testJSONBody(t, r, map[string]any{"firstName": "Harry", "email": "harry@example.com"})
+	}
+}
+
+func TestTargetPush(t *testing.T) {
+	t.Parallel()
+
+	t.Run("create, then update", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		var posts, puts atomic.Int32
+		mux.HandleFunc("POST /candidates", counter(&posts, func(w http.ResponseWriter, r *http.Request) {
+			testJSONBody(t, r, testItem().Payload)
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		}))
+		mux.HandleFunc("PUT /candidates/7", counter(&puts, updateHandler(t)))
+
+		wantResult(t, push(t, target, testItem()), targets.Result{Action: targets.Created, ID: "7"})
+		wantStoredID(t, ids, idRecord{CandidateID: 7})
+		wantResult(t, push(t, target, testItem()), targets.Result{Action: targets.Updated, ID: "7"})
+		if posts.Load() != 1 || puts.Load() != 1 {
+			t.Errorf("%d POST and %d PUT, want 1 and 1", posts.Load(), puts.Load())
+		}
+	})
+
+	t.Run("a duplicate email updates the candidate that has it", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		var posts, puts atomic.Int32
+		mux.HandleFunc("POST /candidates", counter(&posts, func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("X-Allow-Duplicates", "c0de")
+			writeJSON(w, http.StatusConflict, `{"message": "Candidate with this email already exists"}`)
+		}))
+		mux.HandleFunc("GET /candidates", func(w http.ResponseWriter, r *http.Request) {
+			if got := r.URL.Query().Get("Email"); got != "harry@example.com" {
+				t.Errorf("Email = %q", got)
+			}
+			writeJSON(w, http.StatusOK, `{"items": [{"candidateId": 3, "email": "harry.potter@example.com"},
+				{"candidateId": 5, "email": "Harry@Example.com"}], "totalCount": 2}`)
+		})
+		mux.HandleFunc("PUT /candidates/5", counter(&puts, updateHandler(t)))
+
+		wantResult(t, push(t, target, testItem()), targets.Result{Action: targets.Updated, ID: "5"})
+		wantStoredID(t, ids, idRecord{CandidateID: 5})
+		wantResult(t, push(t, target, testItem()), targets.Result{Action: targets.Updated, ID: "5"})
+		if posts.Load() != 1 || puts.Load() != 2 {
+			t.Errorf("%d POST and %d PUT, want 1 and 2", posts.Load(), puts.Load())
+		}
+	})
+
+	t.Run("a duplicate is created when allowed", func(t *testing.T) {
+		t.Parallel()
+		target, mux, _ := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			if r.Header.Get("X-Allow-Duplicates") == "c0de" {
+				writeJSON(w, http.StatusCreated, `{"candidateId": 9}`)
+				return
+			}
+			w.Header().Set("X-Allow-Duplicates", "c0de")
+			writeJSON(w, http.StatusConflict, `{"message": "Candidate with this email already exists"}`)
+		})
+		item := testItem()
+		item.AllowDuplicates = true
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "9"})
+	})
+
+	t.Run("a duplicate nobody has is permanent", func(t *testing.T) {
+		t.Parallel()
+		target, mux, _ := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusConflict, `{"message": "Candidate with this email already exists"}`)
+		})
+		mux.HandleFunc("GET /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, `{"items": [], "totalCount": 0}`)
+		})
+		_, err := target.Push(t.Context(), testItem())
+		if !permanent(err) || !strings.Contains(err.Error(), "already exists") {
+			t.Errorf("error = %v, want a permanent conflict", err)
+		}
+	})
+
+	t.Run("a candidate deleted in JobAdder is created again", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		if _, err := ids.Put(t.Context(), "jobadder.source1.profile1", []byte(`{"candidate_id": 99}`)); err != nil {
+			t.Fatal(err)
+		}
+		mux.HandleFunc("PUT /candidates/99", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusNotFound, `{"message": "Candidate not found"}`)
+		})
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"candidateId": 100}`)
+		})
+		wantResult(t, push(t, target, testItem()), targets.Result{Action: targets.Created, ID: "100"})
+		wantStoredID(t, ids, idRecord{CandidateID: 100})
+	})
+
+	t.Run("the resume is uploaded once", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		var uploads, opens atomic.Int32
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		})
+		mux.HandleFunc("PUT /candidates/7", updateHandler(t))
+		mux.HandleFunc("POST /candidates/7/attachments/Resume", counter(&uploads, func(w http.ResponseWriter, r *http.Request) {
+			f, h, err := r.FormFile("fileData")
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(f)
+			if h.Filename != "resume.pdf" || string(b) != "%PDF" {
+				t.Errorf("file %q: %q", h.Filename, b)
+			}
+			writeJSON(w, http.StatusCreated, `{"attachmentId": 1}`)
+		}))
+		item := testItem()
+		item.Resume = &targets.Document{Name: "resume.pdf", ContentType: "application/pdf",
+			Open: func(context.Context) (io.ReadCloser, error) {
+				opens.Add(1)
+				return io.NopCloser(strings.NewReader("%PDF")), nil
+			}}
+
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "7", ResumeUploaded: true})
+		wantStoredID(t, ids, idRecord{CandidateID: 7, ResumeUploaded: true})
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Updated, ID: "7"})
+		if uploads.Load() != 1 || opens.Load() != 1 {
+			t.Errorf("%d uploads and %d downloads, want 1 and 1", uploads.Load(), opens.Load())
+		}
+	})
+
+	t.Run("a resume download failure keeps the candidate", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		var posts, uploads atomic.Int32
+		mux.HandleFunc("POST /candidates", counter(&posts, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		}))
+		mux.HandleFunc("PUT /candidates/7", updateHandler(t))
+		mux.HandleFunc("POST /candidates/7/attachments/Resume", counter(&uploads, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"attachmentId": 1}`)
+		}))
+		var opens atomic.Int32
+		item := testItem()
+		item.Resume = &targets.Document{Name: "resume.pdf", Open: func(context.Context) (io.ReadCloser, error) {
+			if opens.Add(1) == 1 {
+				return nil, errors.New("download: connection reset")
+			}
+			return io.NopCloser(strings.NewReader("%PDF")), nil
+		}}
+
+		_, err := target.Push(t.Context(), item)
+		if err == nil || permanent(err) {
+			t.Fatalf("error = %v, want a transient error", err)
+		}
+		wantStoredID(t, ids, idRecord{CandidateID: 7})
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Updated, ID: "7", ResumeUploaded: true})
+		if posts.Load() != 1 || uploads.Load() != 1 {
+			t.Errorf("%d POST and %d uploads, want 1 and 1", posts.Load(), uploads.Load())
+		}
+	})
+
+	t.Run("a validation error is permanent", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusUnprocessableEntity, `{"message": "Validation error",
+				"errors": [{"code": "Invalid", "message": "Invalid email address", "fields": ["email"]}]}`)
+		})
+		_, err := target.Push(t.Context(), testItem())
+		var e *targets.ErrorResponse
+		if !permanent(err) || !errors.As(err, &e) {
+			t.Fatalf("error = %v, want a permanent *targets.ErrorResponse", err)
+		}
+		if diff := cmp.Diff([]string{"email: Invalid email address"}, e.Details); diff != "" {
+			t.Errorf("details (-want +got):\n%s", diff)
+		}
+		if _, err := ids.Get(t.Context(), "jobadder.source1.profile1"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("an id was stored: %v", err)
+		}
+	})
+
+	t.Run("a rate limit says how long to wait", func(t *testing.T) {
+		t.Parallel()
+		target, mux, _ := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			w.Header().Set("Retry-After", "40")
+			w.WriteHeader(http.StatusTooManyRequests)
+		})
+		_, err := target.Push(t.Context(), testItem())
+		if got := retryAfter(err); got != 40*time.Second || permanent(err) {
+			t.Errorf("error = %v, retry after %v; want a 40 s rate limit", err, got)
+		}
+	})
+
+	t.Run("a server error is transient", func(t *testing.T) {
+		t.Parallel()
+		target, mux, _ := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			w.WriteHeader(http.StatusInternalServerError)
+		})
+		_, err := target.Push(t.Context(), testItem())
+		if err == nil || permanent(err) || retryAfter(err) != 0 {
+			t.Errorf("error = %v, want a transient error", err)
+		}
+	})
+}
+
+func TestIDKey(t *testing.T) {
+	t.Parallel()
+	hashed := func(source, profile string) string {
+		sum := sha256.Sum256([]byte(source + "\x00" + profile))
+		return "jobadder." + hex.EncodeToString(sum[:])
+	}
+	tests := []struct{ source, profile, want string }{
+		{"src_1", "prof-2", "jobadder.src_1.prof-2"},
+		{"a.b", "c", hashed("a.b", "c")},
+		{"a", "b.c", hashed("a", "b.c")},
+		{"src", "", hashed("src", "")},
+		{"src", "pröfile", hashed("src", "pröfile")},
+	}
+	for _, tt := range tests {
+		if got := idKey(tt.source, tt.profile); got != tt.want {
+			t.Errorf("idKey(%q, %q) = %q, want %q", tt.source, tt.profile, got, tt.want)
+		}
+	}
+}
