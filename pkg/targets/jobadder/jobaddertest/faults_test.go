@@ -1,0 +1,165 @@
+package jobaddertest_test
+
+import (
+	"fmt"
+	"net/http"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
+)
+
+func TestFaults(t *testing.T) {
+	t.Parallel()
+	const n, workers = 1000, 8
+	srv, tok := setup(t, jobaddertest.Config{RateLimitRate: 0.2, ErrorRate: 0.1, RetryAfter: 2500 * time.Millisecond, Seed: 42})
+
+	var mu sync.Mutex
+	statuses := map[int]int{}
+	var wg sync.WaitGroup
+	jobs := make(chan int)
+	for range workers {
+		wg.Go(func() {
+			for i := range jobs {
+				res := call(t, srv, tok, http.MethodPost, "/v2/candidates", map[string]any{"email": fmt.Sprintf("c%d@example.com", i)})
+				if res.status == http.StatusTooManyRequests && res.header.Get("Retry-After") != "3" {
+					t.Errorf("Retry-After %q, want 3", res.header.Get("Retry-After"))
+				}
+				mu.Lock()
+				statuses[res.status]++
+				mu.Unlock()
+			}
+		})
+	}
+	for i := range n {
+		jobs <- i
+	}
+	close(jobs)
+	wg.Wait()
+
+	share := func(codes ...int) float64 {
+		sum := 0
+		for _, c := range codes {
+			sum += statuses[c]
+		}
+		return float64(sum) / n
+	}
+	if got := share(http.StatusTooManyRequests); got < 0.16 || got > 0.24 {
+		t.Errorf("429 share %.3f, want about 0.2 (%v)", got, statuses)
+	}
+	if got := share(http.StatusInternalServerError, http.StatusServiceUnavailable); got < 0.07 || got > 0.13 {
+		t.Errorf("5xx share %.3f, want about 0.1 (%v)", got, statuses)
+	}
+	if statuses[http.StatusInternalServerError] == 0 || statuses[http.StatusServiceUnavailable] == 0 {
+		t.Errorf("want both 500 and 503: %v", statuses)
+	}
+	st := srv.State()
+	created := statuses[http.StatusCreated]
+	faulted := statuses[http.StatusTooManyRequests] + statuses[http.StatusInternalServerError] + statuses[http.StatusServiceUnavailable]
+	if created+faulted != n || st.Candidates != created || st.Faults != faulted {
+		t.Errorf("%d created, %d candidates stored, %d faults; statuses %v", created, st.Candidates, st.Faults, statuses)
+	}
+	// Nothing was written by a faulted request: ids are dense.
+	for i, c := range srv.Candidates() {
+		if int(c.ID) != i+1 {
+			t.Fatalf("candidate %d has id %d", i, c.ID)
+		}
+	}
+}
+
+func TestFaultsAreDeterministic(t *testing.T) {
+	t.Parallel()
+	run := func() []int {
+		srv, tok := setup(t, jobaddertest.Config{RateLimitRate: 0.3, ErrorRate: 0.3, Seed: 7})
+		var got []int
+		for range 50 {
+			got = append(got, call(t, srv, tok, http.MethodGet, "/v2/candidates", nil).status)
+		}
+		return got
+	}
+	a, b := run(), run()
+	if fmt.Sprint(a) != fmt.Sprint(b) {
+		t.Errorf("same seed, different outcomes:\n%v\n%v", a, b)
+	}
+}
+
+func TestTokenFaults(t *testing.T) {
+	t.Parallel()
+	const n = 400
+	srv, _ := setup(t, jobaddertest.Config{TokenErrorRate: 0.25, Seed: 3})
+	faults := 0
+	for range n {
+		code := srv.IssueCode()
+		res := exchange(t, srv, code)
+		switch res.status {
+		case http.StatusServiceUnavailable:
+			faults++
+			if srv.State().Exchanges(code) != 0 {
+				t.Fatal("a faulted exchange reached the code")
+			}
+		case http.StatusOK:
+		default:
+			t.Fatalf("status %d", res.status)
+		}
+	}
+	if share := float64(faults) / n; share < 0.19 || share > 0.31 {
+		t.Errorf("token fault share %.3f, want about 0.25", share)
+	}
+	// Faults do not touch the API.
+	wantStatus(t, call(t, srv, srv.IssueToken().AccessToken, http.MethodGet, "/v2/candidates", nil), http.StatusOK)
+}
+
+func TestLatency(t *testing.T) {
+	t.Parallel()
+	srv, tok := setup(t, jobaddertest.Config{Latency: 50 * time.Millisecond})
+	start := time.Now()
+	wantStatus(t, call(t, srv, tok, http.MethodGet, "/v2/candidates", nil), http.StatusOK)
+	if d := time.Since(start); d < 50*time.Millisecond {
+		t.Errorf("answered in %v", d)
+	}
+}
+
+// TestConcurrentDuplicates creates the same emails from many workers: exactly one candidate
+// per email, every other attempt a 409.
+func TestConcurrentDuplicates(t *testing.T) {
+	t.Parallel()
+	const emails, workers = 20, 8
+	srv, tok := setup(t, jobaddertest.Config{})
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for i := range emails {
+				res := call(t, srv, tok, http.MethodPost, "/v2/candidates", map[string]any{"email": fmt.Sprintf("c%d@example.com", i)})
+				if res.status != http.StatusCreated && res.status != http.StatusConflict {
+					t.Errorf("status %d", res.status)
+				}
+				call(t, srv, tok, http.MethodGet, "/v2/candidates?email="+url.QueryEscape(fmt.Sprintf("c%d@example.com", i)), nil)
+			}
+		})
+	}
+	wg.Wait()
+	st := srv.State()
+	if st.Candidates != emails || len(st.Duplicates) != 0 || st.DuplicateConflicts != emails*(workers-1) {
+		t.Errorf("candidates %d, duplicates %v, conflicts %d", st.Candidates, st.Duplicates, st.DuplicateConflicts)
+	}
+}
+
+func TestConfigValidate(t *testing.T) {
+	t.Parallel()
+	for name, cfg := range map[string]jobaddertest.Config{
+		"rate above 1":      {ErrorRate: 1.5},
+		"negative rate":     {RateLimitRate: -0.1},
+		"rates sum above 1": {RateLimitRate: 0.6, ErrorRate: 0.6},
+		"negative TTL":      {CodeTTL: -time.Second},
+		"base URL":          {BaseURL: "example.com"},
+	} {
+		if cfg.Validate() == nil {
+			t.Errorf("%s: Validate accepted %+v", name, cfg)
+		}
+	}
+	if err := (jobaddertest.Config{}).Validate(); err != nil {
+		t.Errorf("zero Config: %v", err)
+	}
+}
