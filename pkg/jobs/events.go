@@ -178,8 +178,8 @@ func (r *Report) Status() string {
 }
 
 // FollowBatch reads the events of batch id from the start and calls fn with the report after
-// each event and once when it has caught up with the stream. It returns when fn returns false or
-// when ctx ends. With follow false it returns as soon as it has caught up.
+// each event, and while following, about every second when no event came. It returns when fn
+// returns false or when ctx ends; with follow false, as soon as it has caught up.
 func FollowBatch(ctx context.Context, js jetstream.JetStream, id string, follow bool, fn func(*Report) bool) (*Report, error) {
 	b, err := LoadBatch(ctx, js, id)
 	if err != nil {
@@ -222,11 +222,11 @@ func FollowBatch(ctx context.Context, js jetstream.JetStream, id string, follow 
 		if json.Unmarshal(msg.Data(), &e) == nil && e.JobID != "" {
 			r.Add(e)
 		}
-		meta, _ := msg.Metadata()
-		if meta != nil && meta.NumPending == 0 {
-			if !fn(r) || !follow {
-				return r, nil
-			}
+		if !fn(r) {
+			return r, nil
+		}
+		if meta, _ := msg.Metadata(); !follow && meta != nil && meta.NumPending == 0 {
+			return r, nil
 		}
 	}
 }

@@ -1,0 +1,34 @@
+# hrpush — make help lists the targets.
+GO       ?= go
+BIN      ?= bin
+PKGS     ?= ./...
+TIMEOUT  ?= 20m
+PROFILES ?= 300
+
+.PHONY: help build test test/race vet bench demo tidy clean
+
+help: ## list the targets
+	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
+
+build: ## build worker, enqueue and sandbox into ./bin
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+vet: ## go vet
+	$(GO) vet $(PKGS)
+
+test: vet ## vet, then every test with the race detector (what CI runs)
+	$(GO) test -race -timeout $(TIMEOUT) $(PKGS)
+
+test/race: test ## alias of test
+
+bench: ## benchmarks (throughput against the queue's own ceiling, measured in the same run)
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout $(TIMEOUT) ./bench/...
+
+demo: build ## sandbox + worker (embedded NATS) + a bulk run of PROFILES profiles, then stop
+	PROFILES=$(PROFILES) BIN=$(BIN) ./scripts/demo.sh
+
+tidy: ## go mod tidy
+	$(GO) mod tidy
+
+clean: ## remove build output
+	rm -rf $(BIN)

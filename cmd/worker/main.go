@@ -1,0 +1,345 @@
+// Command worker pulls push-profile jobs from NATS JetStream, reads each profile from HrFlow,
+// formats it and writes it to the job's ATS, then acks it, or dead-letters what cannot
+// succeed. Run as many as the ATS rate limits allow; they share the queue, the tokens and the
+// profile → candidate ids through JetStream.
+//
+// Configuration comes from the environment; run `worker --help` for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
+	"github.com/hrpush/hrpush/pkg/workflow"
+)
+
+// config is the worker's environment. Every secret may also be given as NAME_FILE, the path
+// of a file holding it (mounted secrets).
+type config struct {
+	NATSURL          string        `envconfig:"NATS_URL" desc:"NATS server URL(s), comma-separated; empty starts an embedded JetStream server"`
+	NATSListen       string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222" desc:"where the embedded server listens (NATS_URL empty)"`
+	NATSStoreDir     string        `envconfig:"NATS_STORE_DIR" desc:"embedded server's JetStream directory (default: <tmp>/hrpush-nats)"`
+	NATSSyncInterval time.Duration `envconfig:"NATS_SYNC_INTERVAL" desc:"embedded server's fsync interval (default 2m; what a crash of the machine can lose)"`
+	NATSReplicas     int           `envconfig:"NATS_REPLICAS" default:"1" desc:"replicas of streams and buckets (3 in a cluster)"`
+
+	HrFlowAPIURL    string       `envconfig:"HRFLOW_API_URL" default:"https://api.hrflow.ai/v1"`
+	HrFlowAPISecret secret.Value `envconfig:"HRFLOW_API_SECRET" required:"true" desc:"HrFlow API key (X-API-KEY)"`
+	HrFlowAPIUser   string       `envconfig:"HRFLOW_API_USER" required:"true" desc:"HrFlow account email (X-USER-EMAIL)"`
+
+	JobAdderAuthorizationURL  string       `envconfig:"JOBADDER_AUTHORIZATION_URL" default:"https://id.jobadder.com/connect/authorize"`
+	JobAdderTokenURL          string       `envconfig:"JOBADDER_TOKEN_URL" default:"https://id.jobadder.com/connect/token"`
+	JobAdderClientID          string       `envconfig:"JOBADDER_CLIENT_ID" desc:"enables the JobAdder target"`
+	JobAdderClientSecret      secret.Value `envconfig:"JOBADDER_CLIENT_SECRET"`
+	JobAdderAuthorizationCode secret.Value `envconfig:"JOBADDER_AUTHORIZATION_CODE" desc:"single-use code from the consent redirect; exchanged once, then the stored token is used"`
+	JobAdderRedirectURI       string       `envconfig:"JOBADDER_REDIRECT_URI"`
+	JobAdderAllowDuplicates   bool         `envconfig:"JOBADDER_ALLOW_DUPLICATES" desc:"create a new candidate when JobAdder reports the email exists (else update it)"`
+
+	Concurrency   int           `envconfig:"WORKER_CONCURRENCY" default:"8" desc:"jobs run at once per target"`
+	HTTPAddr      string        `envconfig:"WORKER_HTTP_ADDR" default:"127.0.0.1:8080" desc:"serves /healthz and /readyz; \"off\" disables; a busy default port falls back to a free one"`
+	Name          string        `envconfig:"WORKER_NAME" desc:"worker id in logs, events and DLQ entries (default host-pid)"`
+	AckWait       time.Duration `envconfig:"WORKER_ACK_WAIT" default:"30s"`
+	MaxDeliveries int           `envconfig:"WORKER_MAX_DELIVERIES" default:"10" desc:"deliveries before a transient failure is dead-lettered"`
+	RetryBudget   time.Duration `envconfig:"WORKER_RETRY_BUDGET" default:"15s" desc:"in-process retries of one delivery"`
+	JobTimeout    time.Duration `envconfig:"WORKER_JOB_TIMEOUT" default:"2m"`
+	ShutdownGrace time.Duration `envconfig:"WORKER_SHUTDOWN_GRACE" default:"20s"`
+	LogLevel      string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn, error"`
+	LogFormat     string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
+}
+
+// secretVars may be given as NAME_FILE.
+var secretVars = []string{"HRFLOW_API_SECRET", "JOBADDER_CLIENT_SECRET", "JOBADDER_AUTHORIZATION_CODE"} //nolint:gochecknoglobals // constant list
+
+const usageHeader = `worker pulls push-profile jobs from NATS JetStream and writes the profiles to JobAdder.
+
+Usage: worker [--help]
+
+Configuration is read from the environment. Secrets can also be given as NAME_FILE=path.
+Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failed while running, 2 bad configuration.
+
+`
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	for _, a := range os.Args[1:] {
+		if a == "-h" || a == "--help" || a == "-help" || a == "help" {
+			fmt.Print(usageHeader)
+			_ = envconfig.Usagef("", &config{}, os.Stdout, envconfig.DefaultTableFormat)
+			return 0
+		}
+	}
+	var cfg config
+	if err := loadConfig(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "worker: %v\nRun 'worker --help' for the configuration reference.\n", err)
+		return 2
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := serve(ctx, cfg, log); err != nil && ctx.Err() == nil {
+		log.Error("worker failed", "error", err)
+		var ce *configError
+		if errors.As(err, &ce) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// configError is a configuration problem found after the environment was read.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+func loadConfig(cfg *config) error {
+	for _, name := range secretVars {
+		path := os.Getenv(name + "_FILE")
+		if path == "" || os.Getenv(name) != "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		if err := os.Setenv(name, strings.TrimSpace(string(b))); err != nil {
+			return err
+		}
+	}
+	if err := envconfig.Process("", cfg); err != nil {
+		return err
+	}
+	if cfg.JobAdderClientID == "" {
+		return errors.New("no target configured: set JOBADDER_CLIENT_ID (with JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI)")
+	}
+	var missing []string
+	if cfg.JobAdderClientSecret.IsZero() {
+		missing = append(missing, "JOBADDER_CLIENT_SECRET")
+	}
+	if cfg.JobAdderRedirectURI == "" {
+		missing = append(missing, "JOBADDER_REDIRECT_URI")
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("JobAdder target: required variable(s) %s missing", strings.Join(missing, ", "))
+	}
+	return nil
+}
+
+func newLogger(cfg config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	nc, shutdownNATS, err := connect(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer shutdownNATS()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	buckets, err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: cfg.NATSReplicas})
+	if err != nil {
+		return err
+	}
+
+	hf, err := hrflow.New(hrflow.WithBaseURL(cfg.HrFlowAPIURL), hrflow.WithAPISecret(cfg.HrFlowAPISecret), hrflow.WithUserEmail(cfg.HrFlowAPIUser))
+	if err != nil {
+		return &configError{err.Error()}
+	}
+	auth, err := jobadder.NewAuth(jobadder.AuthConfig{
+		ClientID:          cfg.JobAdderClientID,
+		ClientSecret:      cfg.JobAdderClientSecret,
+		AuthorizationCode: cfg.JobAdderAuthorizationCode,
+		RedirectURI:       cfg.JobAdderRedirectURI,
+		AuthorizationURL:  cfg.JobAdderAuthorizationURL,
+		TokenURL:          cfg.JobAdderTokenURL,
+		Tokens:            buckets.Tokens,
+		Logger:            log,
+		Owner:             cfg.Name,
+	})
+	if err != nil {
+		return &configError{err.Error()}
+	}
+	jaClient, err := jobadder.New(auth)
+	if err != nil {
+		return &configError{err.Error()}
+	}
+	jaTarget, err := jobadder.NewTarget(jobadder.TargetConfig{Client: jaClient, IDs: buckets.IDs, Logger: log})
+	if err != nil {
+		return &configError{err.Error()}
+	}
+	pipeline, err := workflow.NewPipeline(hf.Profiles, hf, map[string]workflow.Destination{
+		"jobadder": {Target: jaTarget, Format: jobadderFormat, AllowDuplicates: cfg.JobAdderAllowDuplicates},
+	})
+	if err != nil {
+		return err
+	}
+	w, err := jobs.NewWorker(jobs.Config{
+		JetStream:     js,
+		Handlers:      map[string]jobs.Handler{"jobadder": pipeline},
+		Concurrency:   cfg.Concurrency,
+		AckWait:       cfg.AckWait,
+		MaxDeliveries: cfg.MaxDeliveries,
+		RetryBudget:   cfg.RetryBudget,
+		JobTimeout:    cfg.JobTimeout,
+		ShutdownGrace: cfg.ShutdownGrace,
+		Name:          cfg.Name,
+		Logger:        log,
+	})
+	if err != nil {
+		return &configError{err.Error()}
+	}
+	stopHTTP, err := serveHTTP(cfg, log, w)
+	if err != nil {
+		return err
+	}
+	defer stopHTTP()
+	if err := w.Start(ctx); err != nil {
+		return err
+	}
+	<-ctx.Done()
+	log.Info("stopping: finishing running jobs", "grace", cfg.ShutdownGrace)
+	stopCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownGrace+10*time.Second)
+	defer cancel()
+	if err := w.Stop(stopCtx); err != nil {
+		log.Warn("stop", "error", err)
+	}
+	return nil
+}
+
+func jobadderFormat(p *hrflow.Profile) (map[string]any, error) { return jobadder.Format(p), nil }
+
+// connect connects to NATS_URL, or starts an embedded server. It returns a func that drains
+// the connection and stops the embedded server.
+func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
+	opts := []nats.Option{
+		nats.Name("hrpush-worker"),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	if cfg.NATSURL != "" {
+		nc, err := nats.Connect(cfg.NATSURL, opts...)
+		if err != nil {
+			return nil, nil, fmt.Errorf("connect to NATS_URL: %w", err)
+		}
+		return nc, drain(nc), nil
+	}
+	host, port, err := net.SplitHostPort(cfg.NATSListen)
+	if err != nil {
+		return nil, nil, &configError{fmt.Sprintf("NATS_LISTEN %q: %v", cfg.NATSListen, err)}
+	}
+	var portNum int
+	if _, err := fmt.Sscan(port, &portNum); err != nil {
+		return nil, nil, &configError{fmt.Sprintf("NATS_LISTEN %q: bad port", cfg.NATSListen)}
+	}
+	storeDir := cfg.NATSStoreDir
+	if storeDir == "" {
+		storeDir = os.TempDir() + "/hrpush-nats"
+	}
+	srv, err := broker.Start(broker.Config{Host: host, Port: portNum, StoreDir: storeDir, SyncInterval: cfg.NATSSyncInterval})
+	if err != nil {
+		// Another worker on this machine may already run the embedded server: join it.
+		nc, cerr := nats.Connect("nats://"+cfg.NATSListen, opts...)
+		if cerr != nil {
+			return nil, nil, fmt.Errorf("start embedded NATS on %s: %w (and no NATS server answers there: %w)", cfg.NATSListen, err, cerr)
+		}
+		log.Warn("NATS_URL is empty and a NATS server already listens on NATS_LISTEN: joining it", "url", "nats://"+cfg.NATSListen)
+		return nc, drain(nc), nil
+	}
+	log.Info("embedded NATS JetStream server started", "url", srv.ClientURL(), "store_dir", storeDir)
+	nc, err := nats.Connect(srv.ClientURL(), opts...)
+	if err != nil {
+		srv.Shutdown()
+		return nil, nil, err
+	}
+	closeConn := drain(nc)
+	return nc, func() { closeConn(); srv.Shutdown() }, nil
+}
+
+func drain(nc *nats.Conn) func() {
+	return func() {
+		closed := make(chan struct{})
+		nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+		if err := nc.Drain(); err != nil {
+			nc.Close()
+			return
+		}
+		select {
+		case <-closed:
+		case <-time.After(10 * time.Second):
+			nc.Close()
+		}
+	}
+}
+
+// serveHTTP serves /healthz (the process is alive) and /readyz (connected, no target paused).
+func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker) (func(), error) {
+	if cfg.HTTPAddr == "off" || cfg.HTTPAddr == "" {
+		return func() {}, nil
+	}
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		if _, explicit := os.LookupEnv("WORKER_HTTP_ADDR"); explicit {
+			return nil, fmt.Errorf("WORKER_HTTP_ADDR %s: %w (give each worker its own address, or set it to off)", cfg.HTTPAddr, err)
+		}
+		host, _, _ := net.SplitHostPort(cfg.HTTPAddr)
+		if ln, err = net.Listen("tcp", net.JoinHostPort(host, "0")); err != nil {
+			return nil, err
+		}
+		log.Warn("default WORKER_HTTP_ADDR is in use (another worker?): serving health checks on a free port", "addr", ln.Addr().String())
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(rw, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {
+		if err := w.Ready(); err != nil {
+			http.Error(rw, "not ready: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(rw, "ready")
+	})
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("health server", "error", err)
+		}
+	}()
+	log.Info("health endpoints", "addr", ln.Addr().String())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}, nil
+}
