@@ -1,0 +1,204 @@
+// Command sandbox runs local stand-ins for HrFlow and JobAdder on loopback, for the demo,
+// development and benchmarks: no account, no network. It seeds one HrFlow source with generated
+// profiles, prints the environment a worker needs, and serves what an operator would check at
+// GET /_sandbox/state.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
+)
+
+const (
+	sandboxKey  = "sandbox-hrflow-key"
+	sandboxUser = "sandbox@hrpush.local"
+)
+
+type options struct {
+	addr, hrflowAddr, jobadderAddr string
+	profiles                       int
+	samples                        bool
+	seed                           int64
+	sourceKey                      string
+	latency                        time.Duration
+	errorRate, rateLimitRate       float64
+	codeTTL                        time.Duration
+	envFile, keysFile              string
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	var o options
+	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "address of the control server (GET /_sandbox/state, POST /_sandbox/jobadder/code)")
+	fs.StringVar(&o.hrflowAddr, "hrflow-addr", "127.0.0.1:8091", "address of the fake HrFlow API")
+	fs.StringVar(&o.jobadderAddr, "jobadder-addr", "127.0.0.1:8092", "address of the fake JobAdder (identity and API)")
+	fs.IntVar(&o.profiles, "profiles", 100, "generated profiles in the source")
+	fs.BoolVar(&o.samples, "samples", true, "also load the two sample profiles of the API specs")
+	fs.Int64Var(&o.seed, "seed", 1, "seed of the generated profiles and of the fault dice")
+	fs.StringVar(&o.sourceKey, "source-key", "5a4d3b0c1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b", "HrFlow source key of the profiles")
+	fs.DurationVar(&o.latency, "latency", 0, "latency added to every JobAdder and HrFlow API call")
+	fs.Float64Var(&o.errorRate, "error-rate", 0, "share of JobAdder API calls answered 5xx")
+	fs.Float64Var(&o.rateLimitRate, "rate-limit-rate", 0, "share of JobAdder API calls answered 429 with Retry-After")
+	fs.DurationVar(&o.codeTTL, "code-ttl", 5*time.Minute, "lifetime of JobAdder authorization codes (the real one: 5 minutes)")
+	fs.StringVar(&o.envFile, "env-file", "", "also write the worker environment to this file")
+	fs.StringVar(&o.keysFile, "keys-file", "", "write the profile keys, one per line, to this file (input of 'enqueue bulk')")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), "Usage: sandbox [flags]\n\nRuns fake HrFlow and JobAdder servers on loopback until interrupted, and prints the\nworker environment to use them. Ports can be 0 to pick free ones.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return 2
+	}
+	if err := serve(ctx, o, stdout); err != nil {
+		fmt.Fprintln(stderr, "sandbox:", err)
+		return 1
+	}
+	return 0
+}
+
+func serve(ctx context.Context, o options, stdout io.Writer) error {
+	hf, err := hrflowtest.Listen(o.hrflowAddr, hrflowtest.Config{APIKey: sandboxKey, UserEmail: sandboxUser, Latency: o.latency, Seed: o.seed})
+	if err != nil {
+		return err
+	}
+	defer hf.Close()
+	keys := hf.Generate(o.sourceKey, o.profiles, o.seed)
+	if o.samples {
+		keys = append(keys, hf.LoadSamples(o.sourceKey)...)
+	}
+
+	jaLn, err := net.Listen("tcp", o.jobadderAddr)
+	if err != nil {
+		return fmt.Errorf("jobadder: %w", err)
+	}
+	ja := jobaddertest.New(jobaddertest.Config{
+		BaseURL: "http://" + jaLn.Addr().String(), Latency: o.latency, ErrorRate: o.errorRate,
+		RateLimitRate: o.rateLimitRate, Seed: uint64(o.seed), CodeTTL: o.codeTTL,
+	})
+	stopJA := start(jaLn, ja.Handler())
+	defer stopJA()
+
+	ctlLn, err := net.Listen("tcp", o.addr)
+	if err != nil {
+		return fmt.Errorf("control: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /_sandbox/state", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		_ = enc.Encode(state(hf, ja, len(keys)))
+	})
+	mux.HandleFunc("POST /_sandbox/jobadder/code", func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, ja.IssueCode())
+	})
+	stopCtl := start(ctlLn, mux)
+	defer stopCtl()
+
+	cfg := ja.Config()
+	env := []string{
+		"HRFLOW_API_URL=" + hf.URL(),
+		"HRFLOW_API_SECRET=" + sandboxKey,
+		"HRFLOW_API_USER=" + sandboxUser,
+		"JOBADDER_AUTHORIZATION_URL=" + ja.AuthURL(),
+		"JOBADDER_TOKEN_URL=" + ja.TokenURL(),
+		"JOBADDER_CLIENT_ID=" + cfg.ClientID,
+		"JOBADDER_CLIENT_SECRET=" + cfg.ClientSecret,
+		"JOBADDER_REDIRECT_URI=" + cfg.RedirectURI,
+		"JOBADDER_AUTHORIZATION_CODE=" + ja.IssueCode(),
+		"SANDBOX_SOURCE_KEY=" + o.sourceKey,
+		"SANDBOX_STATE_URL=http://" + ctlLn.Addr().String() + "/_sandbox/state",
+	}
+	fmt.Fprintf(stdout, "# hrpush sandbox: %d profiles in HrFlow source %s\n", len(keys), o.sourceKey)
+	fmt.Fprintf(stdout, "# HrFlow %s  JobAdder %s  state http://%s/_sandbox/state\n", hf.URL(), ja.URL(), ctlLn.Addr())
+	fmt.Fprintf(stdout, "# the authorization code is single-use and expires in %s; a new one: curl -X POST http://%s/_sandbox/jobadder/code\n", o.codeTTL, ctlLn.Addr())
+	for _, kv := range env {
+		fmt.Fprintln(stdout, "export "+kv)
+	}
+	if o.envFile != "" {
+		if err := os.WriteFile(o.envFile, []byte(strings.Join(env, "\n")+"\n"), 0o600); err != nil {
+			return err
+		}
+	}
+	if o.keysFile != "" {
+		if err := os.WriteFile(o.keysFile, []byte(strings.Join(keys, "\n")+"\n"), 0o644); err != nil { //nolint:gosec // keys are not secret
+			return err
+		}
+	}
+	<-ctx.Done()
+	summary(stdout, state(hf, ja, len(keys)))
+	return nil
+}
+
+// start serves h on ln in the background; the returned func shuts it down.
+func start(ln net.Listener, h http.Handler) func() {
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+	}
+}
+
+// sandboxState is what GET /_sandbox/state serves.
+type sandboxState struct {
+	HrFlow struct {
+		Profiles  int            `json:"profiles"`
+		Requests  map[string]int `json:"requests"`
+		Downloads int            `json:"downloads"`
+	} `json:"hrflow"`
+	JobAdder jobaddertest.State `json:"jobadder"`
+}
+
+func state(hf *hrflowtest.Server, ja *jobaddertest.Server, profiles int) sandboxState {
+	var st sandboxState
+	st.HrFlow.Profiles = profiles
+	st.HrFlow.Requests = map[string]int{}
+	for k, n := range hf.Stats() {
+		st.HrFlow.Requests[fmt.Sprintf("%s %d", k.Path, k.Status)] = n
+	}
+	st.HrFlow.Downloads = hf.Downloads()
+	st.JobAdder = ja.State()
+	return st
+}
+
+func summary(w io.Writer, st sandboxState) {
+	ja := st.JobAdder
+	fmt.Fprintf(w, "sandbox summary: JobAdder holds %d candidates (%d emails held by more than one), %d with a resume; %d duplicate conflicts answered; %d requests refused as invalid\n",
+		ja.Candidates, len(ja.Duplicates), len(ja.Attachments), ja.DuplicateConflicts, ja.ValidationFailures)
+	keys := make([]string, 0, len(ja.Requests))
+	for k := range ja.Requests {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		fmt.Fprintf(w, "  jobadder %-60s %d\n", k, ja.Requests[k])
+	}
+}

@@ -1,0 +1,426 @@
+package hrflow
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/hrpush/hrpush/pkg/secret"
+)
+
+const (
+	// DefaultBaseURL is the HrFlow API v1 endpoint.
+	DefaultBaseURL = "https://api.hrflow.ai/v1/"
+
+	// DefaultTimeout bounds every request (connection, headers and body) of the default HTTP
+	// client.
+	DefaultTimeout = 30 * time.Second
+
+	defaultUserAgent = "hrpush"
+
+	// maxErrorBodySize caps how much of a response CheckResponse reads.
+	maxErrorBodySize = 1 << 20
+	// maxBodySize caps a successful body: a page of full profiles is a few MiB at most.
+	maxBodySize = 64 << 20
+)
+
+// ErrMissingCredentials is returned by [New] when WithAPISecret or WithUserEmail is missing.
+var ErrMissingCredentials = errors.New("hrflow: missing credentials")
+
+// ErrInvalidOption is wrapped by the errors of options given invalid values.
+var ErrInvalidOption = errors.New("hrflow: invalid option")
+
+// ErrNotFound is matched by [errors.Is] for an [*ErrorResponse] that says the profile (or its
+// source) does not exist: HrFlow answers code 400 "Invalid parameters. Unable to find object:
+// profile" rather than 404.
+var ErrNotFound = errors.New("hrflow: not found")
+
+// Client talks to the HrFlow API v1. Create it with [New]; it is safe for concurrent use.
+type Client struct {
+	baseURL    *url.URL // always ends with "/"
+	httpClient *http.Client
+	auth       *auth
+	userAgent  string
+	now        func() time.Time
+
+	common service // reused by every service instead of allocating one each
+
+	// Profiles reads profiles.
+	Profiles *ProfilesService
+}
+
+type service struct {
+	client *Client
+}
+
+// auth holds the credentials, behind a pointer so that a Client printed field by field shows
+// an address: fmt cannot call secret.Value's String through unexported fields.
+type auth struct {
+	apiSecret secret.Value
+	userEmail string
+}
+
+// Option configures a [Client]. Options return an error wrapping [ErrInvalidOption] when
+// given an invalid value.
+type Option func(*Client) error
+
+// WithBaseURL sets the API base URL, with or without a trailing slash. Default:
+// [DefaultBaseURL].
+func WithBaseURL(rawURL string) Option {
+	return func(c *Client) error {
+		u, err := url.Parse(rawURL)
+		if err != nil {
+			return fmt.Errorf("%w: base url: %w", ErrInvalidOption, err)
+		}
+		if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			return fmt.Errorf("%w: base url %q: want an absolute http or https url", ErrInvalidOption, sanitizeURL(u))
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return fmt.Errorf("%w: base url %q: must not have a query or fragment", ErrInvalidOption, sanitizeURL(u))
+		}
+		if !strings.HasSuffix(u.Path, "/") {
+			u.Path += "/"
+			u.RawPath = ""
+		}
+		c.baseURL = u
+		return nil
+	}
+}
+
+// WithHTTPClient sets the HTTP client. Default: a client with a [DefaultTimeout] timeout
+// (never [http.DefaultClient], which has none).
+func WithHTTPClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return fmt.Errorf("%w: nil http client", ErrInvalidOption)
+		}
+		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithAPISecret sets the API key sent as X-API-KEY. Required.
+func WithAPISecret(key secret.Value) Option {
+	return func(c *Client) error {
+		if key.IsZero() {
+			return fmt.Errorf("%w: empty api secret", ErrInvalidOption)
+		}
+		c.auth.apiSecret = key
+		return nil
+	}
+}
+
+// WithUserEmail sets the account email sent as X-USER-EMAIL. Required.
+func WithUserEmail(email string) Option {
+	return func(c *Client) error {
+		if strings.TrimSpace(email) == "" || !strings.Contains(email, "@") {
+			return fmt.Errorf("%w: user email %q is not an email address", ErrInvalidOption, email)
+		}
+		c.auth.userEmail = email
+		return nil
+	}
+}
+
+// WithUserAgent sets the User-Agent header. Default: "hrpush".
+func WithUserAgent(ua string) Option {
+	return func(c *Client) error {
+		if strings.TrimSpace(ua) == "" {
+			return fmt.Errorf("%w: empty user agent", ErrInvalidOption)
+		}
+		c.userAgent = ua
+		return nil
+	}
+}
+
+// New returns a client configured by opts. It fails with an error wrapping
+// [ErrMissingCredentials] when the API secret or the user email is missing, so that a
+// misconfigured worker stops at start-up instead of failing every job with a 401.
+func New(opts ...Option) (*Client, error) {
+	base, err := url.Parse(DefaultBaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: default base url: %w", err)
+	}
+	c := &Client{
+		baseURL:    base,
+		httpClient: &http.Client{Timeout: DefaultTimeout},
+		auth:       &auth{},
+		userAgent:  defaultUserAgent,
+		now:        time.Now,
+	}
+	for _, opt := range opts {
+		if err := opt(c); err != nil {
+			return nil, err
+		}
+	}
+	var missing []string
+	if c.auth.apiSecret.IsZero() {
+		missing = append(missing, "WithAPISecret")
+	}
+	if c.auth.userEmail == "" {
+		missing = append(missing, "WithUserEmail")
+	}
+	if len(missing) > 0 {
+		return nil, fmt.Errorf("%w: set %s", ErrMissingCredentials, strings.Join(missing, " and "))
+	}
+	c.common.client = c
+	c.Profiles = (*ProfilesService)(&c.common)
+	return c, nil
+}
+
+// String describes the client without its credentials, for logs and %v.
+func (c *Client) String() string {
+	return "hrflow.Client{BaseURL: " + c.baseURL.String() + "}"
+}
+
+// GoString is String, for %#v.
+func (c *Client) GoString() string { return c.String() }
+
+// Response is an HrFlow API response. List endpoints fill the pagination fields from the
+// envelope's "meta" member; they are zero otherwise.
+type Response struct {
+	*http.Response
+
+	Page    int // page returned, from 1
+	MaxPage int // last page
+	Count   int // items on this page
+	Total   int // items on all pages
+}
+
+// envelope is the JSON document HrFlow wraps every answer in.
+type envelope struct {
+	Code    int             `json:"code"`
+	Message string          `json:"message"`
+	Data    json.RawMessage `json:"data"`
+	Meta    *struct {
+		Page    int `json:"page"`
+		MaxPage int `json:"maxPage"`
+		Count   int `json:"count"`
+		Total   int `json:"total"`
+	} `json:"meta"`
+}
+
+// newRequest builds an authenticated API request for path, relative to the base URL.
+func (c *Client) newRequest(ctx context.Context, path string, query url.Values) (*http.Request, error) {
+	u, err := c.baseURL.Parse(path)
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: request path %q: %w", path, err)
+	}
+	u.RawQuery = query.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	req.Header.Set("User-Agent", c.userAgent)
+	req.Header.Set("X-API-KEY", c.auth.apiSecret.Reveal())
+	req.Header.Set("X-USER-EMAIL", c.auth.userEmail)
+	return req, nil
+}
+
+// do sends req and decodes the envelope of a successful answer into env. It never retries:
+// the caller (the job runtime) owns retries. The returned Response is non-nil whenever the
+// server answered, even with an error.
+func (c *Client) do(req *http.Request, env *envelope) (*Response, error) {
+	resp, err := c.httpClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("hrflow: %w", err)
+	}
+	defer closeBody(resp.Body)
+
+	r := &Response{Response: resp}
+	if err := c.CheckResponse(resp); err != nil {
+		return r, err
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBodySize)).Decode(env); err != nil {
+		return r, fmt.Errorf("hrflow: %s %s: decode response: %w", req.Method, sanitizeURL(req.URL), err)
+	}
+	if m := env.Meta; m != nil {
+		r.Page, r.MaxPage, r.Count, r.Total = m.Page, m.MaxPage, m.Count, m.Total
+	}
+	return r, nil
+}
+
+// closeBody drains a little of what is left of a body, so the connection can be reused, and
+// closes it.
+func closeBody(body io.ReadCloser) {
+	_, _ = io.Copy(io.Discard, io.LimitReader(body, 4<<10))
+	_ = body.Close()
+}
+
+// CheckResponse returns nil when r is a success, and otherwise the error it carries:
+// an [*ErrorResponse], or a [*RateLimitError] for 429 and 402.
+//
+// HrFlow's body "code" mirrors an HTTP status and may disagree with the status line, so r is
+// an error when either is 400 or more. A body that is not JSON (a gateway's HTML page) gets the
+// message the official SDK synthesises, "A generic error occurred on the server". Messages
+// have the client's API secret redacted: HrFlow echoes a refused key in its 401 message.
+//
+// CheckResponse reads at most 1 MiB of r.Body and puts what it read back in front of the
+// rest, so the caller can still decode a successful body from the start.
+func (c *Client) CheckResponse(r *http.Response) error {
+	head, readErr := io.ReadAll(io.LimitReader(r.Body, maxErrorBodySize))
+	r.Body = struct {
+		io.Reader
+		io.Closer
+	}{io.MultiReader(bytes.NewReader(head), r.Body), r.Body}
+
+	var body struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	}
+	// A body longer than the cap cannot be parsed whole; only a successful list is that big.
+	isJSON := len(head) < maxErrorBodySize && json.Unmarshal(head, &body) == nil
+	if r.StatusCode < 400 && body.Code < 400 {
+		if readErr != nil {
+			return fmt.Errorf("hrflow: read response: %w", readErr)
+		}
+		return nil
+	}
+
+	e := &ErrorResponse{
+		StatusCode: r.StatusCode,
+		Code:       body.Code,
+		Message:    secret.Redact(strings.TrimSpace(body.Message), c.auth.apiSecret),
+	}
+	if !isJSON || body.Code == 0 {
+		e.Code = r.StatusCode
+	}
+	if !isJSON {
+		e.Message = "A generic error occurred on the server"
+	}
+	if r.Request != nil {
+		e.Method = r.Request.Method
+		e.URL = secret.Redact(sanitizeURL(r.Request.URL), c.auth.apiSecret)
+	}
+	switch e.status() {
+	case http.StatusTooManyRequests:
+		return &RateLimitError{ErrorResponse: e, Wait: parseRetryAfter(r.Header.Get("Retry-After"), c.now(), time.Second)}
+	case http.StatusPaymentRequired:
+		// 402 means the account is over its plan quota. The request is valid and succeeds
+		// once the quota renews or the plan is raised: dead-lettering would lose the job and
+		// a quick retry would burn an attempt, so it is throttling with a long default wait.
+		return &RateLimitError{ErrorResponse: e, Wait: parseRetryAfter(r.Header.Get("Retry-After"), c.now(), time.Minute)}
+	}
+	return e
+}
+
+// ErrorResponse is an error answer from the HrFlow API.
+type ErrorResponse struct {
+	Method     string
+	URL        string // sanitised: no user info, no credential-bearing query values
+	StatusCode int    // HTTP status
+	Code       int    // the body's "code"; the HTTP status when the body is not JSON
+	Message    string // the body's "message", secrets redacted
+}
+
+func (e *ErrorResponse) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "hrflow: %s %s: %d", e.Method, e.URL, e.Code)
+	if e.StatusCode != e.Code {
+		fmt.Fprintf(&b, " (http %d)", e.StatusCode)
+	}
+	if e.Message != "" {
+		b.WriteString(" " + e.Message)
+	}
+	return b.String()
+}
+
+// status is the status the error is classified by: a 5xx HTTP status (a gateway or HrFlow in
+// trouble), else the body code when it is an error code, else the HTTP status.
+func (e *ErrorResponse) status() int {
+	if e.StatusCode >= 500 || e.Code < 400 {
+		return e.StatusCode
+	}
+	return e.Code
+}
+
+// Permanent reports whether sending the same request again cannot succeed: a 4xx other than
+// 401, 402, 403, 408 and 429. It includes 400 (HrFlow's answer for a missing profile),
+// 404 and 422.
+func (e *ErrorResponse) Permanent() bool {
+	switch s := e.status(); s {
+	case http.StatusUnauthorized, http.StatusPaymentRequired, http.StatusForbidden,
+		http.StatusRequestTimeout, http.StatusTooManyRequests:
+		return false
+	default:
+		return s >= 400 && s < 500
+	}
+}
+
+// Credentials reports whether HrFlow refused the API secret or user email (401, 403).
+func (e *ErrorResponse) Credentials() bool {
+	s := e.status()
+	return s == http.StatusUnauthorized || s == http.StatusForbidden
+}
+
+// Is reports whether e matches target. [ErrNotFound] matches a 404 and any message containing
+// "Unable to find object", the text HrFlow (and its own connectors) use for missing objects.
+func (e *ErrorResponse) Is(target error) bool {
+	if target != ErrNotFound {
+		return false
+	}
+	return e.status() == http.StatusNotFound || strings.Contains(e.Message, "Unable to find object")
+}
+
+// RateLimitError is an answer asking the caller to slow down: 429, or 402 (over plan quota).
+// Wait is the Retry-After header's value, or 1 s for a 429 and 60 s for a 402 without one.
+type RateLimitError struct {
+	*ErrorResponse
+	Wait time.Duration
+}
+
+func (e *RateLimitError) Error() string {
+	return fmt.Sprintf("%s (retry after %s)", e.ErrorResponse.Error(), e.Wait)
+}
+
+// RetryAfter is how long to wait before the next request.
+func (e *RateLimitError) RetryAfter() time.Duration { return e.Wait }
+
+// Unwrap returns the underlying error response.
+func (e *RateLimitError) Unwrap() error { return e.ErrorResponse }
+
+// parseRetryAfter reads a Retry-After header (seconds or an HTTP date). It returns def when the
+// header is absent or unreadable.
+func parseRetryAfter(h string, now time.Time, def time.Duration) time.Duration {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return def
+	}
+	if secs, err := strconv.Atoi(h); err == nil && secs >= 0 {
+		return time.Duration(secs) * time.Second
+	}
+	if t, err := http.ParseTime(h); err == nil {
+		return max(t.Sub(now), 0)
+	}
+	return def
+}
+
+// sanitizeURL returns u without user info and with the values of credential-bearing query
+// parameters (API keys, tokens, pre-signed URL signatures) replaced.
+func sanitizeURL(u *url.URL) string {
+	if u == nil {
+		return ""
+	}
+	c := *u
+	c.User = nil
+	if c.RawQuery != "" {
+		q := c.Query()
+		for k := range q {
+			switch strings.ToLower(k) {
+			case "x-api-key", "api_key", "api_secret", "token", "access_token", "signature",
+				"x-amz-signature", "x-amz-credential", "x-amz-security-token":
+				q[k] = []string{"REDACTED"}
+			}
+		}
+		c.RawQuery = q.Encode()
+	}
+	return c.String()
+}

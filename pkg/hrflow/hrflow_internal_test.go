@@ -1,0 +1,89 @@
+package hrflow
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+func TestParseRetryAfter(t *testing.T) {
+	t.Parallel()
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	tests := []struct {
+		header string
+		want   time.Duration
+	}{
+		{"", 5 * time.Second},
+		{"7", 7 * time.Second},
+		{" 0 ", 0},
+		{"-3", 5 * time.Second},
+		{"7s", 5 * time.Second},
+		{"soon", 5 * time.Second},
+		{now.Add(90 * time.Second).Format(http.TimeFormat), 90 * time.Second},
+		{now.Add(-time.Minute).Format(http.TimeFormat), 0},
+		{now.Add(30 * time.Second).Format(time.RFC850), 30 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := parseRetryAfter(tt.header, now, 5*time.Second); got != tt.want {
+			t.Errorf("parseRetryAfter(%q) = %s, want %s", tt.header, got, tt.want)
+		}
+	}
+}
+
+// TestRetryAfterDate checks that CheckResponse reads the clock it is given.
+func TestRetryAfterDate(t *testing.T) {
+	t.Parallel()
+	c, err := New(WithAPISecret("key-1234"), WithUserEmail("a@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
+	c.now = func() time.Time { return now }
+	resp := &http.Response{
+		StatusCode: http.StatusTooManyRequests,
+		Header:     http.Header{"Retry-After": {now.Add(42 * time.Second).Format(http.TimeFormat)}},
+		Body:       http.NoBody,
+	}
+	err = c.CheckResponse(resp)
+	rl, ok := err.(*RateLimitError)
+	if !ok || rl.RetryAfter() != 42*time.Second {
+		t.Errorf("CheckResponse() = %v", err)
+	}
+}
+
+func TestDefaults(t *testing.T) {
+	t.Parallel()
+	c, err := New(WithAPISecret("key-1234"), WithUserEmail("a@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.baseURL.String() != DefaultBaseURL {
+		t.Errorf("base url %s", c.baseURL)
+	}
+	if c.httpClient == http.DefaultClient || c.httpClient.Timeout != DefaultTimeout {
+		t.Errorf("http client %+v, want a fresh one with a %s timeout", c.httpClient, DefaultTimeout)
+	}
+}
+
+func TestSanitizeURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct{ in, want string }{
+		{"https://api.hrflow.ai/v1/profile/indexing?key=k&source_key=s", "https://api.hrflow.ai/v1/profile/indexing?key=k&source_key=s"},
+		{"https://user:pass@host/p", "https://host/p"},
+		{"https://b.s3.amazonaws.com/r.pdf?X-Amz-Signature=abc&X-Amz-Credential=AKIA&x=1", "https://b.s3.amazonaws.com/r.pdf?X-Amz-Credential=REDACTED&X-Amz-Signature=REDACTED&x=1"},
+		{"https://host/p?api_key=abc&token=t", "https://host/p?api_key=REDACTED&token=REDACTED"},
+	}
+	for _, tt := range tests {
+		u, err := url.Parse(tt.in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := sanitizeURL(u); got != tt.want {
+			t.Errorf("sanitizeURL(%s) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+	if sanitizeURL(nil) != "" {
+		t.Error("sanitizeURL(nil) not empty")
+	}
+}
