@@ -4,6 +4,7 @@ BIN      ?= bin
 PKGS     ?= ./...
 TIMEOUT  ?= 20m
 PROFILES ?= 300
+SANDBOX_FLAGS ?=
 
 .PHONY: help build test test/race vet bench demo tidy clean
 
@@ -24,8 +25,8 @@ test/race: test ## alias of test
 bench: ## benchmarks (throughput against the queue's own ceiling, measured in the same run)
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout $(TIMEOUT) ./bench/...
 
-demo: build ## sandbox + worker (embedded NATS) + a bulk run of PROFILES profiles, then stop
-	PROFILES=$(PROFILES) BIN=$(BIN) ./scripts/demo.sh
+demo: build ## sandbox + worker (embedded NATS) + a bulk run of PROFILES profiles, then stop (SANDBOX_FLAGS="--latency 50ms" etc.)
+	PROFILES=$(PROFILES) BIN=$(BIN) SANDBOX_FLAGS="$(SANDBOX_FLAGS)" ./scripts/demo.sh
 
 tidy: ## go mod tidy
 	$(GO) mod tidy

@@ -36,6 +36,9 @@ type Target interface {
 
 // Item is one formatted profile on its way to a target.
 type Item struct {
+	// JobID identifies the push. A retry of the same job that finds the candidate this job
+	// created reports Created, not Updated, so that run reports count what really happened.
+	JobID string
 	// SourceKey and ProfileKey identify the HrFlow profile; targets key their idempotency
 	// records on them.
 	SourceKey  string

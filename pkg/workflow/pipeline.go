@@ -91,6 +91,7 @@ func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, erro
 		return jobs.Result{}, jobs.WithReason(EventFormatFailure, jobs.Permanent(err))
 	}
 	item := &targets.Item{
+		JobID:           job.ID,
 		SourceKey:       job.SourceKey,
 		ProfileKey:      job.ProfileKey,
 		Payload:         payload,

@@ -65,6 +65,7 @@ func (t *Target) Name() string { return "jobadder" }
 // idRecord is the JSON value of a profile's key in the IDs bucket.
 type idRecord struct {
 	CandidateID    int       `json:"candidate_id"`
+	CreatedBy      string    `json:"created_by,omitempty"` // job id of the push that created it
 	ResumeUploaded bool      `json:"resume_uploaded,omitempty"`
 	UpdatedAt      time.Time `json:"updated_at"`
 }
@@ -88,11 +89,16 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 			rec = idRecord{}
 		} else if err != nil {
 			return nil, err
+		} else if item.JobID != "" && rec.CreatedBy == item.JobID {
+			res.Action = targets.Created // a retry of the job that created it
 		}
 	}
 	if rec.CandidateID == 0 {
 		if rec.CandidateID, res.Action, err = t.create(ctx, item); err != nil {
 			return nil, err
+		}
+		if res.Action == targets.Created {
+			rec.CreatedBy = item.JobID
 		}
 		if err := t.save(ctx, key, &rec); err != nil {
 			return nil, err
