@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -24,7 +25,7 @@ import (
 // e2e is one end-to-end setup: an embedded JetStream server, a fake HrFlow with generated
 // profiles, a fake JobAdder, and workers built by the same wiring as the binary (serve).
 type e2e struct {
-	t       *testing.T
+	t       testing.TB
 	natsURL string
 	js      jetstream.JetStream
 	hrflow  *hrflowtest.Server
@@ -32,6 +33,8 @@ type e2e struct {
 	source  string
 	keys    []string
 	code    string
+	// concurrency of the workers; default 8.
+	concurrency int
 }
 
 const (
@@ -40,7 +43,7 @@ const (
 	testUser   = "ops@example.com"
 )
 
-func newE2E(t *testing.T, profiles int, ja jobaddertest.Config) *e2e {
+func newE2E(t testing.TB, profiles int, ja jobaddertest.Config) *e2e {
 	t.Helper()
 	srv, err := broker.Start(broker.Config{Port: -1, StoreDir: t.TempDir()})
 	if err != nil {
@@ -82,7 +85,7 @@ func (e *e2e) config() config {
 		JobAdderClientSecret:      secret.Value(jc.ClientSecret),
 		JobAdderAuthorizationCode: secret.Value(e.code),
 		JobAdderRedirectURI:       jc.RedirectURI,
-		Concurrency:               8,
+		Concurrency:               cmp.Or(e.concurrency, 8),
 		HTTPAddr:                  "off",
 		RetryBudget:               3 * time.Second,
 		ShutdownGrace:             5 * time.Second,

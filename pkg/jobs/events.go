@@ -204,12 +204,19 @@ func FollowBatch(ctx context.Context, js jetstream.JetStream, id string, follow 
 	if err != nil {
 		return nil, fmt.Errorf("jobs: follow batch %s: %w", id, err)
 	}
+	it, err := cons.Messages(jetstream.PullMaxMessages(512))
+	if err != nil {
+		return nil, fmt.Errorf("jobs: follow batch %s: %w", id, err)
+	}
+	defer it.Stop()
 	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+		waitCtx, cancel := context.WithTimeout(ctx, time.Second)
+		msg, err := it.Next(jetstream.NextContext(waitCtx))
+		cancel()
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}
-		if errors.Is(err, nats.ErrTimeout) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
 			if !fn(r) || !follow {
 				return r, nil
 			}
