@@ -27,6 +27,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
@@ -129,6 +130,16 @@ func loadConfig(cfg *config) error {
 	if err := envconfig.Process("", cfg); err != nil {
 		return err
 	}
+	var empty []string
+	if cfg.HrFlowAPISecret.IsZero() {
+		empty = append(empty, "HRFLOW_API_SECRET")
+	}
+	if cfg.HrFlowAPIUser == "" {
+		empty = append(empty, "HRFLOW_API_USER")
+	}
+	if len(empty) > 0 {
+		return fmt.Errorf("required variable(s) %s empty", strings.Join(empty, ", "))
+	}
 	if cfg.JobAdderClientID == "" {
 		return errors.New("no target configured: set JOBADDER_CLIENT_ID (with JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI)")
 	}
@@ -189,6 +200,9 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	})
 	if err != nil {
 		return &configError{err.Error()}
+	}
+	if err := warmUp(ctx, auth, cfg, log); err != nil {
+		return err
 	}
 	jaClient, err := jobadder.New(auth)
 	if err != nil {
@@ -342,4 +356,27 @@ func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker) (func(), error) {
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
+}
+
+// warmUp gets a JobAdder token at start-up, so that a fresh authorization code (valid 5
+// minutes) is exchanged now rather than at the first job. Refused credentials do not stop the
+// worker: its JobAdder consumer pauses and retries (see /readyz); only a worker that has
+// neither a stored token nor a code to exchange stops, since nothing could ever make it work.
+func warmUp(ctx context.Context, auth *jobadder.Auth, cfg config, log *slog.Logger) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	_, err := auth.Token(ctx)
+	var ce *targets.CredentialsError
+	switch {
+	case err == nil:
+		log.Info("JobAdder authorization ready")
+	case errors.As(err, &ce) && cfg.JobAdderAuthorizationCode.IsZero():
+		return &configError{"JobAdder: no token is stored for this client id and JOBADDER_AUTHORIZATION_CODE is empty: " +
+			"authorise the app (see the README, \"Connecting JobAdder\") and set the code: " + err.Error()}
+	case errors.As(err, &ce):
+		log.Error("JobAdder credentials refused; the JobAdder consumer will pause and retry", "error", err)
+	default:
+		log.Warn("JobAdder token not obtained at start-up; will retry on the first job", "error", err)
+	}
+	return nil
 }
