@@ -22,6 +22,7 @@ import (
 	"github.com/kelseyhightower/envconfig"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/hrflow"
@@ -218,6 +219,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	m := newMetrics()
 	w, err := jobs.NewWorker(jobs.Config{
 		JetStream:     js,
 		Handlers:      map[string]jobs.Handler{"jobadder": pipeline},
@@ -229,11 +231,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		ShutdownGrace: cfg.ShutdownGrace,
 		Name:          cfg.Name,
 		Logger:        log,
+		Observe:       m.observe,
 	})
 	if err != nil {
 		return &configError{err.Error()}
 	}
-	stopHTTP, err := serveHTTP(cfg, log, w)
+	m.watch(w)
+	stopHTTP, err := serveHTTP(cfg, log, w, m)
 	if err != nil {
 		return err
 	}
@@ -317,8 +321,9 @@ func drain(nc *nats.Conn) func() {
 	}
 }
 
-// serveHTTP serves /healthz (the process is alive) and /readyz (connected, no target paused).
-func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker) (func(), error) {
+// serveHTTP serves /healthz (the process is alive), /readyz (connected, no target paused) and
+// /metrics (Prometheus).
+func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker, m *metrics) (func(), error) {
 	if cfg.HTTPAddr == "off" || cfg.HTTPAddr == "" {
 		return func() {}, nil
 	}
@@ -344,6 +349,7 @@ func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker) (func(), error) {
 		}
 		fmt.Fprintln(rw, "ready")
 	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {

@@ -4,11 +4,14 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
@@ -66,5 +69,56 @@ func TestServeWithoutCodeOrToken(t *testing.T) {
 	var ce *configError
 	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "JOBADDER_AUTHORIZATION_CODE") {
 		t.Fatalf("serve = %v; want a configuration error naming JOBADDER_AUTHORIZATION_CODE", err)
+	}
+}
+
+func TestHealthAndMetricsEndpoints(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, 1, jobaddertest.Config{})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	w, err := jobs.NewWorker(jobs.Config{JetStream: e.js, Handlers: map[string]jobs.Handler{"jobadder": jobs.HandlerFunc(nil)}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := newMetrics()
+	m.watch(w)
+	m.observe(jobs.Event{Target: "jobadder", Outcome: jobs.Created, Event: "written", Attempts: 2})
+	cfg := e.config()
+	cfg.HTTPAddr = addr
+	stop, err := serveHTTP(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), w, m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + addr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, _ := get("/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
+	}
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	_, body := get("/metrics")
+	for _, want := range []string{
+		`hrpush_jobs_total{event="written",outcome="created",target="jobadder"} 1`,
+		`hrpush_jobs_in_flight{target="jobadder"} 0`,
+		`hrpush_target_paused{target="jobadder"} 0`,
+		`hrpush_job_deliveries_bucket{outcome="created",target="jobadder",le="2"} 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cenkalti/backoff/v4"
@@ -149,6 +150,7 @@ type lane struct {
 	handler Handler
 	cons    jetstream.Consumer
 	slots   chan struct{}
+	running atomic.Int32
 
 	mu          sync.Mutex
 	pausedUntil time.Time
@@ -257,14 +259,37 @@ func (w *Worker) Ready() error {
 		return fmt.Errorf("nats connection is %s", st)
 	}
 	var errs []error
-	for _, l := range w.lanes {
-		l.mu.Lock()
-		if l.credentials != nil {
-			errs = append(errs, fmt.Errorf("%s paused: %w", l.target, l.credentials))
+	for _, st := range w.Status() {
+		if st.Paused {
+			errs = append(errs, fmt.Errorf("%s paused: %s", st.Target, st.Reason))
 		}
-		l.mu.Unlock()
 	}
 	return errors.Join(errs...)
+}
+
+// TargetStatus is a target's state in this worker, for metrics and health checks.
+type TargetStatus struct {
+	Target string
+	// InFlight is the number of jobs running now.
+	InFlight int
+	// Paused is set while the target's credentials are refused; Reason says why.
+	Paused bool
+	Reason string
+}
+
+// Status returns the state of each target this worker consumes.
+func (w *Worker) Status() []TargetStatus {
+	out := make([]TargetStatus, 0, len(w.lanes))
+	for _, l := range w.lanes {
+		st := TargetStatus{Target: l.target, InFlight: int(l.running.Load())}
+		l.mu.Lock()
+		if l.credentials != nil {
+			st.Paused, st.Reason = true, l.credentials.Error()
+		}
+		l.mu.Unlock()
+		out = append(out, st)
+	}
+	return out
 }
 
 // pull fetches as many jobs as the lane has free slots, and only then: a job waiting in the
@@ -306,9 +331,11 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
 				continue
 			}
 			w.running.Add(1)
+			l.running.Add(1)
 			go func() {
 				defer w.running.Done()
 				defer l.release(1)
+				defer l.running.Add(-1)
 				w.process(hardCtx, l, msg)
 			}()
 		}

@@ -1,0 +1,70 @@
+package main
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hrpush/hrpush/pkg/jobs"
+)
+
+// metrics are the worker's Prometheus metrics, served at /metrics.
+type metrics struct {
+	reg        *prometheus.Registry
+	jobs       *prometheus.CounterVec
+	deliveries *prometheus.HistogramVec
+}
+
+func newMetrics() *metrics {
+	m := &metrics{
+		reg: prometheus.NewRegistry(),
+		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "hrpush_jobs_total",
+			Help: "Jobs finished by this worker, by target, outcome (created, updated, discarded, failed) and run event.",
+		}, []string{"target", "outcome", "event"}),
+		deliveries: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "hrpush_job_deliveries",
+			Help:    "Deliveries a job needed before it finished, by target and outcome.",
+			Buckets: []float64{1, 2, 3, 5, 8, 13},
+		}, []string{"target", "outcome"}),
+	}
+	m.reg.MustRegister(m.jobs, m.deliveries,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return m
+}
+
+// observe counts a finished job (jobs.Config.Observe).
+func (m *metrics) observe(e jobs.Event) {
+	m.jobs.WithLabelValues(e.Target, string(e.Outcome), e.Event).Inc()
+	m.deliveries.WithLabelValues(e.Target, string(e.Outcome)).Observe(float64(e.Attempts))
+}
+
+// watch registers the gauges read from the worker at scrape time.
+func (m *metrics) watch(w *jobs.Worker) {
+	m.reg.MustRegister(&statusCollector{
+		w:        w,
+		inFlight: prometheus.NewDesc("hrpush_jobs_in_flight", "Jobs running now in this worker.", []string{"target"}, nil),
+		paused:   prometheus.NewDesc("hrpush_target_paused", "1 while the target is paused because its credentials were refused.", []string{"target"}, nil),
+	})
+}
+
+// statusCollector reports each target's running jobs and pause state.
+type statusCollector struct {
+	w                *jobs.Worker
+	inFlight, paused *prometheus.Desc
+}
+
+func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.inFlight
+	ch <- c.paused
+}
+
+func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	for _, st := range c.w.Status() {
+		paused := 0.0
+		if st.Paused {
+			paused = 1
+		}
+		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(st.InFlight), st.Target)
+		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused, st.Target)
+	}
+}
