@@ -31,6 +31,11 @@ const (
 	TokensBucket = "hrpush_tokens"
 	// IDsBucket maps profiles to ATS ids, so a redelivered job updates instead of creating.
 	IDsBucket = "hrpush_ids"
+	// LocksBucket holds short-lived locks (e.g. one writer per candidate email); its keys
+	// expire on their own, so a lock left by a dead worker frees itself.
+	LocksBucket = "hrpush_locks"
+	// StateBucket holds workflow state, e.g. what incremental read mode last pushed.
+	StateBucket = "hrpush_state"
 	// ConsumerPrefix is followed by the target: the durable pull consumer of that target.
 	ConsumerPrefix = "hrpush-"
 )
@@ -63,6 +68,8 @@ func (c StreamConfig) withDefaults() StreamConfig {
 type Buckets struct {
 	Tokens jetstream.KeyValue
 	IDs    jetstream.KeyValue
+	Locks  jetstream.KeyValue
+	State  jetstream.KeyValue
 }
 
 // EnsureStreams creates or updates the jobs, DLQ and events streams and the KV buckets. Both
@@ -116,6 +123,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 	}{
 		{jetstream.KeyValueConfig{Bucket: TokensBucket, Description: "ATS tokens shared by workers", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Tokens},
 		{jetstream.KeyValueConfig{Bucket: IDsBucket, Description: "profile to ATS id", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.IDs},
+		{jetstream.KeyValueConfig{Bucket: LocksBucket, Description: "short-lived locks", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, LimitMarkerTTL: time.Minute}, &b.Locks},
+		{jetstream.KeyValueConfig{Bucket: StateBucket, Description: "workflow state", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.State},
 	} {
 		kv, err := js.CreateOrUpdateKeyValue(ctx, kc.cfg)
 		if err != nil {
