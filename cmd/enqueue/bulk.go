@@ -28,10 +28,6 @@ func runBulk(ctx context.Context, a *app, args []string) int {
 		fs.Usage()
 		return a.fail("%v", err)
 	}
-	now := time.Now()
-	if f.batchID == "" {
-		f.batchID = newID(now)
-	}
 	keys, repeated, err := readKeys(a.stdin, file)
 	if err != nil {
 		return a.fail("%v", err)
@@ -39,11 +35,21 @@ func runBulk(ctx context.Context, a *app, args []string) int {
 	if len(keys) == 0 {
 		return a.fail("no profile keys in %s", describeFile(file))
 	}
+	return enqueueBatch(ctx, a, f, keys, repeated, wait, asJSON)
+}
+
+// enqueueBatch publishes one job per key as one batch, records the batch header, prints the
+// summary and, with wait, follows the batch to its end.
+func enqueueBatch(ctx context.Context, a *app, f jobFlags, keys []string, repeated int, wait, asJSON bool) int {
+	now := time.Now()
+	if f.batchID == "" {
+		f.batchID = newID(now)
+	}
 	all := make([]*jobs.Job, len(keys))
 	for i, k := range keys {
 		all[i] = f.job(k, now)
 		if err := all[i].Validate(); err != nil {
-			return a.fail("line for profile %q: %v", k, err)
+			return a.fail("profile %q: %v", k, err)
 		}
 	}
 	if err := a.connect(ctx); err != nil {
@@ -53,7 +59,7 @@ func runBulk(ctx context.Context, a *app, args []string) int {
 
 	var stored, dups int
 	var failures []string
-	err = jobs.NewPublisher(a.js).PublishAll(ctx, all, func(r jobs.PublishResult) {
+	err := jobs.NewPublisher(a.js).PublishAll(ctx, all, func(r jobs.PublishResult) {
 		switch {
 		case r.Err != nil:
 			failures = append(failures, fmt.Sprintf("%s: %v", r.Job.ProfileKey, r.Err))

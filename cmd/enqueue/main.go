@@ -1,5 +1,6 @@
 // Command enqueue publishes push-profile jobs to NATS JetStream and reports on them: one
-// profile (push), a list of profile keys (bulk), and the progress and report of a batch (status).
+// profile (push), a list of profile keys (bulk), every profile of an HrFlow source (source), the
+// progress and report of a batch (status), and the dead-lettered jobs (dlq).
 //
 // Exit codes: 0 all good, 1 some jobs failed, 2 usage or connection error.
 package main
@@ -37,7 +38,10 @@ Usage:
   enqueue push   --workflow-id W --target T --source-key S --profile-key P   one profile
   enqueue bulk   --workflow-id W --target T --source-key S [--file F] [--wait]
                                                   one job per key read from F or stdin
+  enqueue source --workflow-id W --target T --source-key S [--created-after D] [--wait]
+                                                  one job per profile of an HrFlow source
   enqueue status --batch ID [--wait] [--json]     a batch's progress and report
+  enqueue dlq    list|replay|purge [filters]      dead-lettered jobs: show, enqueue again, remove
 
 Targets: jobadder, bullhorn. Every command takes --nats-url (default $NATS_URL, else
 nats://127.0.0.1:4222, where a worker started without NATS_URL serves its embedded server).
@@ -72,7 +76,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	commands := []command{
 		{"push", "enqueue one profile", runPush},
 		{"bulk", "enqueue one job per profile key", runBulk},
+		{"source", "enqueue every profile of an HrFlow source", runSource},
 		{"status", "show a batch's progress and report", runStatus},
+		{"dlq", "list, replay or purge dead-lettered jobs", runDLQ},
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
