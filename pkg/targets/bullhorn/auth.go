@@ -1,0 +1,699 @@
+package bullhorn
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/oauth2"
+
+	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets"
+)
+
+const (
+	// DefaultLoginInfoURL is Bullhorn's data-centre discovery endpoint.
+	DefaultLoginInfoURL = "https://rest.bullhornstaffing.com/rest-services/loginInfo"
+	// renewMargin is how long before its expiry a session or an access token is renewed.
+	renewMargin = time.Minute
+	// leaseTTL bounds the work of the worker holding the session record (up to four calls:
+	// loginInfo, authorize, token, login). Another worker takes over an expired lease.
+	leaseTTL = time.Minute
+	// defaultSessionTTL is the ttl sent on login.
+	defaultSessionTTL = time.Hour
+	// maxSessionTTL is the longest ttl Bullhorn's SDK accepts (48 hours).
+	maxSessionTTL = 48 * time.Hour
+	// defaultAccessLifetime applies when a token response has no expires_in (Bullhorn: 600 s).
+	defaultAccessLifetime = 10 * time.Minute
+	// refusalHold is how long workers trust a credentials refusal recorded by another worker
+	// before trying the username and password again, so that a wrong password is not sent by
+	// every worker of the fleet (which could get the API user locked).
+	refusalHold  = time.Minute
+	storeTimeout = 10 * time.Second
+)
+
+// Reasons of the [targets.CredentialsError] values returned by [Auth.Session].
+const (
+	reasonTerms = "the API user has not accepted Bullhorn's terms of service for this client id " +
+		"(the authorize endpoint answered with a consent page instead of redirecting with a code): " +
+		"open the authorize URL with this client id in a browser, log in as BULLHORN_USERNAME and accept them"
+	reasonPassword = "the username or password was refused: check BULLHORN_USERNAME and BULLHORN_PASSWORD"
+	reasonClient   = "the client id or client secret was refused: check BULLHORN_CLIENT_ID and BULLHORN_CLIENT_SECRET"
+	reasonUser     = "loginInfo knows no API user with this username: check BULLHORN_USERNAME"
+)
+
+// AuthConfig configures an [Auth]. ClientID, ClientSecret, Username, Password and Tokens are
+// required.
+type AuthConfig struct {
+	// LoginInfoURL is the data-centre discovery endpoint. Default [DefaultLoginInfoURL].
+	LoginInfoURL string
+	// ClientID and ClientSecret identify the OAuth client Bullhorn issued.
+	ClientID     string
+	ClientSecret secret.Value
+	// Username and Password are the API user's.
+	Username string
+	Password secret.Value
+	// RedirectURI is sent to the authorize and token endpoints when set; Bullhorn requires it
+	// only when the client id has several registered redirect URIs.
+	RedirectURI string
+	// SessionTTL is the REST session's lifetime requested on login (whole minutes, between 2
+	// minutes and 48 hours). Default 60 minutes.
+	SessionTTL time.Duration
+	// Tokens is the KV bucket shared by all workers that holds the session record.
+	Tokens jetstream.KeyValue
+	// HTTPClient calls the authentication endpoints. It must follow redirects (loginInfo may
+	// answer 307); the authorize call never does. Default: a client with a 30 s timeout.
+	HTTPClient *http.Client
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+	// Owner names this worker in leases. Default: a random id.
+	Owner string
+}
+
+// Session is a REST session: the token sent with every call and the account's REST URL.
+type Session struct {
+	BhRestToken secret.Value
+	// RestURL is the corporate REST URL returned by login, with its trailing slash, e.g.
+	// https://rest5.bullhornstaffing.com/rest-services/abc123/.
+	RestURL string
+	Expiry  time.Time
+}
+
+// Auth opens Bullhorn REST sessions and shares them with every worker of the account through
+// a KV bucket; see the package documentation. It is safe for concurrent use.
+type Auth struct {
+	loginInfoURL string
+	clientID     string
+	clientSecret secret.Value
+	username     string
+	password     secret.Value
+	redirectURI  string
+	ttl          time.Duration
+	kv           jetstream.KeyValue
+	key          string
+	http         *http.Client
+	noRedirect   *http.Client
+	logger       *slog.Logger
+	now          func() time.Time
+	owner        string
+
+	// sem serialises the slow path of this process, so its goroutines read KV once.
+	sem    chan struct{}
+	opened atomic.Int64
+
+	mu      sync.Mutex
+	cached  *Session
+	invalid secret.Value // the session token an API call reported invalid
+}
+
+// NewAuth returns an Auth for cfg.
+func NewAuth(cfg AuthConfig) (*Auth, error) {
+	switch {
+	case cfg.ClientID == "" || cfg.ClientSecret.IsZero():
+		return nil, errors.New("bullhorn: auth: client id and client secret are required")
+	case cfg.Username == "" || cfg.Password.IsZero():
+		return nil, errors.New("bullhorn: auth: username and password are required")
+	case cfg.Tokens == nil:
+		return nil, errors.New("bullhorn: auth: a token KV bucket is required")
+	case cfg.SessionTTL != 0 && (cfg.SessionTTL < 2*renewMargin || cfg.SessionTTL > maxSessionTTL):
+		return nil, fmt.Errorf("bullhorn: auth: session TTL %s is not between 2m and 48h", cfg.SessionTTL)
+	}
+	a := &Auth{
+		loginInfoURL: cmp.Or(cfg.LoginInfoURL, DefaultLoginInfoURL),
+		clientID:     cfg.ClientID,
+		clientSecret: cfg.ClientSecret,
+		username:     cfg.Username,
+		password:     cfg.Password,
+		redirectURI:  cfg.RedirectURI,
+		ttl:          cmp.Or(cfg.SessionTTL, defaultSessionTTL).Truncate(time.Minute),
+		kv:           cfg.Tokens,
+		key:          "bullhorn." + hash(cfg.Username)[:16],
+		http:         cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 30 * time.Second}),
+		logger:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		now:          cfg.Now,
+		owner:        cmp.Or(cfg.Owner, rand.Text()),
+		sem:          make(chan struct{}, 1),
+	}
+	if a.now == nil {
+		a.now = time.Now
+	}
+	noRedirect := *a.http
+	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	a.noRedirect = &noRedirect
+	return a, nil
+}
+
+func hash(s string) string {
+	sum := sha256.Sum256([]byte(s))
+	return hex.EncodeToString(sum[:])
+}
+
+// Session returns a valid session, opening a new one when the current one expires within a
+// minute or was invalidated. It returns a [*targets.CredentialsError] when Bullhorn refused
+// the account's credentials.
+func (a *Auth) Session(ctx context.Context) (*Session, error) {
+	if s := a.current(); s != nil {
+		return s, nil
+	}
+	select {
+	case a.sem <- struct{}{}:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	defer func() { <-a.sem }()
+	if s := a.current(); s != nil {
+		return s, nil
+	}
+	return a.sync(ctx)
+}
+
+// Invalidate reports that the API refused bhRestToken (401): the next call to Session renews
+// the session, unless another worker already did.
+func (a *Auth) Invalidate(bhRestToken secret.Value) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.invalid = bhRestToken
+	if a.cached != nil && a.cached.BhRestToken == bhRestToken {
+		a.cached = nil
+	}
+}
+
+// SessionsOpened is how many REST sessions (logins) this Auth opened. Bullhorn limits the
+// concurrent sessions of an account: summed over all workers, it should grow by one per
+// session lifetime.
+func (a *Auth) SessionsOpened() int64 { return a.opened.Load() }
+
+// current returns the cached session if it is valid for longer than renewMargin.
+func (a *Auth) current() *Session {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.cached == nil || a.cached.Expiry.Sub(a.now()) <= renewMargin {
+		return nil
+	}
+	return a.cached
+}
+
+func (a *Auth) isInvalid(bhRestToken string) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.invalid.Reveal() == bhRestToken
+}
+
+// sessionRecord is the JSON value of the session key, the only place tokens are stored.
+type sessionRecord struct {
+	// OAuthURL and LoginRestURL are the oauthUrl and restUrl of loginInfo.
+	OAuthURL      string    `json:"oauth_url,omitempty"`
+	LoginRestURL  string    `json:"login_rest_url,omitempty"`
+	AccessToken   string    `json:"access_token,omitempty"`
+	AccessExpiry  time.Time `json:"access_expiry,omitzero"`
+	RefreshToken  string    `json:"refresh_token,omitempty"`
+	BhRestToken   string    `json:"bh_rest_token,omitempty"`
+	RestURL       string    `json:"rest_url,omitempty"`
+	SessionExpiry time.Time `json:"session_expiry,omitzero"`
+	// RefusedReason is the reason of the last credentials refusal; workers return it without
+	// asking Bullhorn again until RefusedUntil.
+	RefusedReason string    `json:"refused_reason,omitempty"`
+	RefusedUntil  time.Time `json:"refused_until,omitzero"`
+	UpdatedAt     time.Time `json:"updated_at"`
+	// LeaseOwner holds the record until LeaseUntil while it renews the session.
+	LeaseOwner string    `json:"lease_owner,omitempty"`
+	LeaseUntil time.Time `json:"lease_until,omitzero"`
+}
+
+var errLeaseLost = errors.New("bullhorn: session record changed")
+
+// sync brings the cached session up to date from the session record, renewing the session
+// when the record holds no valid one.
+func (a *Auth) sync(ctx context.Context) (*Session, error) {
+	for {
+		rec, rev, err := a.load(ctx)
+		if err != nil {
+			return nil, err
+		}
+		now := a.now()
+		if rec.LeaseOwner != "" && rec.LeaseOwner != a.owner && now.Before(rec.LeaseUntil) {
+			if err := a.waitChange(ctx, rev, rec.LeaseUntil.Sub(now)); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if rec.BhRestToken != "" && rec.SessionExpiry.Sub(now) > renewMargin && !a.isInvalid(rec.BhRestToken) {
+			return a.keep(rec), nil
+		}
+		if rec.RefusedReason != "" && now.Before(rec.RefusedUntil) {
+			return nil, credentialsError(rec.RefusedReason, nil)
+		}
+		leaseRev, err := a.lease(ctx, &rec, rev)
+		if errors.Is(err, errLeaseLost) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		return a.renew(ctx, rec, leaseRev)
+	}
+}
+
+// keep caches the record's session and returns it.
+func (a *Auth) keep(rec sessionRecord) *Session {
+	s := &Session{BhRestToken: secret.Value(rec.BhRestToken), RestURL: rec.RestURL, Expiry: rec.SessionExpiry}
+	a.mu.Lock()
+	a.cached = s
+	a.mu.Unlock()
+	return s
+}
+
+// load reads the session record; rev is 0 when there is none.
+func (a *Auth) load(ctx context.Context) (rec sessionRecord, rev uint64, err error) {
+	e, err := a.kv.Get(ctx, a.key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return rec, 0, nil
+	}
+	if err != nil {
+		return rec, 0, fmt.Errorf("bullhorn: read session record: %w", err)
+	}
+	if err := json.Unmarshal(e.Value(), &rec); err != nil {
+		return rec, 0, fmt.Errorf("bullhorn: session record %s is not valid JSON", a.key)
+	}
+	return rec, e.Revision(), nil
+}
+
+// lease sets this worker's lease on rec and writes it over revision rev (0: create the
+// record). It returns errLeaseLost when another worker changed the record first.
+func (a *Auth) lease(ctx context.Context, rec *sessionRecord, rev uint64) (uint64, error) {
+	rec.LeaseOwner, rec.LeaseUntil = a.owner, a.now().Add(leaseTTL)
+	b, err := a.encode(*rec)
+	if err != nil {
+		return 0, err
+	}
+	if rev == 0 {
+		rev, err = a.kv.Create(ctx, a.key, b)
+	} else {
+		rev, err = a.kv.Update(ctx, a.key, b, rev)
+	}
+	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
+		return 0, errLeaseLost
+	}
+	if err != nil {
+		return 0, fmt.Errorf("bullhorn: lease session record: %w", err)
+	}
+	return rev, nil
+}
+
+func (a *Auth) encode(rec sessionRecord) ([]byte, error) {
+	rec.UpdatedAt = a.now()
+	return json.Marshal(rec)
+}
+
+// waitChange waits until the record's revision moves past rev, at most d (the remaining lease,
+// after which the lease may be taken over).
+func (a *Auth) waitChange(ctx context.Context, rev uint64, d time.Duration) error {
+	wctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	w, err := a.kv.Watch(wctx, a.key)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("bullhorn: watch session record: %w", err)
+	}
+	defer func() { _ = w.Stop() }()
+	for {
+		select {
+		case e, ok := <-w.Updates():
+			if !ok || (e != nil && e.Revision() > rev) {
+				return ctx.Err()
+			}
+		case <-wctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// renew opens a session while holding the lease at rev, stores it and releases the lease. A
+// credentials refusal is stored too, so that other workers do not repeat it at once.
+func (a *Auth) renew(ctx context.Context, rec sessionRecord, rev uint64) (*Session, error) {
+	rctx, cancel := context.WithTimeout(ctx, leaseTTL)
+	defer cancel()
+	err := a.open(rctx, &rec, &rev)
+	var ce *targets.CredentialsError
+	switch {
+	case err == nil:
+		rec.RefusedReason, rec.RefusedUntil = "", time.Time{}
+	case errors.As(err, &ce):
+		// Discover the data centre again next time: the account may have moved.
+		rec.OAuthURL, rec.LoginRestURL = "", ""
+		rec.RefusedReason, rec.RefusedUntil = ce.Reason, a.now().Add(refusalHold)
+	}
+	a.release(ctx, rec, rev)
+	if err != nil {
+		return nil, err
+	}
+	return a.keep(rec), nil
+}
+
+// open fills rec with a new session: it logs in with the stored access token if it is still
+// valid, else with one from the refresh token, else with one from the username and password.
+// A new refresh token is stored before it is used, as the previous one is spent.
+func (a *Auth) open(ctx context.Context, rec *sessionRecord, rev *uint64) error {
+	if rec.OAuthURL == "" || rec.LoginRestURL == "" {
+		if err := a.discover(ctx, rec); err != nil {
+			return err
+		}
+	}
+	if rec.AccessToken != "" && rec.AccessExpiry.Sub(a.now()) > renewMargin {
+		err := a.login(ctx, rec, false)
+		if !errors.Is(err, errAccessRefused) {
+			return err
+		}
+	}
+	rec.AccessToken = ""
+	if rec.RefreshToken != "" {
+		err := a.refresh(ctx, rec)
+		if err == nil {
+			a.persist(ctx, *rec, rev)
+			return a.login(ctx, rec, true)
+		}
+		if !errors.Is(err, errGrantRefused) {
+			return err
+		}
+		a.logger.Warn("bullhorn: the refresh token was refused; logging in with the username and password",
+			"username", a.username)
+		rec.RefreshToken = ""
+	}
+	code, err := a.authorize(ctx, rec)
+	if err != nil {
+		return err
+	}
+	if err := a.exchange(ctx, rec, code); err != nil {
+		return err
+	}
+	a.persist(ctx, *rec, rev)
+	return a.login(ctx, rec, true)
+}
+
+// discover reads the account's OAuth and REST URLs from loginInfo, following redirects to the
+// account's data centre.
+func (a *Auth) discover(ctx context.Context, rec *sessionRecord) error {
+	u, err := url.Parse(a.loginInfoURL)
+	if err != nil {
+		return fmt.Errorf("bullhorn: loginInfo URL: %w", err)
+	}
+	u.RawQuery = url.Values{"username": {a.username}}.Encode()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("bullhorn: %w", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return requestError(err)
+	}
+	defer resp.Body.Close()
+	if err := CheckResponse(resp); err != nil {
+		return credentialsIf4xx(err, reasonUser)
+	}
+	var info struct {
+		OAuthURL string `json:"oauthUrl"`
+		RestURL  string `json:"restUrl"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&info); err != nil {
+		return fmt.Errorf("bullhorn: decode loginInfo: %w", err)
+	}
+	if !absoluteURL(info.OAuthURL) || !absoluteURL(info.RestURL) {
+		return credentialsError(reasonUser, nil)
+	}
+	rec.OAuthURL = strings.TrimSuffix(info.OAuthURL, "/")
+	rec.LoginRestURL = strings.TrimSuffix(info.RestURL, "/")
+	return nil
+}
+
+func absoluteURL(s string) bool {
+	u, err := url.Parse(s)
+	return err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != ""
+}
+
+// authorize asks the authorize endpoint for a code with the username and password, and reads
+// the code from the redirect without following it.
+func (a *Auth) authorize(ctx context.Context, rec *sessionRecord) (string, error) {
+	q := url.Values{
+		"client_id":     {a.clientID},
+		"response_type": {"code"},
+		"action":        {"Login"},
+		"username":      {a.username},
+		"password":      {a.password.Reveal()},
+	}
+	if a.redirectURI != "" {
+		q.Set("redirect_uri", a.redirectURI)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rec.OAuthURL+"/authorize?"+q.Encode(), nil)
+	if err != nil {
+		return "", errors.New("bullhorn: authorize: invalid oauthUrl")
+	}
+	resp, err := a.noRedirect.Do(req)
+	if err != nil {
+		return "", requestError(err)
+	}
+	defer resp.Body.Close()
+	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
+	switch {
+	case resp.StatusCode >= 200 && resp.StatusCode < 300 && hasPasswordField(page):
+		return "", credentialsError(reasonPassword, nil)
+	case resp.StatusCode >= 200 && resp.StatusCode < 300:
+		return "", credentialsError(reasonTerms, nil)
+	case resp.StatusCode >= 300 && resp.StatusCode < 400:
+		loc, err := resp.Location()
+		if err != nil {
+			return "", errors.New("bullhorn: authorize redirected without a valid Location")
+		}
+		q := loc.Query()
+		if code := q.Get("code"); code != "" {
+			return code, nil
+		}
+		if e := q.Get("error"); e != "" {
+			return "", credentialsError("the authorize endpoint refused the login ("+
+				truncate(e+" "+q.Get("error_description"), 200)+"): "+reasonPassword, nil)
+		}
+		return "", fmt.Errorf("bullhorn: authorize redirected to %s without a code", targets.SanitizeURL(loc))
+	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
+		return "", CheckResponse(resp)
+	}
+	return "", credentialsError("the authorize endpoint refused the client id or the redirect URI ("+
+		resp.Status+"): check BULLHORN_CLIENT_ID", nil)
+}
+
+// hasPasswordField reports whether an HTML page has a password input. Instead of redirecting
+// with a code, authorize shows either its login form again (wrong username or password) or the
+// terms of service to accept; the password field is what tells them apart.
+func hasPasswordField(page []byte) bool {
+	p := strings.NewReplacer(" ", "", "'", `"`).Replace(strings.ToLower(string(page)))
+	return strings.Contains(p, `type="password"`) || strings.Contains(p, "type=password")
+}
+
+// oauthConfig is the OAuth2 client of the account's oauthUrl. AuthStyleInParams sends the
+// client id and secret with the other parameters in the form body, which Bullhorn's token
+// endpoint accepts as well as the query string of its documentation.
+func (a *Auth) oauthConfig(rec *sessionRecord) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     a.clientID,
+		ClientSecret: a.clientSecret.Reveal(),
+		RedirectURL:  a.redirectURI,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:   rec.OAuthURL + "/authorize",
+			TokenURL:  rec.OAuthURL + "/token",
+			AuthStyle: oauth2.AuthStyleInParams,
+		},
+	}
+}
+
+// exchange trades an authorization code for tokens.
+func (a *Auth) exchange(ctx context.Context, rec *sessionRecord, code string) error {
+	tok, err := a.oauthConfig(rec).Exchange(a.httpContext(ctx), code)
+	if err != nil {
+		switch c := oauthRefusal(err); c {
+		case "":
+			return tokenError("exchange the authorization code", err)
+		case "invalid_client":
+			return credentialsError(reasonClient, nil)
+		default:
+			return credentialsError("the token endpoint refused the authorization code ("+c+
+				"): check BULLHORN_CLIENT_ID and, if the client has several redirect URIs, the redirect URI", nil)
+		}
+	}
+	a.logger.Info("bullhorn: logged in with the username and password", "username", a.username, "owner", a.owner)
+	a.setTokens(rec, tok, "")
+	return nil
+}
+
+// errGrantRefused means the refresh token is spent or revoked.
+var errGrantRefused = errors.New("bullhorn: refresh token refused")
+
+// refresh trades the record's refresh token for new tokens.
+func (a *Auth) refresh(ctx context.Context, rec *sessionRecord) error {
+	src := a.oauthConfig(rec).TokenSource(a.httpContext(ctx), &oauth2.Token{RefreshToken: rec.RefreshToken})
+	tok, err := src.Token()
+	if err != nil {
+		switch oauthRefusal(err) {
+		case "":
+			return tokenError("refresh the access token", err)
+		case "invalid_client":
+			return credentialsError(reasonClient, nil)
+		}
+		return errGrantRefused
+	}
+	a.setTokens(rec, tok, rec.RefreshToken)
+	return nil
+}
+
+func (a *Auth) httpContext(ctx context.Context) context.Context {
+	return context.WithValue(ctx, oauth2.HTTPClient, a.http)
+}
+
+// setTokens puts a token response into rec; refresh is kept when the response has none.
+func (a *Auth) setTokens(rec *sessionRecord, tok *oauth2.Token, refresh string) {
+	lifetime := time.Duration(tok.ExpiresIn) * time.Second
+	if lifetime <= 0 {
+		lifetime = defaultAccessLifetime
+	}
+	rec.AccessToken = tok.AccessToken
+	rec.AccessExpiry = a.now().Add(lifetime)
+	rec.RefreshToken = cmp.Or(tok.RefreshToken, refresh)
+}
+
+// errAccessRefused means login refused a stored access token.
+var errAccessRefused = errors.New("bullhorn: access token refused")
+
+// login opens a REST session with rec's access token. fresh tells whether the token was just
+// issued: a refused stored token returns errAccessRefused, a refused fresh one a credentials
+// error.
+func (a *Auth) login(ctx context.Context, rec *sessionRecord, fresh bool) error {
+	q := url.Values{
+		"version":      {"2.0"},
+		"access_token": {rec.AccessToken},
+		"ttl":          {strconv.Itoa(int(a.ttl / time.Minute))},
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, rec.LoginRestURL+"/login?"+q.Encode(), nil)
+	if err != nil {
+		return errors.New("bullhorn: login: invalid restUrl")
+	}
+	req.Header.Set("Accept", "application/json")
+	start := a.now()
+	resp, err := a.http.Do(req)
+	if err != nil {
+		return requestError(err)
+	}
+	defer resp.Body.Close()
+	if err := CheckResponse(resp); err != nil {
+		if !fresh && isRefusal(err) {
+			return errAccessRefused
+		}
+		return credentialsIf4xx(err, "the REST login refused a new access token")
+	}
+	var s struct {
+		BhRestToken string `json:"BhRestToken"`
+		RestURL     string `json:"restUrl"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&s); err != nil {
+		return fmt.Errorf("bullhorn: decode login: %w", err)
+	}
+	if s.BhRestToken == "" || !absoluteURL(s.RestURL) {
+		return errors.New("bullhorn: login answered without BhRestToken and restUrl")
+	}
+	rec.BhRestToken, rec.RestURL, rec.SessionExpiry = s.BhRestToken, s.RestURL, start.Add(a.ttl)
+	a.opened.Add(1)
+	a.logger.Info("bullhorn: REST session opened", "username", a.username, "owner", a.owner,
+		"expires", rec.SessionExpiry)
+	return nil
+}
+
+// isRefusal reports whether err is a 4xx answer other than 429.
+func isRefusal(err error) bool {
+	var e *targets.ErrorResponse
+	return errors.As(err, &e) && e.StatusCode >= 400 && e.StatusCode < 500 && e.StatusCode != http.StatusTooManyRequests
+}
+
+// credentialsIf4xx turns a refusal into a credentials error, so that the job runtime pauses
+// the target instead of dead-lettering the job; 429 and 5xx are returned as they are.
+func credentialsIf4xx(err error, reason string) error {
+	if !isRefusal(err) {
+		return err
+	}
+	return credentialsError(reason, err)
+}
+
+// persist stores new tokens over the lease at *rev, keeping the lease. A failure is only
+// logged: the worker holding the lease can still use the tokens, and the others fall back to
+// the username and password when the refresh token they read is spent.
+func (a *Auth) persist(ctx context.Context, rec sessionRecord, rev *uint64) {
+	b, err := a.encode(rec)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		var newRev uint64
+		if newRev, err = a.kv.Update(ctx, a.key, b, *rev); err == nil {
+			*rev = newRev
+		}
+	}
+	if err != nil {
+		a.logger.Warn("bullhorn: could not store the new tokens", "key", a.key, "error", err)
+	}
+}
+
+// release writes rec without a lease over the lease at rev. A failure is only logged: the
+// lease expires anyway.
+func (a *Auth) release(ctx context.Context, rec sessionRecord, rev uint64) {
+	rec.LeaseOwner, rec.LeaseUntil = "", time.Time{}
+	b, err := a.encode(rec)
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer cancel()
+		_, err = a.kv.Update(ctx, a.key, b, rev)
+	}
+	if err != nil {
+		a.logger.Warn("bullhorn: could not store the session record", "key", a.key, "error", err)
+	}
+}
+
+// oauthRefusal returns the OAuth2 error code of a 4xx token endpoint answer other than 429
+// (its status when the body names no code), or "" for any other failure.
+func oauthRefusal(err error) string {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response == nil {
+		return ""
+	}
+	if s := re.Response.StatusCode; s < 400 || s >= 500 || s == http.StatusTooManyRequests {
+		return ""
+	}
+	return cmp.Or(re.ErrorCode, re.Response.Status)
+}
+
+// tokenError turns a failed token request into an error without the response body, which
+// could echo credentials.
+func tokenError(op string, err error) error {
+	var re *oauth2.RetrieveError
+	if !errors.As(err, &re) || re.Response == nil {
+		return fmt.Errorf("bullhorn: %s: %w", op, err)
+	}
+	return fmt.Errorf("bullhorn: %s: the token endpoint answered %s", op, re.Response.Status)
+}
+
+func credentialsError(reason string, err error) error {
+	return &targets.CredentialsError{Target: "bullhorn", Reason: reason, Err: err}
+}

@@ -1,0 +1,202 @@
+package bullhorn
+
+import (
+	"cmp"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/hrpush/hrpush/pkg/hrflow"
+)
+
+// Column sizes of Bullhorn's entity reference, in characters.
+const (
+	maxPersonName = 50  // Candidate firstName, lastName
+	maxFullName   = 100 // Candidate name (not documented; the fake's guess)
+	maxEmail      = 100 // Candidate email
+	maxPhone      = 20  // Candidate phone, mobile
+	maxAddress1   = 100 // Address address1
+	maxCity       = 40  // Address city, CandidateEducation city
+	maxState      = 50  // Address state
+	maxZip        = 15  // Address zip
+	maxSchool     = 100 // CandidateEducation school, degree; CandidateWorkHistory companyName
+	maxJobTitle   = 50  // CandidateWorkHistory title
+)
+
+// Format is the built-in format: it maps an HrFlow profile onto a Bullhorn Candidate with its
+// education and work-history rows, in the payload shape described in the package
+// documentation. Empty values are omitted, strings are cut to Bullhorn's column sizes, dates
+// are epoch milliseconds, and no id is set.
+func Format(p *hrflow.Profile) map[string]any {
+	out := map[string]any{}
+	first, last, full := clean(p.Info.FirstName), clean(p.Info.LastName), clean(p.Info.FullName)
+	if first == "" && last == "" {
+		if f := strings.Fields(full); len(f) > 0 {
+			first, last = f[0], strings.Join(f[1:], " ")
+		}
+	}
+	set(out, "name", cmp.Or(full, clean(first+" "+last)), maxFullName) // Bullhorn does not derive it
+	set(out, "firstName", first, maxPersonName)
+	set(out, "lastName", last, maxPersonName)
+	if email := clean(p.Info.Email); utf8.RuneCountInString(email) <= maxEmail {
+		set(out, "email", email, 0) // a cut email is a wrong email: omit one that is too long
+	}
+	set(out, "mobile", phone(p.Info.Phone), 0)
+	setDate(out, "dateOfBirth", p.Info.DateBirth)
+	if a := address(p.Info.Location.Fields); len(a) > 0 {
+		out["address"] = a
+	}
+	if p.ExperiencesDuration > 0 {
+		out["experience"] = int(p.ExperiencesDuration) // completed years
+	}
+	set(out, "skillSet", skillSet(p.Skills), 0)
+	set(out, "description", cmp.Or(clean(p.Text), clean(p.Info.Summary)), 0)
+	out["source"] = "HrFlow"
+	if eds := educations(p.Educations); len(eds) > 0 {
+		out[keyEducations] = eds
+	}
+	if whs := workHistories(p.Experiences); len(whs) > 0 {
+		out[keyWorkHistories] = whs
+	}
+	return out
+}
+
+// phone returns s if it fits Bullhorn's 20 characters, else s without separators if that
+// fits, else "": a cut number is a wrong number.
+func phone(s string) string {
+	s = clean(s)
+	if utf8.RuneCountInString(s) <= maxPhone {
+		return s
+	}
+	compact := strings.Map(func(r rune) rune {
+		if strings.ContainsRune(" .-()/", r) {
+			return -1
+		}
+		return r
+	}, s)
+	if utf8.RuneCountInString(compact) <= maxPhone {
+		return compact
+	}
+	return ""
+}
+
+// address maps a location; Bullhorn's countryID is an account-specific integer, so the
+// country is left out.
+func address(f hrflow.LocationFields) map[string]any {
+	a := map[string]any{}
+	set(a, "address1", clean(f.HouseNumber)+" "+clean(f.Road), maxAddress1)
+	set(a, "city", f.City, maxCity)
+	set(a, "state", f.State, maxState)
+	set(a, "zip", f.Postcode, maxZip)
+	return a
+}
+
+func skillSet(skills []hrflow.Skill) string {
+	var names []string
+	seen := map[string]bool{}
+	for _, s := range skills {
+		name := clean(s.Name)
+		if name == "" || seen[strings.ToLower(name)] {
+			continue
+		}
+		seen[strings.ToLower(name)] = true
+		names = append(names, name)
+	}
+	return strings.Join(names, ", ")
+}
+
+func educations(eds []hrflow.Education) []any {
+	var out []any
+	for _, e := range eds {
+		m := map[string]any{}
+		set(m, "school", e.School, maxSchool)
+		set(m, "degree", e.Title, maxSchool)
+		set(m, "comments", e.Description, 0)
+		if len(m) == 0 {
+			continue
+		}
+		set(m, "city", cmp.Or(clean(e.Location.Fields.City), clean(e.Location.Text)), maxCity)
+		setDate(m, "startDate", e.DateStart)
+		setDate(m, "endDate", e.DateEnd)
+		set(m, keyRow, e.Key, 0)
+		out = append(out, m)
+	}
+	return out
+}
+
+// workHistories maps experiences; isLastJob marks the ongoing one (the latest started, if
+// several) or else the latest ended one.
+func workHistories(exps []hrflow.Experience) []any {
+	var out []any
+	var last *hrflow.Experience
+	var lastRow map[string]any
+	for i := range exps {
+		e := &exps[i]
+		m := map[string]any{}
+		set(m, "companyName", e.Company, maxSchool)
+		set(m, "title", e.Title, maxJobTitle)
+		set(m, "comments", e.Description, 0)
+		if len(m) == 0 {
+			continue
+		}
+		setDate(m, "startDate", e.DateStart)
+		setDate(m, "endDate", e.DateEnd)
+		m["isLastJob"] = false
+		set(m, keyRow, e.Key, 0)
+		out = append(out, m)
+		if last == nil || later(e, last) {
+			last, lastRow = e, m
+		}
+	}
+	if lastRow != nil {
+		lastRow["isLastJob"] = true
+	}
+	return out
+}
+
+// ongoing reports whether an experience has started and has not ended.
+func ongoing(e *hrflow.Experience) bool {
+	return e.DateEnd.IsZero() && !e.DateStart.IsZero()
+}
+
+// later reports whether a is more recent than b.
+func later(a, b *hrflow.Experience) bool {
+	switch {
+	case ongoing(a) != ongoing(b):
+		return ongoing(a)
+	case ongoing(a):
+		return a.DateStart.After(b.DateStart.Time)
+	}
+	return a.DateEnd.After(b.DateEnd.Time)
+}
+
+// setDate puts a known date under key as a Bullhorn Timestamp: epoch milliseconds.
+func setDate(m map[string]any, key string, t hrflow.Time) {
+	if !t.IsZero() {
+		m[key] = t.UnixMilli()
+	}
+}
+
+// set puts the cleaned s under key unless it is empty, cut to maxLen runes when maxLen > 0.
+func set(m map[string]any, key, s string, maxLen int) {
+	s = clean(s)
+	if maxLen > 0 {
+		s = truncate(s, maxLen)
+	}
+	if s != "" {
+		m[key] = s
+	}
+}
+
+func clean(s string) string { return strings.TrimSpace(s) }
+
+// truncate cuts s to at most n runes.
+func truncate(s string, n int) string {
+	i := 0
+	for j := range s {
+		if i == n {
+			return strings.TrimSpace(s[:j])
+		}
+		i++
+	}
+	return s
+}

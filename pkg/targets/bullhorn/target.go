@@ -1,0 +1,486 @@
+package bullhorn
+
+import (
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	randv2 "math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/targets"
+)
+
+var _ targets.Target = (*Target)(nil)
+
+// Reserved members of the payload; see the package documentation.
+const (
+	keyEducations    = "educations"
+	keyWorkHistories = "workHistories"
+	keyRow           = "key"
+)
+
+// defaultLockTTL is how long the lock of a push outlives a worker that died holding it.
+const defaultLockTTL = 2 * time.Minute
+
+// TargetConfig configures a [Target]. Client, IDs and Locks are required.
+type TargetConfig struct {
+	Client *Client
+	// IDs is the KV bucket that remembers which candidate, rows and file each profile became.
+	IDs jetstream.KeyValue
+	// Locks is the KV bucket of the per-candidate locks. Locks expire with a per-key TTL, so
+	// the bucket must be created with LimitMarkerTTL set (e.g. a minute).
+	Locks jetstream.KeyValue
+	// LockTTL is how long a lock outlives a worker that died holding it; a push holding a
+	// lock is cut off at half of it. Default 2 minutes.
+	LockTTL time.Duration
+	// Logger defaults to discarding.
+	Logger *slog.Logger
+	// Now defaults to time.Now.
+	Now func() time.Time
+}
+
+// Target writes candidates to one Bullhorn account; see the package documentation for how a
+// push stays idempotent.
+type Target struct {
+	client  *Client
+	ids     jetstream.KeyValue
+	locks   jetstream.KeyValue
+	lockTTL time.Duration
+	logger  *slog.Logger
+	now     func() time.Time
+	owner   string
+	rows    []rowKind
+}
+
+// NewTarget returns a Target for cfg.
+func NewTarget(cfg TargetConfig) (*Target, error) {
+	if cfg.Client == nil || cfg.IDs == nil || cfg.Locks == nil {
+		return nil, errors.New("bullhorn: target needs a client, an ids KV bucket and a locks KV bucket")
+	}
+	t := &Target{
+		client:  cfg.Client,
+		ids:     cfg.IDs,
+		locks:   cfg.Locks,
+		lockTTL: cmp.Or(cfg.LockTTL, defaultLockTTL),
+		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		now:     cfg.Now,
+		owner:   rand.Text(),
+	}
+	if t.now == nil {
+		t.now = time.Now
+	}
+	c := cfg.Client
+	t.rows = []rowKind{{
+		member: keyEducations,
+		match:  "school",
+		ids:    func(r *idRecord) map[string]int { return r.Educations },
+		create: c.Educations.Create,
+		update: c.Educations.Update,
+		list: func(ctx context.Context, id int) ([]existingRow, error) {
+			eds, _, err := c.Educations.List(ctx, id)
+			rows := make([]existingRow, len(eds))
+			for i, e := range eds {
+				rows[i] = existingRow{e.ID, e.School, e.StartDate}
+			}
+			return rows, err
+		},
+	}, {
+		member: keyWorkHistories,
+		match:  "companyName",
+		ids:    func(r *idRecord) map[string]int { return r.WorkHistories },
+		create: c.WorkHistories.Create,
+		update: c.WorkHistories.Update,
+		list: func(ctx context.Context, id int) ([]existingRow, error) {
+			whs, _, err := c.WorkHistories.List(ctx, id)
+			rows := make([]existingRow, len(whs))
+			for i, w := range whs {
+				rows[i] = existingRow{w.ID, w.CompanyName, w.StartDate}
+			}
+			return rows, err
+		},
+	}}
+	return t, nil
+}
+
+// Name returns "bullhorn".
+func (t *Target) Name() string { return "bullhorn" }
+
+// idRecord is the JSON value of a profile's key in the IDs bucket.
+type idRecord struct {
+	CandidateID int `json:"candidate_id"`
+	// Educations and WorkHistories map each row's key (see the package documentation) to
+	// its Bullhorn id.
+	Educations    map[string]int `json:"educations"`
+	WorkHistories map[string]int `json:"work_histories"`
+	// FileID is the resume uploaded with FileExternalID.
+	FileID         int       `json:"file_id,omitempty"`
+	FileExternalID string    `json:"file_external_id,omitempty"`
+	UpdatedAt      time.Time `json:"updated_at"`
+}
+
+func newRecord(candidateID int) idRecord {
+	return idRecord{CandidateID: candidateID, Educations: map[string]int{}, WorkHistories: map[string]int{}}
+}
+
+// Push creates or updates the candidate of item's profile, then its education and
+// work-history rows, then uploads its resume once.
+func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result, error) {
+	p, err := parsePayload(item.Payload)
+	if err != nil {
+		return nil, &permanentError{err}
+	}
+	key := idKey(item.SourceKey, item.ProfileKey)
+	byEmail := p.email != "" && !item.AllowDuplicates
+	lock := key
+	if byEmail {
+		lock = "email\x00" + strings.ToLower(p.email)
+	}
+	unlock, err := t.lock(ctx, "bullhorn.lock."+hash(lock)[:16])
+	if err != nil {
+		return nil, err
+	}
+	defer unlock()
+	// The work under the lock must end well before the lock expires.
+	ctx, cancel := context.WithTimeout(ctx, t.lockTTL/2)
+	defer cancel()
+
+	rec, err := t.load(ctx, key)
+	if err != nil {
+		return nil, err
+	}
+	res := &targets.Result{Action: targets.Updated}
+	if rec.CandidateID != 0 {
+		_, _, err := t.client.Candidates.Update(ctx, rec.CandidateID, p.candidate)
+		if isNotFound(err) {
+			t.logger.Info("bullhorn: candidate deleted in Bullhorn, pushing it again",
+				"candidate_id", rec.CandidateID, "profile_key", item.ProfileKey)
+			rec = newRecord(0)
+		} else if err != nil {
+			return nil, err
+		}
+	}
+	fresh := false // the candidate was created by this push: it has no rows and no files
+	if rec.CandidateID == 0 {
+		id, created, err := t.findOrCreate(ctx, p, byEmail)
+		if err != nil {
+			return nil, err
+		}
+		rec, fresh = newRecord(id), created
+		if created {
+			res.Action = targets.Created
+		}
+		if err := t.save(ctx, key, &rec); err != nil {
+			return nil, err
+		}
+		if byEmail {
+			if err := t.put(ctx, emailKey(p.email), emailRecord{CandidateID: id}); err != nil {
+				return nil, err
+			}
+		}
+	}
+	res.ID = strconv.Itoa(rec.CandidateID)
+	for i := range t.rows {
+		if err := t.pushRows(ctx, key, &rec, &t.rows[i], p.rows[i], fresh); err != nil {
+			return nil, err
+		}
+	}
+	if item.Resume != nil {
+		if res.ResumeUploaded, err = t.pushResume(ctx, key, &rec, item, fresh); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+// findOrCreate returns the candidate that has the payload's email, updated, or else a new
+// one. The email is looked up in the IDs bucket first, as Bullhorn's search index lags.
+func (t *Target) findOrCreate(ctx context.Context, p *payload, byEmail bool) (id int, created bool, err error) {
+	if byEmail {
+		var er emailRecord
+		if err := t.get(ctx, emailKey(p.email), &er); err != nil {
+			return 0, false, err
+		}
+		id = er.CandidateID
+		if id == 0 {
+			if id, err = t.search(ctx, p.email); err != nil {
+				return 0, false, err
+			}
+		}
+		if id != 0 {
+			_, _, err := t.client.Candidates.Update(ctx, id, p.candidate)
+			if !isNotFound(err) {
+				return id, false, err
+			}
+		}
+	}
+	c, _, err := t.client.Candidates.Create(ctx, p.candidate)
+	if err != nil {
+		return 0, false, err
+	}
+	return c.ChangedEntityID, true, nil
+}
+
+// search returns the oldest live candidate with email as one of its addresses, or 0.
+func (t *Target) search(ctx context.Context, email string) (int, error) {
+	l, _, err := t.client.Candidates.Search(ctx, EmailQuery(email),
+		&SearchOptions{Fields: []string{"id", "email", "email2", "email3"}, Sort: "id", Count: 20})
+	if err != nil {
+		return 0, err
+	}
+	for _, c := range l.Data {
+		if strings.EqualFold(c.Email, email) || strings.EqualFold(c.Email2, email) || strings.EqualFold(c.Email3, email) {
+			return c.ID, nil
+		}
+	}
+	return 0, nil
+}
+
+// rowKind is one kind of a candidate's rows: CandidateEducation or CandidateWorkHistory.
+type rowKind struct {
+	member string // payload member
+	match  string // the field that, with startDate, matches a row to an existing one
+	ids    func(*idRecord) map[string]int
+	create func(context.Context, any) (*ChangeResult, *Response, error)
+	update func(context.Context, int, any) (*ChangeResult, *Response, error)
+	list   func(context.Context, int) ([]existingRow, error)
+}
+
+// existingRow is a row found at Bullhorn.
+type existingRow struct {
+	id    int
+	name  string
+	start int64
+}
+
+// pushRows updates the rows the record knows and creates the others. Unless the candidate is
+// fresh, a row unknown to the record is first matched to an existing row of the candidate
+// (same name and startDate), so that a lost record or a candidate found by email does not get
+// its rows twice.
+func (t *Target) pushRows(ctx context.Context, key string, rec *idRecord, k *rowKind, rows []row, fresh bool) error {
+	ids := k.ids(rec)
+	var existing []existingRow
+	listed := fresh
+	for _, r := range rows {
+		if id := ids[r.key]; id != 0 {
+			_, _, err := k.update(ctx, id, r.body)
+			if !isNotFound(err) {
+				if err != nil {
+					return err
+				}
+				continue
+			}
+			delete(ids, r.key)
+		}
+		if !listed {
+			all, err := k.list(ctx, rec.CandidateID)
+			if err != nil {
+				return err
+			}
+			known := map[int]bool{}
+			for _, id := range ids {
+				known[id] = true
+			}
+			for _, e := range all {
+				if !known[e.id] {
+					existing = append(existing, e)
+				}
+			}
+			listed = true
+		}
+		if id := takeMatch(&existing, r.body[k.match], r.body["startDate"]); id != 0 {
+			if _, _, err := k.update(ctx, id, r.body); err != nil {
+				return err
+			}
+			ids[r.key] = id
+		} else {
+			body := maps.Clone(r.body)
+			body["candidate"] = map[string]any{"id": rec.CandidateID}
+			c, _, err := k.create(ctx, body)
+			if err != nil {
+				return err
+			}
+			ids[r.key] = c.ChangedEntityID
+		}
+		if err := t.save(ctx, key, rec); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// takeMatch removes from rows the first row with the name and start given and returns its id,
+// or 0.
+func takeMatch(rows *[]existingRow, name, start any) int {
+	n, _ := name.(string)
+	s, _ := toInt64(start)
+	for i, e := range *rows {
+		if strings.EqualFold(strings.TrimSpace(e.name), strings.TrimSpace(n)) && e.start == s {
+			*rows = append((*rows)[:i], (*rows)[i+1:]...)
+			return e.id
+		}
+	}
+	return 0
+}
+
+// pushResume uploads the resume unless the record or, for a candidate not fresh, its files
+// show that it was uploaded already. It reports whether it uploaded it.
+func (t *Target) pushResume(ctx context.Context, key string, rec *idRecord, item *targets.Item, fresh bool) (bool, error) {
+	doc := item.Resume
+	f := &File{Name: cmp.Or(doc.Name, "resume"), ContentType: doc.ContentType, Type: "Resume"}
+	f.ExternalID = "hrflow-" + hash(item.SourceKey + "\x00" + item.ProfileKey + "\x00" + f.Name)[:32]
+	if rec.FileExternalID == f.ExternalID {
+		return false, nil
+	}
+	if !fresh {
+		files, _, err := t.client.Candidates.FileAttachments(ctx, rec.CandidateID)
+		if err != nil {
+			return false, err
+		}
+		for _, a := range files {
+			if a.ExternalID == f.ExternalID {
+				rec.FileID, rec.FileExternalID = a.ID, f.ExternalID
+				return false, t.save(ctx, key, rec)
+			}
+		}
+	}
+	rc, err := doc.Open(ctx)
+	if err != nil {
+		return false, fmt.Errorf("bullhorn: open resume: %w", err)
+	}
+	defer rc.Close()
+	id, _, err := t.client.Files.Upload(ctx, rec.CandidateID, f, rc)
+	if errors.Is(err, ErrFileTooLarge) {
+		return false, &permanentError{err}
+	}
+	if err != nil {
+		return false, err
+	}
+	rec.FileID, rec.FileExternalID = id, f.ExternalID
+	return true, t.save(ctx, key, rec)
+}
+
+// lock takes key in the Locks bucket, waiting while another worker holds it, and returns the
+// function that releases it. The key expires after lockTTL if its holder dies.
+func (t *Target) lock(ctx context.Context, key string) (func(), error) {
+	wait := 20 * time.Millisecond
+	for {
+		rev, err := t.locks.Create(ctx, key, []byte(t.owner), jetstream.KeyTTL(t.lockTTL))
+		if err == nil {
+			return func() {
+				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+				defer cancel()
+				if err := t.locks.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil {
+					t.logger.Warn("bullhorn: could not release a lock; it expires on its own",
+						"key", key, "error", err)
+				}
+			}, nil
+		}
+		if !errors.Is(err, jetstream.ErrKeyExists) {
+			return nil, fmt.Errorf("bullhorn: take lock %s: %w", key, err)
+		}
+		timer := time.NewTimer(wait/2 + randv2.N(wait))
+		select {
+		case <-timer.C:
+		case <-ctx.Done():
+			timer.Stop()
+			return nil, fmt.Errorf("bullhorn: wait for another push of the same candidate: %w", ctx.Err())
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+func isNotFound(err error) bool {
+	var e *targets.ErrorResponse
+	return errors.As(err, &e) && e.StatusCode == http.StatusNotFound
+}
+
+// load reads a profile's record; a missing one is empty.
+func (t *Target) load(ctx context.Context, key string) (idRecord, error) {
+	rec := newRecord(0)
+	if err := t.get(ctx, key, &rec); err != nil {
+		return rec, err
+	}
+	if rec.Educations == nil {
+		rec.Educations = map[string]int{}
+	}
+	if rec.WorkHistories == nil {
+		rec.WorkHistories = map[string]int{}
+	}
+	return rec, nil
+}
+
+func (t *Target) save(ctx context.Context, key string, rec *idRecord) error {
+	rec.UpdatedAt = t.now()
+	return t.put(ctx, key, rec)
+}
+
+// get decodes key's value into v; a missing key leaves v as it is.
+func (t *Target) get(ctx context.Context, key string, v any) error {
+	e, err := t.ids.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("bullhorn: read %s: %w", key, err)
+	}
+	if err := json.Unmarshal(e.Value(), v); err != nil {
+		return fmt.Errorf("bullhorn: record %s: %w", key, err)
+	}
+	return nil
+}
+
+// put stores v under key. It goes on when ctx is done: what it records was written at
+// Bullhorn, and forgetting it would duplicate it on the next push.
+func (t *Target) put(ctx context.Context, key string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+	defer cancel()
+	if _, err := t.ids.Put(ctx, key, b); err != nil {
+		return fmt.Errorf("bullhorn: store %s: %w", key, err)
+	}
+	return nil
+}
+
+// emailRecord is the JSON value of an email's key in the IDs bucket.
+type emailRecord struct {
+	CandidateID int `json:"candidate_id"`
+}
+
+func emailKey(email string) string {
+	return "bullhorn-email." + hash(strings.ToLower(email))[:32]
+}
+
+// idKey is the IDs bucket key of a profile: readable when the keys allow it, hashed otherwise.
+func idKey(sourceKey, profileKey string) string {
+	if plainKey(sourceKey) && plainKey(profileKey) {
+		return "bullhorn." + sourceKey + "." + profileKey
+	}
+	return "bullhorn." + hash(sourceKey+"\x00"+profileKey)
+}
+
+// plainKey reports whether s is made of [A-Za-z0-9_-] only.
+func plainKey(s string) bool {
+	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-')
+	})
+}
+
+// permanentError marks an error that sending the same item again cannot fix.
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string   { return e.err.Error() }
+func (e *permanentError) Unwrap() error   { return e.err }
+func (e *permanentError) Permanent() bool { return true }
