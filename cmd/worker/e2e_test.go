@@ -35,6 +35,8 @@ type e2e struct {
 	code    string
 	// concurrency of the workers; default 8.
 	concurrency int
+	// workflowsFile is the workers' WORKFLOWS_FILE; default none.
+	workflowsFile string
 }
 
 const (
@@ -89,6 +91,7 @@ func (e *e2e) config() config {
 		HTTPAddr:                  "off",
 		RetryBudget:               3 * time.Second,
 		ShutdownGrace:             5 * time.Second,
+		WorkflowsFile:             e.workflowsFile,
 	}
 }
 

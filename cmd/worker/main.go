@@ -54,6 +54,8 @@ type config struct {
 	JobAdderRedirectURI       string       `envconfig:"JOBADDER_REDIRECT_URI"`
 	JobAdderAllowDuplicates   bool         `envconfig:"JOBADDER_ALLOW_DUPLICATES" desc:"create a new candidate when JobAdder reports the email exists (else update it)"`
 
+	WorkflowsFile string `envconfig:"WORKFLOWS_FILE" desc:"workflows file (YAML): per workflow id, target, format, logics, read_mode, options; empty accepts every workflow id with the built-in format"`
+
 	Concurrency   int           `envconfig:"WORKER_CONCURRENCY" default:"8" desc:"jobs run at once per target"`
 	HTTPAddr      string        `envconfig:"WORKER_HTTP_ADDR" default:"127.0.0.1:8080" desc:"serves /healthz and /readyz; \"off\" disables; a busy default port falls back to a free one"`
 	Name          string        `envconfig:"WORKER_NAME" desc:"worker id in logs, events and DLQ entries (default host-pid)"`
@@ -170,6 +172,15 @@ func newLogger(cfg config) *slog.Logger {
 }
 
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
+	formats := workflow.NewRegistry()
+	formats.Format("jobadder", jobadderFormat)
+	var workflows *workflow.Set
+	if cfg.WorkflowsFile != "" {
+		var err error
+		if workflows, err = workflow.Load(cfg.WorkflowsFile, formats); err != nil {
+			return &configError{err.Error()}
+		}
+	}
 	nc, shutdownNATS, err := connect(cfg, log)
 	if err != nil {
 		return err
@@ -213,11 +224,25 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return &configError{err.Error()}
 	}
-	pipeline, err := workflow.NewPipeline(hf.Profiles, hf, map[string]workflow.Destination{
-		"jobadder": {Target: jaTarget, Format: jobadderFormat, AllowDuplicates: cfg.JobAdderAllowDuplicates},
+	state, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: workflow.StateBucket, Description: "last push of each profile by incremental workflows",
+		History: 1, Replicas: cfg.NATSReplicas,
 	})
 	if err != nil {
-		return err
+		return fmt.Errorf("ensure bucket %s: %w", workflow.StateBucket, err)
+	}
+	pipeline, err := workflow.NewPipeline(workflow.PipelineConfig{
+		Profiles:   hf.Profiles,
+		Downloader: hf,
+		Destinations: map[string]workflow.Destination{
+			"jobadder": {Target: jaTarget, Format: jobadderFormat, AllowDuplicates: cfg.JobAdderAllowDuplicates},
+		},
+		Workflows: workflows,
+		State:     state,
+		Logger:    log,
+	})
+	if err != nil {
+		return &configError{err.Error()}
 	}
 	m := newMetrics()
 	w, err := jobs.NewWorker(jobs.Config{

@@ -1,38 +1,34 @@
-// Package workflow runs hrpush's push-profile workflow for one job: read the profile from
-// HrFlow, format it for the target, apply the logics, write it to the target.
-//
-// The steps and their run events follow the seed connectors: a read that fails is
-// read_failure, a format that fails is format_failure, a logic that fails is logics_failure
-// (one that drops the item is logics_discard), a write that fails is write_failure, and a
-// write that succeeds is written.
 package workflow
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"mime"
 	"strconv"
 	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets"
 )
 
-// Run events, as the seed connectors name them.
+// Run events, as the seed connectors name them, plus skipped_unchanged (an hrpush addition:
+// an incremental workflow found the profile unchanged since its last push).
 const (
-	EventReadFailure   = "read_failure"
-	EventFormatFailure = "format_failure"
-	EventLogicsFailure = "logics_failure"
-	EventLogicsDiscard = "logics_discard"
-	EventWriteFailure  = "write_failure"
-	EventWritten       = "written"
+	EventReadFailure      = "read_failure"
+	EventFormatFailure    = "format_failure"
+	EventLogicsFailure    = "logics_failure"
+	EventLogicsDiscard    = "logics_discard"
+	EventWriteFailure     = "write_failure"
+	EventWritten          = "written"
+	EventSkippedUnchanged = "skipped_unchanged"
 )
-
-// Format turns an HrFlow profile into a target payload (a JSON object).
-type Format func(p *hrflow.Profile) (map[string]any, error)
 
 // Profiles reads profiles from HrFlow; *hrflow.ProfilesService implements it.
 type Profiles interface {
@@ -47,48 +43,114 @@ type Downloader interface {
 // Destination is a target with the built-in format that goes with it and its options.
 type Destination struct {
 	Target targets.Target
-	// Format is the target's built-in format.
+	// Format is the target's built-in format, used when the pipeline has no workflows file.
 	Format Format
 	// AllowDuplicates asks the target to create a candidate even when the ATS reports one with
-	// the same email.
+	// the same email. A workflow's option allow_duplicates overrides it.
 	AllowDuplicates bool
 }
+
+// PipelineConfig configures a [Pipeline]. Profiles, Downloader and Destinations are required.
+type PipelineConfig struct {
+	Profiles   Profiles
+	Downloader Downloader
+	// Destinations by target name ("jobadder", "bullhorn"). A job for a target that is not
+	// here is a bad_job.
+	Destinations map[string]Destination
+	// Workflows are the workflows of the workflows file ([Load]). A job naming a workflow the
+	// file does not declare, or naming another target than its workflow's, is a bad_job.
+	// Nil accepts every workflow id, with the target's built-in format, no logics and read
+	// mode sync: the workflow id then only names the run.
+	Workflows *Set
+	// State remembers, per workflow and profile, the updated_at of the last successful push
+	// (bucket [StateBucket]). Required when a workflow reads incrementally.
+	State jetstream.KeyValue
+	// Logger receives what does not fail a job (state not recorded). Default: discard.
+	Logger *slog.Logger
+}
+
+// StateBucket is the name of the KV bucket that PipelineConfig.State is expected to be.
+const StateBucket = "hrpush_state"
 
 // Pipeline is the [jobs.Handler] that pushes one profile.
 type Pipeline struct {
 	profiles     Profiles
 	downloader   Downloader
 	destinations map[string]Destination
+	workflows    *Set
+	builtin      map[string]*Workflow // by target, when workflows is nil
+	state        jetstream.KeyValue
+	log          *slog.Logger
 }
 
-// NewPipeline returns a pipeline writing to the given destinations, by target name.
-func NewPipeline(profiles Profiles, downloader Downloader, destinations map[string]Destination) (*Pipeline, error) {
-	if profiles == nil || downloader == nil {
+// NewPipeline checks cfg and returns a pipeline.
+func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
+	if cfg.Profiles == nil || cfg.Downloader == nil {
 		return nil, errors.New("workflow: profiles and downloader are required")
 	}
-	for name, d := range destinations {
+	if len(cfg.Destinations) == 0 {
+		return nil, errors.New("workflow: at least one destination is required")
+	}
+	p := &Pipeline{
+		profiles:     cfg.Profiles,
+		downloader:   cfg.Downloader,
+		destinations: cfg.Destinations,
+		workflows:    cfg.Workflows,
+		builtin:      map[string]*Workflow{},
+		state:        cfg.State,
+		log:          cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+	}
+	for name, d := range cfg.Destinations {
 		if d.Target == nil || d.Format == nil {
 			return nil, fmt.Errorf("workflow: destination %s needs a target and a format", name)
 		}
+		p.builtin[name] = &Workflow{
+			Target: name, ReadMode: ReadSync, Timeout: DefaultTimeout,
+			format: step{field: "format", event: EventFormatFailure, source: "builtin " + name, format: d.Format},
+		}
 	}
-	return &Pipeline{profiles: profiles, downloader: downloader, destinations: destinations}, nil
+	if cfg.Workflows != nil && cfg.Workflows.incremental() && cfg.State == nil {
+		return nil, fmt.Errorf("workflow: %s declares an incremental workflow but no state bucket is given", cfg.Workflows.File())
+	}
+	return p, nil
 }
 
 var _ jobs.Handler = (*Pipeline)(nil)
 
-// Handle runs the workflow for one job.
+// Handle runs the workflow for one job: read the profile, skip it if an incremental workflow
+// already pushed it unchanged, format it, apply the logics, write the item.
 func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, error) {
 	dest, ok := p.destinations[job.Target]
 	if !ok {
-		return jobs.Result{}, jobs.WithReason(jobs.ReasonBadJob, jobs.Permanent(fmt.Errorf("workflow: no %s target is configured on this worker", job.Target)))
+		return jobs.Result{}, badJob(fmt.Errorf("workflow: no %s target is configured on this worker", job.Target))
+	}
+	wf, err := p.workflow(job)
+	if err != nil {
+		return jobs.Result{}, badJob(err)
 	}
 	profile, _, err := p.profiles.Get(ctx, job.SourceKey, job.ProfileKey)
 	if err != nil {
 		return jobs.Result{}, jobs.WithReason(EventReadFailure, err)
 	}
-	payload, err := safeFormat(dest.Format, profile)
+	if wf.ReadMode == ReadIncremental {
+		unchanged, err := p.unchanged(ctx, wf, job, profile)
+		if err != nil {
+			return jobs.Result{}, jobs.WithReason(EventReadFailure, err)
+		}
+		if unchanged {
+			return jobs.Result{Outcome: jobs.Discarded, Event: EventSkippedUnchanged}, nil
+		}
+	}
+	payload, err := wf.Run(ctx, profile)
 	if err != nil {
-		return jobs.Result{}, jobs.WithReason(EventFormatFailure, jobs.Permanent(err))
+		var se *StepError
+		if errors.As(err, &se) {
+			return jobs.Result{}, jobs.WithReason(se.Event, jobs.Permanent(err))
+		}
+		return jobs.Result{}, err // the job's context ended: put back, not failed
+	}
+	if payload == nil {
+		return jobs.Result{Outcome: jobs.Discarded, Event: EventLogicsDiscard}, nil
 	}
 	item := &targets.Item{
 		JobID:           job.ID,
@@ -98,9 +160,15 @@ func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, erro
 		Resume:          p.resume(profile),
 		AllowDuplicates: dest.AllowDuplicates,
 	}
+	for _, apply := range wf.options {
+		apply(item)
+	}
 	res, err := dest.Target.Push(ctx, item)
 	if err != nil {
 		return jobs.Result{}, jobs.WithReason(EventWriteFailure, err)
+	}
+	if wf.ReadMode == ReadIncremental {
+		p.remember(ctx, wf, job, profile)
 	}
 	outcome := jobs.Created
 	if res.Action == targets.Updated {
@@ -109,18 +177,22 @@ func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, erro
 	return jobs.Result{Outcome: outcome, Event: EventWritten, ATSID: res.ID}, nil
 }
 
-// safeFormat runs a format, turning a panic into an error.
-func safeFormat(f Format, p *hrflow.Profile) (payload map[string]any, err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("workflow: format panicked: %v", r)
-		}
-	}()
-	payload, err = f(p)
-	if err == nil && payload == nil {
-		err = errors.New("workflow: format returned no payload")
+func badJob(err error) error { return jobs.WithReason(jobs.ReasonBadJob, jobs.Permanent(err)) }
+
+// workflow returns the job's workflow: the declared one, or the target's built-in one when
+// there is no workflows file.
+func (p *Pipeline) workflow(job *jobs.Job) (*Workflow, error) {
+	if p.workflows == nil {
+		return p.builtin[job.Target], nil
 	}
-	return payload, err
+	wf, ok := p.workflows.Workflow(job.WorkflowID)
+	if !ok {
+		return nil, fmt.Errorf("workflow: workflow %q is not declared in %s", job.WorkflowID, p.workflows.File())
+	}
+	if wf.Target != job.Target {
+		return nil, fmt.Errorf("workflow: workflow %q pushes to %s, not %s", wf.ID, wf.Target, job.Target)
+	}
+	return wf, nil
 }
 
 // resume describes the profile's resume for the target; it is downloaded only if the target
