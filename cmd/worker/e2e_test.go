@@ -19,6 +19,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
@@ -30,9 +31,11 @@ type e2e struct {
 	js      jetstream.JetStream
 	hrflow  *hrflowtest.Server
 	ja      *jobaddertest.Server
-	source  string
-	keys    []string
-	code    string
+	// bh is the fake Bullhorn; nil until useBullhorn, and then the workers enable Bullhorn.
+	bh     *bullhorntest.Server
+	source string
+	keys   []string
+	code   string
 	// concurrency of the workers; default 8.
 	concurrency int
 	// workflowsFile is the workers' WORKFLOWS_FILE; default none.
@@ -92,6 +95,7 @@ func (e *e2e) config() config {
 		RetryBudget:               3 * time.Second,
 		ShutdownGrace:             5 * time.Second,
 		WorkflowsFile:             e.workflowsFile,
+		BullhornSessionTTL:        time.Hour,
 	}
 }
 
@@ -99,6 +103,7 @@ func (e *e2e) config() config {
 func (e *e2e) worker(name string) (stop func()) {
 	e.t.Helper()
 	cfg := e.config()
+	e.bullhornConfig(&cfg)
 	cfg.Name = name
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -123,11 +128,37 @@ func (e *e2e) worker(name string) (stop func()) {
 }
 
 // enqueue publishes one job per key in a batch and returns the batch id.
-func (e *e2e) enqueue(batch string, keys []string) {
+// useBullhorn starts a fake Bullhorn with cfg and enables the Bullhorn target in the workers
+// started afterwards.
+func (e *e2e) useBullhorn(cfg bullhorntest.Config) {
+	e.t.Helper()
+	e.bh = bullhorntest.NewServer(cfg)
+	e.t.Cleanup(e.bh.Close)
+}
+
+// bullhornConfig sets the Bullhorn variables of cfg when the fake runs.
+func (e *e2e) bullhornConfig(cfg *config) {
+	if e.bh == nil {
+		return
+	}
+	bc := e.bh.Config()
+	cfg.BullhornLoginInfoURL = e.bh.LoginInfoURL()
+	cfg.BullhornClientID = bc.ClientID
+	cfg.BullhornClientSecret = secret.Value(bc.ClientSecret)
+	cfg.BullhornUsername = bc.Username
+	cfg.BullhornPassword = secret.Value(bc.Password)
+	cfg.BullhornCallsPerMinute = 100000
+}
+
+// enqueue publishes one JobAdder job per key in a batch.
+func (e *e2e) enqueue(batch string, keys []string) { e.enqueueTo("jobadder", batch, keys) }
+
+// enqueueTo publishes one job per key for target in a batch.
+func (e *e2e) enqueueTo(target, batch string, keys []string) {
 	e.t.Helper()
 	all := make([]*jobs.Job, len(keys))
 	for i, k := range keys {
-		all[i] = &jobs.Job{ID: fmt.Sprintf("%s-%d", batch, i), WorkflowID: "e2e", Target: "jobadder", SourceKey: e.source, ProfileKey: k, BatchID: batch}
+		all[i] = &jobs.Job{ID: fmt.Sprintf("%s-%d", batch, i), WorkflowID: "e2e", Target: target, SourceKey: e.source, ProfileKey: k, BatchID: batch}
 	}
 	var stored int
 	err := jobs.NewPublisher(e.js).PublishAll(e.t.Context(), all, func(r jobs.PublishResult) {
@@ -141,7 +172,7 @@ func (e *e2e) enqueue(batch string, keys []string) {
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	if err := jobs.PublishBatch(e.t.Context(), e.js, &jobs.Batch{ID: batch, WorkflowID: "e2e", Target: "jobadder", Total: stored}); err != nil {
+	if err := jobs.PublishBatch(e.t.Context(), e.js, &jobs.Batch{ID: batch, WorkflowID: "e2e", Target: target, Total: stored}); err != nil {
 		e.t.Fatal(err)
 	}
 }

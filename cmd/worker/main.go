@@ -28,8 +28,6 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
-	"github.com/hrpush/hrpush/pkg/targets"
-	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
@@ -54,6 +52,15 @@ type config struct {
 	JobAdderRedirectURI       string       `envconfig:"JOBADDER_REDIRECT_URI"`
 	JobAdderAllowDuplicates   bool         `envconfig:"JOBADDER_ALLOW_DUPLICATES" desc:"create a new candidate when JobAdder reports the email exists (else update it)"`
 
+	BullhornLoginInfoURL   string        `envconfig:"BULLHORN_LOGIN_INFO_URL" default:"https://rest.bullhornstaffing.com/rest-services/loginInfo" desc:"data-centre discovery; the account's OAuth and REST hosts come from it"`
+	BullhornClientID       string        `envconfig:"BULLHORN_CLIENT_ID" desc:"enables the Bullhorn target"`
+	BullhornClientSecret   secret.Value  `envconfig:"BULLHORN_CLIENT_SECRET"`
+	BullhornUsername       string        `envconfig:"BULLHORN_USERNAME" desc:"API user"`
+	BullhornPassword       secret.Value  `envconfig:"BULLHORN_PASSWORD"`
+	BullhornRedirectURI    string        `envconfig:"BULLHORN_REDIRECT_URI" desc:"only if the client id has one registered"`
+	BullhornSessionTTL     time.Duration `envconfig:"BULLHORN_SESSION_TTL" default:"60m" desc:"REST session lifetime asked at login (ttl)"`
+	BullhornCallsPerMinute int           `envconfig:"BULLHORN_CALLS_PER_MINUTE" default:"1500" desc:"client-side budget of REST calls per minute, shared by all workers of the account"`
+
 	WorkflowsFile string `envconfig:"WORKFLOWS_FILE" desc:"workflows file (YAML): per workflow id, target, format, logics, read_mode, options; empty accepts every workflow id with the built-in format"`
 
 	Concurrency   int           `envconfig:"WORKER_CONCURRENCY" default:"8" desc:"jobs run at once per target"`
@@ -69,9 +76,10 @@ type config struct {
 }
 
 // secretVars may be given as NAME_FILE.
-var secretVars = []string{"HRFLOW_API_SECRET", "JOBADDER_CLIENT_SECRET", "JOBADDER_AUTHORIZATION_CODE"} //nolint:gochecknoglobals // constant list
+var secretVars = []string{"HRFLOW_API_SECRET", "JOBADDER_CLIENT_SECRET", "JOBADDER_AUTHORIZATION_CODE", "BULLHORN_CLIENT_SECRET", "BULLHORN_PASSWORD"} //nolint:gochecknoglobals // constant list
 
-const usageHeader = `worker pulls push-profile jobs from NATS JetStream and writes the profiles to JobAdder.
+const usageHeader = `worker pulls push-profile jobs from NATS JetStream and writes the profiles to JobAdder
+and Bullhorn. A target is enabled by its client id (JOBADDER_CLIENT_ID, BULLHORN_CLIENT_ID).
 
 Usage: worker [--help]
 
@@ -143,18 +151,27 @@ func loadConfig(cfg *config) error {
 	if len(empty) > 0 {
 		return fmt.Errorf("required variable(s) %s empty", strings.Join(empty, ", "))
 	}
-	if cfg.JobAdderClientID == "" {
-		return errors.New("no target configured: set JOBADDER_CLIENT_ID (with JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI)")
+	if cfg.JobAdderClientID == "" && cfg.BullhornClientID == "" {
+		return errors.New("no target configured: set JOBADDER_CLIENT_ID (with JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI) " +
+			"and/or BULLHORN_CLIENT_ID (with BULLHORN_CLIENT_SECRET, BULLHORN_USERNAME and BULLHORN_PASSWORD)")
 	}
 	var missing []string
-	if cfg.JobAdderClientSecret.IsZero() {
-		missing = append(missing, "JOBADDER_CLIENT_SECRET")
+	need := func(ok bool, name string) {
+		if !ok {
+			missing = append(missing, name)
+		}
 	}
-	if cfg.JobAdderRedirectURI == "" {
-		missing = append(missing, "JOBADDER_REDIRECT_URI")
+	if cfg.JobAdderClientID != "" {
+		need(!cfg.JobAdderClientSecret.IsZero(), "JOBADDER_CLIENT_SECRET")
+		need(cfg.JobAdderRedirectURI != "", "JOBADDER_REDIRECT_URI")
+	}
+	if cfg.BullhornClientID != "" {
+		need(!cfg.BullhornClientSecret.IsZero(), "BULLHORN_CLIENT_SECRET")
+		need(cfg.BullhornUsername != "", "BULLHORN_USERNAME")
+		need(!cfg.BullhornPassword.IsZero(), "BULLHORN_PASSWORD")
 	}
 	if len(missing) > 0 {
-		return fmt.Errorf("JobAdder target: required variable(s) %s missing", strings.Join(missing, ", "))
+		return fmt.Errorf("required variable(s) %s missing", strings.Join(missing, ", "))
 	}
 	return nil
 }
@@ -174,6 +191,7 @@ func newLogger(cfg config) *slog.Logger {
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	formats := workflow.NewRegistry()
 	formats.Format("jobadder", jobadderFormat)
+	formats.Format("bullhorn", bullhornFormat)
 	var workflows *workflow.Set
 	if cfg.WorkflowsFile != "" {
 		var err error
@@ -199,55 +217,29 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return &configError{err.Error()}
 	}
-	auth, err := jobadder.NewAuth(jobadder.AuthConfig{
-		ClientID:          cfg.JobAdderClientID,
-		ClientSecret:      cfg.JobAdderClientSecret,
-		AuthorizationCode: cfg.JobAdderAuthorizationCode,
-		RedirectURI:       cfg.JobAdderRedirectURI,
-		AuthorizationURL:  cfg.JobAdderAuthorizationURL,
-		TokenURL:          cfg.JobAdderTokenURL,
-		Tokens:            buckets.Tokens,
-		Logger:            log,
-		Owner:             cfg.Name,
-	})
+	destinations, err := buildTargets(ctx, cfg, buckets, log)
 	if err != nil {
-		return &configError{err.Error()}
-	}
-	if err := warmUp(ctx, auth, cfg, log); err != nil {
 		return err
 	}
-	jaClient, err := jobadder.New(auth)
-	if err != nil {
-		return &configError{err.Error()}
-	}
-	jaTarget, err := jobadder.NewTarget(jobadder.TargetConfig{Client: jaClient, IDs: buckets.IDs, Logger: log})
-	if err != nil {
-		return &configError{err.Error()}
-	}
-	state, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: workflow.StateBucket, Description: "last push of each profile by incremental workflows",
-		History: 1, Replicas: cfg.NATSReplicas,
-	})
-	if err != nil {
-		return fmt.Errorf("ensure bucket %s: %w", workflow.StateBucket, err)
-	}
 	pipeline, err := workflow.NewPipeline(workflow.PipelineConfig{
-		Profiles:   hf.Profiles,
-		Downloader: hf,
-		Destinations: map[string]workflow.Destination{
-			"jobadder": {Target: jaTarget, Format: jobadderFormat, AllowDuplicates: cfg.JobAdderAllowDuplicates},
-		},
-		Workflows: workflows,
-		State:     state,
-		Logger:    log,
+		Profiles:     hf.Profiles,
+		Downloader:   hf,
+		Destinations: destinations,
+		Workflows:    workflows,
+		State:        buckets.State,
+		Logger:       log,
 	})
 	if err != nil {
 		return &configError{err.Error()}
+	}
+	handlers := map[string]jobs.Handler{}
+	for name := range destinations {
+		handlers[name] = pipeline
 	}
 	m := newMetrics()
 	w, err := jobs.NewWorker(jobs.Config{
 		JetStream:     js,
-		Handlers:      map[string]jobs.Handler{"jobadder": pipeline},
+		Handlers:      handlers,
 		Concurrency:   cfg.Concurrency,
 		AckWait:       cfg.AckWait,
 		MaxDeliveries: cfg.MaxDeliveries,
@@ -279,8 +271,6 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	}
 	return nil
 }
-
-func jobadderFormat(p *hrflow.Profile) (map[string]any, error) { return jobadder.Format(p), nil }
 
 // connect connects to NATS_URL, or starts an embedded server. It returns a func that drains
 // the connection and stops the embedded server.
@@ -387,27 +377,4 @@ func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker, m *metrics) (func()
 		defer cancel()
 		_ = srv.Shutdown(ctx)
 	}, nil
-}
-
-// warmUp gets a JobAdder token at start-up, so that a fresh authorization code (valid 5
-// minutes) is exchanged now rather than at the first job. Refused credentials do not stop the
-// worker: its JobAdder consumer pauses and retries (see /readyz); only a worker that has
-// neither a stored token nor a code to exchange stops, since nothing could ever make it work.
-func warmUp(ctx context.Context, auth *jobadder.Auth, cfg config, log *slog.Logger) error {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	_, err := auth.Token(ctx)
-	var ce *targets.CredentialsError
-	switch {
-	case err == nil:
-		log.Info("JobAdder authorization ready")
-	case errors.As(err, &ce) && cfg.JobAdderAuthorizationCode.IsZero():
-		return &configError{"JobAdder: no token is stored for this client id and JOBADDER_AUTHORIZATION_CODE is empty: " +
-			"authorise the app (see the README, \"Connecting JobAdder\") and set the code: " + err.Error()}
-	case errors.As(err, &ce):
-		log.Error("JobAdder credentials refused; the JobAdder consumer will pause and retry", "error", err)
-	default:
-		log.Warn("JobAdder token not obtained at start-up; will retry on the first job", "error", err)
-	}
-	return nil
 }

@@ -55,6 +55,9 @@ type Item struct {
 // Document is a file to attach to a candidate. Open is called only when the target decides to
 // upload it, so a redelivered job whose resume is already uploaded does not download it again.
 type Document struct {
+	// ID identifies the file's content (HrFlow's attachment hash, "alt"), so that the same
+	// file reached through two profiles, or pushed twice, is recognised; empty if unknown.
+	ID          string
 	Name        string // file name with extension, e.g. "resume.pdf"
 	ContentType string // e.g. "application/pdf"
 	Open        func(ctx context.Context) (io.ReadCloser, error)

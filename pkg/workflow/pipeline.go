@@ -219,6 +219,7 @@ func (p *Pipeline) resume(profile *hrflow.Profile) *targets.Document {
 	}
 	url := a.PublicURL
 	return &targets.Document{
+		ID:          a.Alt,
 		Name:        name,
 		ContentType: contentType,
 		Open: func(ctx context.Context) (io.ReadCloser, error) {

@@ -118,6 +118,9 @@ func (t *Target) Name() string { return "bullhorn" }
 // idRecord is the JSON value of a profile's key in the IDs bucket.
 type idRecord struct {
 	CandidateID int `json:"candidate_id"`
+	// CreatedBy is the job id of the push that created the candidate: a retry of that job
+	// reports Created.
+	CreatedBy string `json:"created_by,omitempty"`
 	// Educations and WorkHistories map each row's key (see the package documentation) to
 	// its Bullhorn id.
 	Educations    map[string]int `json:"educations"`
@@ -167,6 +170,8 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 			rec = newRecord(0)
 		} else if err != nil {
 			return nil, err
+		} else if item.JobID != "" && rec.CreatedBy == item.JobID {
+			res.Action = targets.Created // a retry of the job that created it
 		}
 	}
 	fresh := false // the candidate was created by this push: it has no rows and no files
@@ -177,7 +182,7 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 		}
 		rec, fresh = newRecord(id), created
 		if created {
-			res.Action = targets.Created
+			res.Action, rec.CreatedBy = targets.Created, item.JobID
 		}
 		if err := t.save(ctx, key, &rec); err != nil {
 			return nil, err
@@ -337,7 +342,13 @@ func takeMatch(rows *[]existingRow, name, start any) int {
 func (t *Target) pushResume(ctx context.Context, key string, rec *idRecord, item *targets.Item, fresh bool) (bool, error) {
 	doc := item.Resume
 	f := &File{Name: cmp.Or(doc.Name, "resume"), ContentType: doc.ContentType, Type: "Resume"}
-	f.ExternalID = "hrflow-" + hash(item.SourceKey + "\x00" + item.ProfileKey + "\x00" + f.Name)[:32]
+	// The external id names the file's content when HrFlow gave its hash, so that the same
+	// resume reached through a second profile of the same email is recognised.
+	identity := item.SourceKey + "\x00" + item.ProfileKey + "\x00" + f.Name
+	if doc.ID != "" {
+		identity = "alt\x00" + doc.ID
+	}
+	f.ExternalID = "hrflow-" + hash(identity)[:32]
 	if rec.FileExternalID == f.ExternalID {
 		return false, nil
 	}

@@ -82,9 +82,9 @@
 // address address1, address2 100, city 40, state 50, zip 15, countryID integer;
 // CandidateWorkHistory title 50, companyName 100; CandidateEducation school, degree, major,
 // certification 100, city 40, state 50. name is never derived from firstName and lastName:
-// [State].CreatedWithoutName counts candidates created without it. Timestamps under 1e11 in
-// absolute value are accepted, as by Bullhorn, and counted in [State].SuspectTimestamps (they
-// are probably seconds).
+// [State].CreatedWithoutName counts candidates created without it. Timestamps that read as
+// seconds between 1897 and 2128 (-2.3e9 to 5e9; as milliseconds they would be days around
+// 1970-01-01) are accepted, as by Bullhorn, and counted in [State].SuspectTimestamps.
 //
 // GET needs fields (or answers 400); fields=* returns every stored field (or 400 with
 // Config.AllFieldsNotAllowed, as some tenants do). fields may select subfields:

@@ -344,7 +344,7 @@ func (v *validation) convert(key, path string, f fieldSpec, val any) {
 			bad("'%s' is a Timestamp: epoch milliseconds as a JSON number, got %s", path, jsonValue(val))
 			return
 		}
-		if n != 0 && n > -1e11 && n < 1e11 {
+		if n != 0 && n > -2.3e9 && n < 5e9 { // as seconds, 1897 to 2128: as milliseconds, days around 1970
 			v.suspect++
 		}
 		v.vals[key] = n

@@ -45,8 +45,9 @@ type State struct {
 	// deleted) identical in every field to an earlier row of the same candidate.
 	DuplicateEducations    map[int]int `json:"duplicateEducations"`
 	DuplicateWorkHistories map[int]int `json:"duplicateWorkHistories"`
-	// SuspectTimestamps counts Timestamp values written that are so close to 1970 (under 1e11
-	// in absolute value) they are probably seconds, not milliseconds. Bullhorn accepts them.
+	// SuspectTimestamps counts Timestamp values written that read as seconds between 1897 and
+	// 2128 (-2.3e9 to 5e9): as milliseconds they would be days around 1970-01-01, so they are
+	// probably seconds. Bullhorn accepts them.
 	SuspectTimestamps int `json:"suspectTimestamps"`
 
 	// Authorizations counts authorize requests, CodesIssued the codes redirected with.

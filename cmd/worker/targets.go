@@ -1,0 +1,126 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
+	"github.com/hrpush/hrpush/pkg/workflow"
+)
+
+func jobadderFormat(p *hrflow.Profile) (map[string]any, error) { return jobadder.Format(p), nil }
+
+func bullhornFormat(p *hrflow.Profile) (map[string]any, error) { return bullhorn.Format(p), nil }
+
+// buildTargets builds the destination of every enabled target, by target name.
+func buildTargets(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (map[string]workflow.Destination, error) {
+	out := map[string]workflow.Destination{}
+	if cfg.JobAdderClientID != "" {
+		d, err := buildJobAdder(ctx, cfg, buckets, log)
+		if err != nil {
+			return nil, err
+		}
+		out["jobadder"] = d
+	}
+	if cfg.BullhornClientID != "" {
+		d, err := buildBullhorn(ctx, cfg, buckets, log)
+		if err != nil {
+			return nil, err
+		}
+		out["bullhorn"] = d
+	}
+	return out, nil
+}
+
+func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {
+	auth, err := jobadder.NewAuth(jobadder.AuthConfig{
+		ClientID:          cfg.JobAdderClientID,
+		ClientSecret:      cfg.JobAdderClientSecret,
+		AuthorizationCode: cfg.JobAdderAuthorizationCode,
+		RedirectURI:       cfg.JobAdderRedirectURI,
+		AuthorizationURL:  cfg.JobAdderAuthorizationURL,
+		TokenURL:          cfg.JobAdderTokenURL,
+		Tokens:            buckets.Tokens,
+		Logger:            log,
+		Owner:             cfg.Name,
+	})
+	if err != nil {
+		return workflow.Destination{}, &configError{err.Error()}
+	}
+	// Exchange a fresh authorization code (valid 5 minutes) now rather than at the first job.
+	err = warmUp(ctx, "JobAdder", log, func(ctx context.Context) error { _, err := auth.Token(ctx); return err })
+	var ce *targets.CredentialsError
+	if errors.As(err, &ce) && cfg.JobAdderAuthorizationCode.IsZero() {
+		// Nothing could ever make this worker work: stop rather than pause.
+		return workflow.Destination{}, &configError{"JobAdder: no token is stored for this client id and JOBADDER_AUTHORIZATION_CODE is empty: " +
+			"authorise the app (see the README, \"Connecting real HrFlow and JobAdder accounts\") and set the code: " + err.Error()}
+	}
+	client, err := jobadder.New(auth)
+	if err != nil {
+		return workflow.Destination{}, &configError{err.Error()}
+	}
+	target, err := jobadder.NewTarget(jobadder.TargetConfig{Client: client, IDs: buckets.IDs, Logger: log})
+	if err != nil {
+		return workflow.Destination{}, &configError{err.Error()}
+	}
+	return workflow.Destination{Target: target, Format: jobadderFormat, AllowDuplicates: cfg.JobAdderAllowDuplicates}, nil
+}
+
+func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {
+	auth, err := bullhorn.NewAuth(bullhorn.AuthConfig{
+		LoginInfoURL: cfg.BullhornLoginInfoURL,
+		ClientID:     cfg.BullhornClientID,
+		ClientSecret: cfg.BullhornClientSecret,
+		Username:     cfg.BullhornUsername,
+		Password:     cfg.BullhornPassword,
+		RedirectURI:  cfg.BullhornRedirectURI,
+		SessionTTL:   cfg.BullhornSessionTTL,
+		Tokens:       buckets.Tokens,
+		Logger:       log,
+		Owner:        cfg.Name,
+	})
+	if err != nil {
+		return workflow.Destination{}, &configError{err.Error()}
+	}
+	// Log in now, so that a refused password or unaccepted terms show at start-up.
+	_ = warmUp(ctx, "Bullhorn", log, func(ctx context.Context) error { _, err := auth.Session(ctx); return err })
+	limiter, err := bullhorn.NewRateLimiter(bullhorn.RateLimitConfig{
+		Bucket: buckets.Locks, Account: cfg.BullhornUsername, PerMinute: cfg.BullhornCallsPerMinute,
+	})
+	if err != nil {
+		return workflow.Destination{}, &configError{err.Error()}
+	}
+	client, err := bullhorn.New(auth, bullhorn.WithRateLimiter(limiter))
+	if err != nil {
+		return workflow.Destination{}, &configError{err.Error()}
+	}
+	target, err := bullhorn.NewTarget(bullhorn.TargetConfig{Client: client, IDs: buckets.IDs, Locks: buckets.Locks, Logger: log})
+	if err != nil {
+		return workflow.Destination{}, &configError{err.Error()}
+	}
+	return workflow.Destination{Target: target, Format: bullhornFormat}, nil
+}
+
+// warmUp authenticates a target at start-up and logs the outcome. Refused credentials do not
+// stop the worker: the target's consumer pauses and retries (see /readyz).
+func warmUp(ctx context.Context, name string, log *slog.Logger, auth func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	err := auth(ctx)
+	var ce *targets.CredentialsError
+	switch {
+	case err == nil:
+		log.Info(name + " authorization ready")
+	case errors.As(err, &ce):
+		log.Error(name+" credentials refused; its consumer will pause and retry", "error", err)
+	default:
+		log.Warn(name+" authorization not obtained at start-up; will retry on the first job", "error", err)
+	}
+	return err
+}
