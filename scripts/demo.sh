@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# make demo: the sandbox (fake HrFlow and JobAdder), one worker with an embedded NATS server,
-# and a bulk run of every sandbox profile followed to its end. Everything runs on loopback and
-# stops at the end. Needs only the binaries built by `make build`.
+# make demo: the sandbox (fake HrFlow, JobAdder and Bullhorn), one worker with an embedded NATS
+# server, and a bulk run of every sandbox profile to each ATS, followed to its end. Everything
+# runs on loopback and stops at the end. Needs only the binaries built by `make build`.
 set -euo pipefail
 
 BIN=${BIN:-bin}
@@ -27,8 +27,11 @@ wait_for() { # wait_for WHAT CMD...: retry CMD for up to 15 s
 }
 
 start=$(date +%s.%N)
-echo "== sandbox: $PROFILES generated profiles (+2 samples), fake HrFlow and JobAdder on loopback"
-"$BIN/sandbox" --profiles "$PROFILES" ${SANDBOX_FLAGS:-} --addr 127.0.0.1:0 --hrflow-addr 127.0.0.1:0 --jobadder-addr 127.0.0.1:0 \
+echo "== sandbox: $PROFILES generated profiles (+2 samples), fake HrFlow, JobAdder and Bullhorn on loopback"
+# Bullhorn allows 1,500 calls a minute; at about 6 calls a profile a faithful run of 300 profiles
+# takes over a minute, so the demo raises the fake's cap (and the worker's budget, from the
+# sandbox's environment) unless SANDBOX_FLAGS sets it.
+"$BIN/sandbox" --profiles "$PROFILES" --bullhorn-calls-per-minute 60000 ${SANDBOX_FLAGS:-} --addr 127.0.0.1:0 --hrflow-addr 127.0.0.1:0 --jobadder-addr 127.0.0.1:0 --bullhorn-addr 127.0.0.1:0 \
   --env-file "$work/env" --keys-file "$work/keys" >"$work/sandbox.out" 2>"$work/sandbox.log" &
 pids+=($!)
 wait_for "the sandbox" test -s "$work/keys"
@@ -40,12 +43,16 @@ NATS_URL= NATS_LISTEN="127.0.0.1:$NATS_PORT" NATS_STORE_DIR="$work/nats" WORKER_
 pids+=($!)
 wait_for "the worker's NATS server" bash -c "exec 3<>/dev/tcp/127.0.0.1/$NATS_PORT"
 
-echo "== enqueue bulk --wait"
-set +e
-"$BIN/enqueue" bulk --nats-url "nats://127.0.0.1:$NATS_PORT" --workflow-id demo --target jobadder \
-  --source-key "$SANDBOX_SOURCE_KEY" --file "$work/keys" --wait
-status=$?
-set -e
+status=0
+for target in jobadder bullhorn; do
+  echo "== enqueue bulk --target $target --wait"
+  set +e
+  "$BIN/enqueue" bulk --nats-url "nats://127.0.0.1:$NATS_PORT" --workflow-id "demo-$target" --target "$target" \
+    --source-key "$SANDBOX_SOURCE_KEY" --file "$work/keys" --wait
+  rc=$?
+  set -e
+  [ "$rc" -gt "$status" ] && status=$rc
+done
 
 echo "== stopping the worker and the sandbox"
 stop_all

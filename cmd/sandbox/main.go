@@ -1,4 +1,4 @@
-// Command sandbox runs local stand-ins for HrFlow and JobAdder on loopback, for the demo,
+// Command sandbox runs local stand-ins for HrFlow, JobAdder and Bullhorn on loopback, for the demo,
 // development and benchmarks: no account, no network. It seeds one HrFlow source with generated
 // profiles, prints the environment a worker needs, and serves what an operator would check at
 // GET /_sandbox/state.
@@ -16,11 +16,13 @@ import (
 	"os"
 	"os/signal"
 	"sort"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
+	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
@@ -31,6 +33,9 @@ const (
 
 type options struct {
 	addr, hrflowAddr, jobadderAddr string
+	bullhornAddr                   string
+	indexLag                       time.Duration
+	bullhornCallsPerMinute         int
 	profiles                       int
 	samples                        bool
 	seed                           int64
@@ -55,18 +60,21 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "address of the control server (GET /_sandbox/state, POST /_sandbox/jobadder/code)")
 	fs.StringVar(&o.hrflowAddr, "hrflow-addr", "127.0.0.1:8091", "address of the fake HrFlow API")
 	fs.StringVar(&o.jobadderAddr, "jobadder-addr", "127.0.0.1:8092", "address of the fake JobAdder (identity and API)")
+	fs.StringVar(&o.bullhornAddr, "bullhorn-addr", "127.0.0.1:8093", "address of the fake Bullhorn (loginInfo, OAuth and REST)")
+	fs.DurationVar(&o.indexLag, "index-lag", 0, "Bullhorn search index lag: a candidate is searchable this long after a write")
+	fs.IntVar(&o.bullhornCallsPerMinute, "bullhorn-calls-per-minute", 1500, "Bullhorn's call cap per minute (429 beyond); also printed as the worker's BULLHORN_CALLS_PER_MINUTE")
 	fs.IntVar(&o.profiles, "profiles", 100, "generated profiles in the source")
 	fs.BoolVar(&o.samples, "samples", true, "also load the two sample profiles of the API specs")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of the generated profiles and of the fault dice")
 	fs.StringVar(&o.sourceKey, "source-key", "5a4d3b0c1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b", "HrFlow source key of the profiles")
-	fs.DurationVar(&o.latency, "latency", 0, "latency added to every JobAdder and HrFlow API call")
-	fs.Float64Var(&o.errorRate, "error-rate", 0, "share of JobAdder API calls answered 5xx")
-	fs.Float64Var(&o.rateLimitRate, "rate-limit-rate", 0, "share of JobAdder API calls answered 429 with Retry-After")
+	fs.DurationVar(&o.latency, "latency", 0, "latency added to every HrFlow, JobAdder and Bullhorn API call")
+	fs.Float64Var(&o.errorRate, "error-rate", 0, "share of JobAdder and Bullhorn API calls answered 5xx")
+	fs.Float64Var(&o.rateLimitRate, "rate-limit-rate", 0, "share of JobAdder and Bullhorn API calls answered 429")
 	fs.DurationVar(&o.codeTTL, "code-ttl", 5*time.Minute, "lifetime of JobAdder authorization codes (the real one: 5 minutes)")
 	fs.StringVar(&o.envFile, "env-file", "", "also write the worker environment to this file")
 	fs.StringVar(&o.keysFile, "keys-file", "", "write the profile keys, one per line, to this file (input of 'enqueue bulk')")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: sandbox [flags]\n\nRuns fake HrFlow and JobAdder servers on loopback until interrupted, and prints the\nworker environment to use them. Ports can be 0 to pick free ones.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: sandbox [flags]\n\nRuns fake HrFlow, JobAdder and Bullhorn servers on loopback until interrupted, and prints\nthe worker environment to use them. Ports can be 0 to pick free ones.\n\nFlags:\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -104,6 +112,17 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 	stopJA := start(jaLn, ja.Handler())
 	defer stopJA()
 
+	bhLn, err := net.Listen("tcp", o.bullhornAddr)
+	if err != nil {
+		return fmt.Errorf("bullhorn: %w", err)
+	}
+	bh := bullhorntest.New(bullhorntest.Config{
+		BaseURL: "http://" + bhLn.Addr().String(), Latency: o.latency, ErrorRate: o.errorRate,
+		RateLimitRate: o.rateLimitRate, Seed: uint64(o.seed), IndexLag: o.indexLag, CallsPerMinute: o.bullhornCallsPerMinute,
+	})
+	stopBH := start(bhLn, bh.Handler())
+	defer stopBH()
+
 	ctlLn, err := net.Listen("tcp", o.addr)
 	if err != nil {
 		return fmt.Errorf("control: %w", err)
@@ -113,7 +132,7 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(state(hf, ja, len(keys)))
+		_ = enc.Encode(state(hf, ja, bh, len(keys)))
 	})
 	mux.HandleFunc("POST /_sandbox/jobadder/code", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, ja.IssueCode())
@@ -121,7 +140,7 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 	stopCtl := start(ctlLn, mux)
 	defer stopCtl()
 
-	cfg := ja.Config()
+	cfg, bhCfg := ja.Config(), bh.Config()
 	env := []string{
 		"HRFLOW_API_URL=" + hf.URL(),
 		"HRFLOW_API_SECRET=" + sandboxKey,
@@ -132,11 +151,17 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 		"JOBADDER_CLIENT_SECRET=" + cfg.ClientSecret,
 		"JOBADDER_REDIRECT_URI=" + cfg.RedirectURI,
 		"JOBADDER_AUTHORIZATION_CODE=" + ja.IssueCode(),
+		"BULLHORN_LOGIN_INFO_URL=" + bh.LoginInfoURL(),
+		"BULLHORN_CLIENT_ID=" + bhCfg.ClientID,
+		"BULLHORN_CLIENT_SECRET=" + bhCfg.ClientSecret,
+		"BULLHORN_USERNAME=" + bhCfg.Username,
+		"BULLHORN_PASSWORD=" + bhCfg.Password,
+		"BULLHORN_CALLS_PER_MINUTE=" + strconv.Itoa(o.bullhornCallsPerMinute),
 		"SANDBOX_SOURCE_KEY=" + o.sourceKey,
 		"SANDBOX_STATE_URL=http://" + ctlLn.Addr().String() + "/_sandbox/state",
 	}
 	fmt.Fprintf(stdout, "# hrpush sandbox: %d profiles in HrFlow source %s\n", len(keys), o.sourceKey)
-	fmt.Fprintf(stdout, "# HrFlow %s  JobAdder %s  state http://%s/_sandbox/state\n", hf.URL(), ja.URL(), ctlLn.Addr())
+	fmt.Fprintf(stdout, "# HrFlow %s  JobAdder %s  Bullhorn %s  state http://%s/_sandbox/state\n", hf.URL(), ja.URL(), bh.URL(), ctlLn.Addr())
 	fmt.Fprintf(stdout, "# the authorization code is single-use and expires in %s; a new one: curl -X POST http://%s/_sandbox/jobadder/code\n", o.codeTTL, ctlLn.Addr())
 	for _, kv := range env {
 		fmt.Fprintln(stdout, "export "+kv)
@@ -152,7 +177,7 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	<-ctx.Done()
-	summary(stdout, state(hf, ja, len(keys)))
+	summary(stdout, state(hf, ja, bh, len(keys)))
 	return nil
 }
 
@@ -175,9 +200,10 @@ type sandboxState struct {
 		Downloads int            `json:"downloads"`
 	} `json:"hrflow"`
 	JobAdder jobaddertest.State `json:"jobadder"`
+	Bullhorn bullhorntest.State `json:"bullhorn"`
 }
 
-func state(hf *hrflowtest.Server, ja *jobaddertest.Server, profiles int) sandboxState {
+func state(hf *hrflowtest.Server, ja *jobaddertest.Server, bh *bullhorntest.Server, profiles int) sandboxState {
 	var st sandboxState
 	st.HrFlow.Profiles = profiles
 	st.HrFlow.Requests = map[string]int{}
@@ -186,6 +212,7 @@ func state(hf *hrflowtest.Server, ja *jobaddertest.Server, profiles int) sandbox
 	}
 	st.HrFlow.Downloads = hf.Downloads()
 	st.JobAdder = ja.State()
+	st.Bullhorn = bh.State()
 	return st
 }
 
@@ -201,4 +228,26 @@ func summary(w io.Writer, st sandboxState) {
 	for _, k := range keys {
 		fmt.Fprintf(w, "  jobadder %-60s %d\n", k, ja.Requests[k])
 	}
+	bh := st.Bullhorn
+	fmt.Fprintf(w, "sandbox summary: Bullhorn holds %d candidates (%d emails held by more than one), %d with a resume, %d education and %d work-history rows (%d duplicated); %d sessions opened; %d calls refused 429\n",
+		bh.Candidates, len(bh.DuplicateEmails), len(bh.Files), sum(bh.Educations), sum(bh.WorkHistories),
+		sum(bh.DuplicateEducations)+sum(bh.DuplicateWorkHistories), bh.SessionsOpened, requestsWithStatus(bh.Requests, " 429"))
+}
+
+func sum(m map[int]int) int {
+	n := 0
+	for _, v := range m {
+		n += v
+	}
+	return n
+}
+
+func requestsWithStatus(requests map[string]int, suffix string) int {
+	n := 0
+	for k, v := range requests {
+		if strings.HasSuffix(k, suffix) {
+			n += v
+		}
+	}
+	return n
 }

@@ -91,7 +91,8 @@ func TestSandboxPrintsEnvironmentAndServesState(t *testing.T) {
 	if code := <-done; code != 0 {
 		t.Errorf("exit code %d: %s", code, stderr.String())
 	}
-	if !strings.Contains(stdout.String(), "sandbox summary: JobAdder holds 0 candidates") {
+	if !strings.Contains(stdout.String(), "sandbox summary: JobAdder holds 0 candidates") ||
+		!strings.Contains(stdout.String(), "sandbox summary: Bullhorn holds 0 candidates") {
 		t.Errorf("no summary at exit:\n%s", stdout.String())
 	}
 }
