@@ -175,7 +175,7 @@ func TestE2EWorkflowsMixedBatch(t *testing.T) {
 	for _, f := range r.Failures {
 		switch {
 		case badDate[f.ProfileKey]:
-			if want := `format_failure: format (@jobadder-format.jq): to_date: cannot parse "31/02/1990" as a date`; f.Event != "format_failure" || f.Error != want {
+			if want := `format (@jobadder-format.jq): to_date: cannot parse "31/02/1990" as a date`; f.Event != "format_failure" || f.Error != want {
 				t.Errorf("failure of %s: %s %q, want %q", f.ProfileKey, f.Event, f.Error, want)
 			}
 		case f.Event != "read_failure":

@@ -66,7 +66,9 @@ type reasonError struct {
 	err    error
 }
 
-func (e *reasonError) Error() string  { return e.reason + ": " + e.err.Error() }
+// Error is the cause's message: the reason travels apart (DLQ entries, events, logs), so that
+// reports do not print it twice.
+func (e *reasonError) Error() string  { return e.err.Error() }
 func (e *reasonError) Unwrap() error  { return e.err }
 func (e *reasonError) Reason() string { return e.reason }
 

@@ -224,19 +224,19 @@ func TestLogics(t *testing.T) {
 		},
 		{
 			name: "error", logics: []string{`'.'`, `'error("no salary")'`}, key: "p1",
-			want: outcome{Reason: EventLogicsFailure, Class: "permanent", Error: "logics_failure: logics[1]: error: no salary"},
+			want: outcome{Reason: EventLogicsFailure, Class: "permanent", Error: "logics[1]: error: no salary"},
 		},
 		{
 			name: "timeout", logics: []string{`'def loop: loop; loop'`}, key: "p1",
-			want: outcome{Reason: EventLogicsFailure, Class: "permanent", Error: "logics_failure: logics[0]: timed out after 100ms"},
+			want: outcome{Reason: EventLogicsFailure, Class: "permanent", Error: "logics[0]: timed out after 100ms"},
 		},
 		{
 			name: "not an object", logics: []string{`'.email'`}, key: "p1",
-			want: outcome{Reason: EventLogicsFailure, Class: "permanent", Error: `logics_failure: logics[0]: the logic produced string ("harry@example.com"), want an object or null`},
+			want: outcome{Reason: EventLogicsFailure, Class: "permanent", Error: `logics[0]: the logic produced string ("harry@example.com"), want an object or null`},
 		},
 		{
 			name: "two outputs", logics: []string{`'., .'`}, key: "p1",
-			want: outcome{Reason: EventLogicsFailure, Class: "permanent", Error: "logics_failure: logics[0]: " + errMultipleOutputs.Error()},
+			want: outcome{Reason: EventLogicsFailure, Class: "permanent", Error: "logics[0]: " + errMultipleOutputs.Error()},
 		},
 		{
 			name: "profile visible", logics: []string{`'.salary = ($profile.tags[] | select(.name == "salary_expectation") | .value) | .id = $profile.id'`}, key: "p1",
@@ -249,15 +249,15 @@ func TestLogics(t *testing.T) {
 		},
 		{
 			name: "write failure", logics: []string{`'.fail = true'`}, key: "p1",
-			want: outcome{Reason: EventWriteFailure, Class: "permanent", Error: "write_failure: fake: 422 refused"},
+			want: outcome{Reason: EventWriteFailure, Class: "permanent", Error: "fake: 422 refused"},
 		},
 		{
 			name: "read failure not found", logics: []string{`'.'`}, key: "nosuch",
-			want: outcome{Reason: EventReadFailure, Class: "permanent", Error: "read_failure: hrflow: profile nosuch not found"},
+			want: outcome{Reason: EventReadFailure, Class: "permanent", Error: "hrflow: profile nosuch not found"},
 		},
 		{
 			name: "read failure transient", logics: []string{`'.'`}, key: "down",
-			want: outcome{Reason: EventReadFailure, Class: "transient", Error: "read_failure: hrflow: 503 service unavailable"},
+			want: outcome{Reason: EventReadFailure, Class: "transient", Error: "hrflow: 503 service unavailable"},
 		},
 	}
 	for _, tt := range tests {
@@ -311,19 +311,19 @@ func TestFormats(t *testing.T) {
 		},
 		{
 			name: "jq error", format: `'error("unsupported profile")'`,
-			want: outcome{Reason: EventFormatFailure, Class: "permanent", Error: "format_failure: format: error: unsupported profile"},
+			want: outcome{Reason: EventFormatFailure, Class: "permanent", Error: "format: error: unsupported profile"},
 		},
 		{
 			name: "jq not an object", format: `'.info.email'`,
-			want: outcome{Reason: EventFormatFailure, Class: "permanent", Error: `format_failure: format: the format produced string ("harry@example.com"), want an object`},
+			want: outcome{Reason: EventFormatFailure, Class: "permanent", Error: `format: the format produced string ("harry@example.com"), want an object`},
 		},
 		{
 			name: "jq null", format: `'null'`,
-			want: outcome{Reason: EventFormatFailure, Class: "permanent", Error: `format_failure: format: the format produced null (null), want an object`},
+			want: outcome{Reason: EventFormatFailure, Class: "permanent", Error: `format: the format produced null (null), want an object`},
 		},
 		{
 			name: "jq no output", format: `'empty'`,
-			want: outcome{Reason: EventFormatFailure, Class: "permanent", Error: "format_failure: format: the format produced no output"},
+			want: outcome{Reason: EventFormatFailure, Class: "permanent", Error: "format: the format produced no output"},
 		},
 	}
 	for _, tt := range tests {
@@ -417,9 +417,9 @@ func TestBadJobs(t *testing.T) {
 		job  *jobs.Job
 		want string
 	}{
-		"undeclared workflow": {job("nosuch", "p1"), `bad_job: workflow: workflow "nosuch" is not declared in test.yaml`},
-		"target mismatch":     {job("to-bullhorn", "p1"), `bad_job: workflow: workflow "to-bullhorn" pushes to bullhorn, not jobadder`},
-		"no such destination": {bullhornJob, "bad_job: workflow: no bullhorn target is configured on this worker"},
+		"undeclared workflow": {job("nosuch", "p1"), `workflow: workflow "nosuch" is not declared in test.yaml`},
+		"target mismatch":     {job("to-bullhorn", "p1"), `workflow: workflow "to-bullhorn" pushes to bullhorn, not jobadder`},
+		"no such destination": {bullhornJob, "workflow: no bullhorn target is configured on this worker"},
 	}
 	for name, tt := range tests {
 		t.Run(name, func(t *testing.T) {
