@@ -1,6 +1,6 @@
 # A JobAdder format written in jq: the input is the HrFlow profile as HrFlow sends it, the
 # output is the AddCandidateCommand posted to JobAdder. hrpush adds to_date, to_epoch_ms,
-# truncate(n) and compact (see the README).
+# truncate(n), compact and alpha2 (see the README).
 #
 # Fields longer than JobAdder accepts are cut (truncate), dates become ISO dates (to_date), and
 # compact drops what is null or empty, so that JobAdder gets only what the profile has.
@@ -16,7 +16,8 @@
     address: {
       city: $place.city,
       state: $place.state,
-      postalCode: $place.postcode
+      postalCode: $place.postcode,
+      countryCode: ($place.country | alpha2)
     },
     skillTags: ([.skills[]?.name | select(. != null and . != "")] | unique | .[:100]),
     education: [.educations[]? | {institution: .school, course: .title, date: (.date_end | to_date)}],

@@ -183,6 +183,7 @@ func TestE2EWorkflowsMixedBatch(t *testing.T) {
 		}
 	}
 	e.checkExactlyOnce(written)
+	withCountry := 0
 	for _, c := range e.ja.Candidates() {
 		var body map[string]any
 		if err := json.Unmarshal(c.Body, &body); err != nil {
@@ -191,9 +192,20 @@ func TestE2EWorkflowsMixedBatch(t *testing.T) {
 		if body["source"] != "HrFlow" || body["email"] == nil || body["firstName"] == nil {
 			t.Errorf("candidate %d was not written by the jq format: %s", c.ID, c.Body)
 		}
-		if _, ok := body["address"].(map[string]any); ok && body["address"].(map[string]any)["countryCode"] != nil {
-			t.Errorf("candidate %d has a countryCode: the jq format sets none", c.ID)
+		// The jq format sets no social links nor current employment, which the built-in does.
+		if _, ok := body["social"]; ok {
+			t.Errorf("candidate %d has social links: the jq format sets none", c.ID)
 		}
+		address, _ := body["address"].(map[string]any)
+		if cc, ok := address["countryCode"].(string); ok {
+			withCountry++
+			if len(cc) != 2 {
+				t.Errorf("candidate %d: countryCode %q is not alpha-2 (jq alpha2)", c.ID, cc)
+			}
+		}
+	}
+	if withCountry == 0 {
+		t.Error("no candidate has a countryCode: jq alpha2 mapped no HrFlow country")
 	}
 
 	// 2. Run again: unchanged profiles are skipped; the rest fails or is discarded again.

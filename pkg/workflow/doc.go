@@ -49,6 +49,8 @@
 //   - truncate(n): a string cut to at most n characters (runes); null stays null.
 //   - compact: a value without the null, "", [] and {} members and elements of its objects
 //     and arrays, recursively.
+//   - alpha2: the ISO 3166-1 alpha-2 code of an alpha-3 country code, as in HrFlow's
+//     location.fields.country ("FRA" to "FR"); null for null or an unknown code.
 //
 // # Go functions
 //

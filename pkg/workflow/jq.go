@@ -168,6 +168,7 @@ func jqFunctions() []gojq.CompilerOption {
 		gojq.WithFunction("to_date", 0, 0, func(v any, _ []any) any { return toDate(v) }),
 		gojq.WithFunction("truncate", 1, 1, func(v any, args []any) any { return truncate(v, args[0]) }),
 		gojq.WithFunction("compact", 0, 0, func(v any, _ []any) any { return compact(v) }),
+		gojq.WithFunction("alpha2", 0, 0, func(v any, _ []any) any { return alpha2(v) }),
 	}
 }
 
@@ -211,6 +212,22 @@ func toDate(v any) any {
 		return nil
 	}
 	return t.Format(time.DateOnly)
+}
+
+// alpha2 is alpha2: the ISO 3166-1 alpha-2 code of an alpha-3 country code such as HrFlow's
+// location.fields.country ("FRA" → "FR"); null for null or an unknown code.
+func alpha2(v any) any {
+	s, ok := v.(string)
+	if !ok {
+		if v == nil {
+			return nil
+		}
+		return fmt.Errorf("alpha2: want a string or null, got %s", gojq.TypeOf(v))
+	}
+	if a2 := hrflow.Alpha2(s); a2 != "" {
+		return a2
+	}
+	return nil
 }
 
 // truncate is truncate(n): the string cut to at most n characters (runes); null stays null.

@@ -62,7 +62,7 @@ func address(f hrflow.LocationFields) map[string]any {
 	set(a, "city", f.City, 0)
 	set(a, "state", f.State, 0)
 	set(a, "postalCode", f.Postcode, 0)
-	set(a, "countryCode", alpha2[strings.ToUpper(clean(f.Country))], 0)
+	set(a, "countryCode", hrflow.Alpha2(clean(f.Country)), 0)
 	return a
 }
 

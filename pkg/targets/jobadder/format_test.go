@@ -283,15 +283,3 @@ func TestFormatLimits(t *testing.T) {
 		t.Errorf("%d skill tags, want 100", n)
 	}
 }
-
-func TestAlpha2(t *testing.T) {
-	t.Parallel()
-	if len(alpha2) != 249 {
-		t.Errorf("%d countries, want the 249 of ISO 3166-1", len(alpha2))
-	}
-	for a3, a2 := range map[string]string{"FRA": "FR", "GBR": "GB", "USA": "US", "AUS": "AU", "CAN": "CA", "NZL": "NZ"} {
-		if alpha2[a3] != a2 {
-			t.Errorf("alpha2[%q] = %q, want %q", a3, alpha2[a3], a2)
-		}
-	}
-}

@@ -1,8 +1,10 @@
-package jobadder
+package hrflow
 
-// alpha2 maps ISO 3166-1 alpha-3 country codes (HrFlow's) to alpha-2 codes (JobAdder's
-// countryCode). Generated from Debian's iso-codes (/usr/share/iso-codes/json/iso_3166-1.json):
-// all 249 countries.
+import "strings"
+
+// alpha2 maps ISO 3166-1 alpha-3 country codes (HrFlow's location fields) to alpha-2 codes
+// (what ATSs such as JobAdder take). Generated from Debian's iso-codes
+// (/usr/share/iso-codes/json/iso_3166-1.json): all 249 countries.
 //
 //nolint:gochecknoglobals // read-only lookup table
 var alpha2 = map[string]string{
@@ -38,4 +40,10 @@ var alpha2 = map[string]string{
 	"UMI": "UM", "URY": "UY", "USA": "US", "UZB": "UZ", "VAT": "VA", "VCT": "VC", "VEN": "VE", "VGB": "VG",
 	"VIR": "VI", "VNM": "VN", "VUT": "VU", "WLF": "WF", "WSM": "WS", "YEM": "YE", "ZAF": "ZA", "ZMB": "ZM",
 	"ZWE": "ZW",
+}
+
+// Alpha2 returns the ISO 3166-1 alpha-2 code of an alpha-3 country code such as HrFlow's
+// location.fields.country ("FRA" → "FR"), ignoring case and spaces; "" when unknown.
+func Alpha2(alpha3 string) string {
+	return alpha2[strings.ToUpper(strings.TrimSpace(alpha3))]
 }
