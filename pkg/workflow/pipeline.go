@@ -63,14 +63,11 @@ type PipelineConfig struct {
 	// mode sync: the workflow id then only names the run.
 	Workflows *Set
 	// State remembers, per workflow and profile, the updated_at of the last successful push
-	// (bucket [StateBucket]). Required when a workflow reads incrementally.
+	// (bucket [jobs.StateBucket]). Required when a workflow reads incrementally.
 	State jetstream.KeyValue
 	// Logger receives what does not fail a job (state not recorded). Default: discard.
 	Logger *slog.Logger
 }
-
-// StateBucket is the name of the KV bucket that PipelineConfig.State is expected to be.
-const StateBucket = "hrpush_state"
 
 // Pipeline is the [jobs.Handler] that pushes one profile.
 type Pipeline struct {
