@@ -22,6 +22,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nuid"
 
+	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
 
@@ -68,6 +69,8 @@ type app struct {
 	stdin          io.Reader
 	stdout, stderr io.Writer
 	natsURL        string
+	natsCreds      string // --creds, default $NATS_CREDS_FILE
+	natsTLSCA      string // --tls-ca, default $NATS_TLS_CA_FILE
 	nc             *nats.Conn
 	js             jetstream.JetStream
 }
@@ -106,6 +109,10 @@ func (a *app) flags(name, synopsis string) *flag.FlagSet {
 		def = "nats://127.0.0.1:4222"
 	}
 	fs.StringVar(&a.natsURL, "nats-url", def, "NATS server URL (env NATS_URL)")
+	fs.StringVar(&a.natsCreds, "creds", os.Getenv("NATS_CREDS_FILE"), "NATS user credentials file (env NATS_CREDS_FILE); "+
+		"other NATS credentials: NATS_NKEY_SEED_FILE, NATS_USER with NATS_PASSWORD[_FILE], NATS_TOKEN[_FILE]")
+	fs.StringVar(&a.natsTLSCA, "tls-ca", os.Getenv("NATS_TLS_CA_FILE"), "PEM CA file verifying the NATS server; turns TLS on (env NATS_TLS_CA_FILE); "+
+		"client certificate: NATS_TLS_CERT_FILE, NATS_TLS_KEY_FILE")
 	fs.Usage = func() {
 		fmt.Fprintf(fs.Output(), "Usage: enqueue %s %s\n\nFlags:\n", name, synopsis)
 		fs.PrintDefaults()
@@ -129,9 +136,45 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 	return exitOK, true
 }
 
-// connect connects to NATS and makes sure the streams exist.
+// connect connects to NATS and makes sure the streams exist. Credentials and TLS come from
+// the worker's variables (one env file serves both), --creds and --tls-ca override theirs.
+// Replies come on broker.EnqueueInboxPrefix, which the producers' NATS user may read, and not
+// on the workers' prefix.
 func (a *app) connect(ctx context.Context) error {
-	nc, err := nats.Connect(a.natsURL, nats.Name("hrpush-enqueue"), nats.Timeout(5*time.Second))
+	password, err := envSecret("NATS_PASSWORD")
+	if err != nil {
+		return err
+	}
+	token, err := envSecret("NATS_TOKEN")
+	if err != nil {
+		return err
+	}
+	client := broker.ClientConfig{
+		URL:          a.natsURL,
+		Name:         "hrpush-enqueue",
+		CredsFile:    a.natsCreds,
+		NKeySeedFile: os.Getenv("NATS_NKEY_SEED_FILE"),
+		User:         os.Getenv("NATS_USER"),
+		Password:     password,
+		Token:        token,
+		TLSCAFile:    a.natsTLSCA,
+		TLSCertFile:  os.Getenv("NATS_TLS_CERT_FILE"),
+		TLSKeyFile:   os.Getenv("NATS_TLS_KEY_FILE"),
+		InboxPrefix:  broker.EnqueueInboxPrefix,
+	}
+	nc, err := broker.Connect(client, nats.Timeout(5*time.Second))
+	var fe *broker.FieldError
+	if errors.As(err, &fe) {
+		names := map[string]string{
+			"URL": "--nats-url (NATS_URL)", "CredsFile": "--creds (NATS_CREDS_FILE)", "NKeySeedFile": "NATS_NKEY_SEED_FILE",
+			"User": "NATS_USER", "Password": "NATS_PASSWORD", "Token": "NATS_TOKEN",
+			"TLSCAFile": "--tls-ca (NATS_TLS_CA_FILE)", "TLSCertFile": "NATS_TLS_CERT_FILE", "TLSKeyFile": "NATS_TLS_KEY_FILE",
+		}
+		return errors.New(fe.Describe(func(f string) string { return names[f] }))
+	}
+	if errors.Is(err, nats.ErrAuthorization) {
+		return fmt.Errorf("NATS at %s refused the credentials: %w (see --creds, NATS_NKEY_SEED_FILE, NATS_USER and NATS_PASSWORD, NATS_TOKEN)", redactURL(a.natsURL), err)
+	}
 	if err != nil {
 		return fmt.Errorf("cannot connect to NATS at %s: %w (start a worker, which embeds a server when NATS_URL is empty, or set --nats-url)", redactURL(a.natsURL), err)
 	}

@@ -39,6 +39,15 @@ type config struct {
 	NATSStoreDir     string        `envconfig:"NATS_STORE_DIR" desc:"embedded server's JetStream directory (default: <tmp>/hrpush-nats)"`
 	NATSSyncInterval time.Duration `envconfig:"NATS_SYNC_INTERVAL" desc:"embedded server's fsync interval (default 2m; what a crash of the machine can lose)"`
 	NATSReplicas     int           `envconfig:"NATS_REPLICAS" default:"1" desc:"replicas of streams and buckets (3 in a cluster)"`
+	// Credentials and TLS for NATS_URL; refused with the embedded server, which has neither.
+	NATSCredsFile    string       `envconfig:"NATS_CREDS_FILE" desc:"NATS user credentials file (.creds: JWT and nkey seed); NATS_URL only"`
+	NATSNKeySeedFile string       `envconfig:"NATS_NKEY_SEED_FILE" desc:"file holding a NATS user nkey seed (SU...); NATS_URL only"`
+	NATSUser         string       `envconfig:"NATS_USER" desc:"NATS user, with NATS_PASSWORD; NATS_URL only"`
+	NATSPassword     secret.Value `envconfig:"NATS_PASSWORD" desc:"password of NATS_USER"`
+	NATSToken        secret.Value `envconfig:"NATS_TOKEN" desc:"NATS authorization token; NATS_URL only"`
+	NATSTLSCAFile    string       `envconfig:"NATS_TLS_CA_FILE" desc:"PEM CA certificate(s) verifying the NATS server; turns TLS on; NATS_URL only"`
+	NATSTLSCertFile  string       `envconfig:"NATS_TLS_CERT_FILE" desc:"PEM client certificate for NATS (with NATS_TLS_KEY_FILE); NATS_URL only"`
+	NATSTLSKeyFile   string       `envconfig:"NATS_TLS_KEY_FILE" desc:"key of NATS_TLS_CERT_FILE"`
 
 	HrFlowAPIURL    string       `envconfig:"HRFLOW_API_URL" default:"https://api.hrflow.ai/v1"`
 	HrFlowAPISecret secret.Value `envconfig:"HRFLOW_API_SECRET" required:"true" desc:"HrFlow API key (X-API-KEY)"`
@@ -76,7 +85,7 @@ type config struct {
 }
 
 // secretVars may be given as NAME_FILE.
-var secretVars = []string{"HRFLOW_API_SECRET", "JOBADDER_CLIENT_SECRET", "JOBADDER_AUTHORIZATION_CODE", "BULLHORN_CLIENT_SECRET", "BULLHORN_PASSWORD"} //nolint:gochecknoglobals // constant list
+var secretVars = []string{"HRFLOW_API_SECRET", "JOBADDER_CLIENT_SECRET", "JOBADDER_AUTHORIZATION_CODE", "BULLHORN_CLIENT_SECRET", "BULLHORN_PASSWORD", "NATS_PASSWORD", "NATS_TOKEN"} //nolint:gochecknoglobals // constant list
 
 const usageHeader = `worker pulls push-profile jobs from NATS JetStream and writes the profiles to JobAdder
 and Bullhorn. A target is enabled by its client id (JOBADDER_CLIENT_ID, BULLHORN_CLIENT_ID).
@@ -273,20 +282,71 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 }
 
 // connect connects to NATS_URL, or starts an embedded server. It returns a func that drains
-// the connection and stops the embedded server.
+// the connection and stops the embedded server. Replies come on broker.WorkerInboxPrefix, so
+// that the NATS permissions can keep them from other users. The credential and TLS variables
+// apply to NATS_URL only: with NATS_URL empty they are refused (configuration error), since
+// the embedded server has no users and no TLS and setting them most likely means NATS_URL is
+// missing.
 func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
+	client := broker.ClientConfig{
+		URL:          cfg.NATSURL,
+		Name:         "hrpush-worker",
+		CredsFile:    cfg.NATSCredsFile,
+		NKeySeedFile: cfg.NATSNKeySeedFile,
+		User:         cfg.NATSUser,
+		Password:     cfg.NATSPassword,
+		Token:        cfg.NATSToken,
+		TLSCAFile:    cfg.NATSTLSCAFile,
+		TLSCertFile:  cfg.NATSTLSCertFile,
+		TLSKeyFile:   cfg.NATSTLSKeyFile,
+		InboxPrefix:  broker.WorkerInboxPrefix,
+	}
+	envName := map[string]string{
+		"URL": "NATS_URL", "CredsFile": "NATS_CREDS_FILE", "NKeySeedFile": "NATS_NKEY_SEED_FILE",
+		"User": "NATS_USER", "Password": "NATS_PASSWORD", "Token": "NATS_TOKEN",
+		"TLSCAFile": "NATS_TLS_CA_FILE", "TLSCertFile": "NATS_TLS_CERT_FILE", "TLSKeyFile": "NATS_TLS_KEY_FILE",
+	}
 	opts := []nats.Option{
-		nats.Name("hrpush-worker"),
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
 		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
 	}
+	dial := func(url string) (*nats.Conn, error) {
+		client.URL = url
+		nc, err := broker.Connect(client, opts...)
+		var fe *broker.FieldError
+		if errors.As(err, &fe) {
+			return nil, &configError{fe.Describe(func(f string) string { return envName[f] })}
+		}
+		return nc, err
+	}
 	if cfg.NATSURL != "" {
-		nc, err := nats.Connect(cfg.NATSURL, opts...)
+		nc, err := dial(cfg.NATSURL)
+		var ce *configError
+		if errors.As(err, &ce) {
+			return nil, nil, err
+		}
 		if err != nil {
 			return nil, nil, fmt.Errorf("connect to NATS_URL: %w", err)
 		}
 		return nc, drain(nc), nil
+	}
+	var set []string
+	for _, v := range []struct {
+		name string
+		ok   bool
+	}{
+		{"NATS_CREDS_FILE", cfg.NATSCredsFile != ""}, {"NATS_NKEY_SEED_FILE", cfg.NATSNKeySeedFile != ""},
+		{"NATS_USER", cfg.NATSUser != ""}, {"NATS_PASSWORD", !cfg.NATSPassword.IsZero()}, {"NATS_TOKEN", !cfg.NATSToken.IsZero()},
+		{"NATS_TLS_CA_FILE", cfg.NATSTLSCAFile != ""}, {"NATS_TLS_CERT_FILE", cfg.NATSTLSCertFile != ""}, {"NATS_TLS_KEY_FILE", cfg.NATSTLSKeyFile != ""},
+	} {
+		if v.ok {
+			set = append(set, v.name)
+		}
+	}
+	if len(set) > 0 {
+		return nil, nil, &configError{fmt.Sprintf("%s set but NATS_URL is empty: these apply to a NATS server given by NATS_URL; "+
+			"the embedded server has no users and no TLS (set NATS_URL, or unset them)", strings.Join(set, ", "))}
 	}
 	host, port, err := net.SplitHostPort(cfg.NATSListen)
 	if err != nil {
@@ -303,7 +363,7 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 	srv, err := broker.Start(broker.Config{Host: host, Port: portNum, StoreDir: storeDir, SyncInterval: cfg.NATSSyncInterval})
 	if err != nil {
 		// Another worker on this machine may already run the embedded server: join it.
-		nc, cerr := nats.Connect("nats://"+cfg.NATSListen, opts...)
+		nc, cerr := dial("nats://" + cfg.NATSListen)
 		if cerr != nil {
 			return nil, nil, fmt.Errorf("start embedded NATS on %s: %w (and no NATS server answers there: %w)", cfg.NATSListen, err, cerr)
 		}
@@ -311,7 +371,7 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		return nc, drain(nc), nil
 	}
 	log.Info("embedded NATS JetStream server started", "url", srv.ClientURL(), "store_dir", storeDir)
-	nc, err := nats.Connect(srv.ClientURL(), opts...)
+	nc, err := dial(srv.ClientURL())
 	if err != nil {
 		srv.Shutdown()
 		return nil, nil, err

@@ -1,5 +1,7 @@
 // Package broker runs an embedded NATS server with JetStream, for a worker started without
-// NATS_URL, for the demo and for tests. Production points the worker at a NATS cluster instead.
+// NATS_URL, for the demo and for tests. Production points the worker at a NATS cluster instead;
+// [ClientConfig] builds the connection options both binaries use for it (credentials, TLS, and
+// the per-binary reply inbox prefixes [WorkerInboxPrefix] and [EnqueueInboxPrefix]).
 package broker
 
 import (
