@@ -241,6 +241,12 @@ type Time struct {
 	Raw string
 }
 
+// The range of numeric dates (seconds since the epoch) accepted: 1900-01-01 to 2200-01-01.
+const (
+	minSeconds = -2208988800
+	maxSeconds = 7258118400
+)
+
 var timeLayouts = []string{
 	"2006-01-02T15:04:05-0700",
 	time.RFC3339Nano,
@@ -290,7 +296,17 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 		*t = Time{Raw: string(b)}
 		return nil
 	}
-	*t = Time{Time: time.Unix(int64(secs), 0).UTC()}
+	// Seconds outside 1900–2200 are not a date HrFlow meant (milliseconds, garbage): unknown.
+	if secs < minSeconds || secs > maxSeconds {
+		*t = Time{Raw: string(b)}
+		return nil
+	}
+	u := time.Unix(int64(secs), 0).UTC()
+	if u.Year() == 1969 && u.Month() == time.December && u.Day() == 31 {
+		*t = Time{} // the "ongoing" sentinel, as in the string form
+		return nil
+	}
+	*t = Time{Time: u}
 	return nil
 }
 

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
 )
 
 // Version is the job contract version this package reads and writes.
@@ -67,6 +68,11 @@ func (j *Job) Validate() error {
 		if len(f.value) > 256 {
 			problems = append(problems, f.name+" is longer than 256 characters")
 		}
+	}
+	if j.DedupKey != "" && (strings.TrimSpace(j.DedupKey) != j.DedupKey || strings.ContainsFunc(j.DedupKey, unicode.IsControl)) {
+		// NATS trims header values and folds line breaks: such a key would not reach the
+		// stream as written, and deduplication would silently go wrong.
+		problems = append(problems, "dedup_key must not start or end with white space nor hold control characters")
 	}
 	if j.EnqueuedAt.IsZero() {
 		problems = append(problems, "enqueued_at is missing")

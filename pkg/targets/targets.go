@@ -23,6 +23,7 @@ import (
 	"net/url"
 	"strings"
 	"time"
+	"unicode/utf16"
 )
 
 // Target writes formatted items to one ATS account. Push must be idempotent: pushing the same
@@ -213,4 +214,28 @@ func ParseRetryAfter(h string, now time.Time, def time.Duration) time.Duration {
 		return 0
 	}
 	return def
+}
+
+// Length is the length of s as the ATS APIs count it: in UTF-16 code units (both JobAdder, a
+// .NET API, and Bullhorn, a Java one, measure strings so), so a character outside the Basic
+// Multilingual Plane, such as an emoji, counts twice.
+func Length(s string) int {
+	n := 0
+	for _, r := range s {
+		n += max(utf16.RuneLen(r), 1)
+	}
+	return n
+}
+
+// Truncate cuts s to at most n UTF-16 code units (see [Length]), never inside a character, and
+// trims the space the cut leaves at the end.
+func Truncate(s string, n int) string {
+	used := 0
+	for i, r := range s {
+		used += max(utf16.RuneLen(r), 1)
+		if used > n {
+			return strings.TrimSpace(s[:i])
+		}
+	}
+	return s
 }

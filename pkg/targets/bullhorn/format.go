@@ -3,9 +3,9 @@ package bullhorn
 import (
 	"cmp"
 	"strings"
-	"unicode/utf8"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/targets"
 )
 
 // Column sizes of Bullhorn's entity reference, in characters.
@@ -37,7 +37,7 @@ func Format(p *hrflow.Profile) map[string]any {
 	set(out, "name", cmp.Or(full, clean(first+" "+last)), maxFullName) // Bullhorn does not derive it
 	set(out, "firstName", first, maxPersonName)
 	set(out, "lastName", last, maxPersonName)
-	if email := clean(p.Info.Email); utf8.RuneCountInString(email) <= maxEmail {
+	if email := clean(p.Info.Email); targets.Length(email) <= maxEmail {
 		set(out, "email", email, 0) // a cut email is a wrong email: omit one that is too long
 	}
 	set(out, "mobile", phone(p.Info.Phone), 0)
@@ -45,7 +45,7 @@ func Format(p *hrflow.Profile) map[string]any {
 	if a := address(p.Info.Location.Fields); len(a) > 0 {
 		out["address"] = a
 	}
-	if p.ExperiencesDuration > 0 {
+	if p.ExperiencesDuration > 0 && p.ExperiencesDuration < 100 { // a longer career is bad data
 		out["experience"] = int(p.ExperiencesDuration) // completed years
 	}
 	set(out, "skillSet", skillSet(p.Skills), 0)
@@ -64,7 +64,7 @@ func Format(p *hrflow.Profile) map[string]any {
 // fits, else "": a cut number is a wrong number.
 func phone(s string) string {
 	s = clean(s)
-	if utf8.RuneCountInString(s) <= maxPhone {
+	if targets.Length(s) <= maxPhone {
 		return s
 	}
 	compact := strings.Map(func(r rune) rune {
@@ -73,7 +73,7 @@ func phone(s string) string {
 		}
 		return r
 	}, s)
-	if utf8.RuneCountInString(compact) <= maxPhone {
+	if targets.Length(compact) <= maxPhone {
 		return compact
 	}
 	return ""
@@ -189,14 +189,5 @@ func set(m map[string]any, key, s string, maxLen int) {
 
 func clean(s string) string { return strings.TrimSpace(s) }
 
-// truncate cuts s to at most n runes.
-func truncate(s string, n int) string {
-	i := 0
-	for j := range s {
-		if i == n {
-			return strings.TrimSpace(s[:j])
-		}
-		i++
-	}
-	return s
-}
+// truncate cuts s to at most n UTF-16 units, as the API counts them.
+func truncate(s string, n int) string { return targets.Truncate(s, n) }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/targets"
 )
 
 // Limits of AddCandidateCommand in JobAdder's OpenAPI document.
@@ -29,7 +30,7 @@ func Format(p *hrflow.Profile) map[string]any {
 	}
 	set(out, "firstName", first, maxNameLen)
 	set(out, "lastName", last, maxNameLen)
-	if email := clean(p.Info.Email); len([]rune(email)) <= maxEmailLen {
+	if email := clean(p.Info.Email); targets.Length(email) <= maxEmailLen {
 		set(out, "email", email, 0) // a cut email is a wrong email: omit one that is too long
 	}
 	set(out, "phone", p.Info.Phone, maxNameLen)
@@ -154,11 +155,28 @@ func social(urls hrflow.URLs) map[string]any {
 		if raw != "" && !strings.Contains(raw, "://") {
 			raw = "https://" + raw
 		}
-		if u, err := url.Parse(raw); err == nil && (u.Scheme == "http" || u.Scheme == "https") && u.Host != "" {
-			m[network] = u.String()
+		u, err := url.Parse(raw)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || !validHost(u.Host) {
+			continue
 		}
+		u.RawQuery = u.Query().Encode() // escape what the profile left raw
+		m[network] = u.String()
 	}
 	return m
+}
+
+// validHost reports whether h is a host name or address with an optional port: what a URI
+// allows, which url.Parse does not check.
+func validHost(h string) bool {
+	if h == "" {
+		return false
+	}
+	for _, r := range h {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune(".-:[]", r)) {
+			return false
+		}
+	}
+	return true
 }
 
 // date formats a known date as an ISO full-date, in the zone HrFlow wrote it in.
@@ -182,14 +200,5 @@ func set(m map[string]any, key, s string, maxLen int) {
 
 func clean(s string) string { return strings.TrimSpace(s) }
 
-// truncate cuts s to at most n runes.
-func truncate(s string, n int) string {
-	i := 0
-	for j := range s {
-		if i == n {
-			return strings.TrimSpace(s[:j])
-		}
-		i++
-	}
-	return s
-}
+// truncate cuts s to at most n UTF-16 units, as the API counts them.
+func truncate(s string, n int) string { return targets.Truncate(s, n) }
