@@ -56,7 +56,10 @@ type Config struct {
 	// MaxAckPending caps the jobs in flight for a target across all workers. Default 1000.
 	MaxAckPending int
 	// MaxDeliveries is the delivery budget of a job; a transient failure on the last delivery,
-	// or a delivery past the budget (the worker of the last one died), dead-letters it. Default 10.
+	// or a delivery past the budget (the worker of the last one died), dead-letters it. A last
+	// delivery put back through no fault of the job (refused credentials, a shutdown) requeues
+	// it as a new message instead, so that a paused target never dead-letters its backlog.
+	// Default 10.
 	MaxDeliveries int
 	// RetryBudget bounds the in-process retries of one delivery (exponential backoff and
 	// Retry-After waits) before the job is put back with a delay. Default 15 s.
@@ -305,6 +308,12 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
 		case <-softCtx.Done():
 			return
 		}
+		if l.paused() {
+			// A job that ended while this loop waited for a slot paused the lane: a job
+			// fetched now would wait out the pause in process, spending a delivery.
+			l.release(1)
+			continue
+		}
 		n := 1
 	more:
 		for n < cap(l.slots) {
@@ -326,7 +335,8 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
 		for msg := range batch.Messages() {
 			got++
 			if softCtx.Err() != nil {
-				_ = msg.Nak()
+				meta, _ := msg.Metadata()
+				w.putBack(hardCtx, msg, meta, 0, w.log.With("target", l.target))
 				l.release(1)
 				continue
 			}
@@ -368,6 +378,13 @@ func (l *lane) waitUnpaused(ctx context.Context) bool {
 	}
 }
 
+// paused reports whether the lane is paused now.
+func (l *lane) paused() bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return time.Now().Before(l.pausedUntil)
+}
+
 // pause stops the lane from starting attempts for d (throttling is per account).
 func (l *lane) pause(d time.Duration) {
 	l.mu.Lock()
@@ -377,16 +394,22 @@ func (l *lane) pause(d time.Duration) {
 	}
 }
 
-// credentialsRefused pauses the lane with a doubling pause and marks it not ready.
+// credentialsRefused pauses the lane with a doubling pause and marks it not ready. It returns
+// how long the lane stays paused. The jobs refused while a pause set by another refusal runs
+// belong to the same probe (they were running together): the pause doubles once per probe.
 func (l *lane) credentialsRefused(err error, first time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.credPause = min(max(2*l.credPause, first), 5*time.Minute)
 	l.credentials = err
-	if until := time.Now().Add(l.credPause); until.After(l.pausedUntil) {
+	now := time.Now()
+	if l.credPause > 0 && now.Before(l.pausedUntil) {
+		return l.pausedUntil.Sub(now)
+	}
+	l.credPause = min(max(2*l.credPause, first), 5*time.Minute)
+	if until := now.Add(l.credPause); until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
-	return l.credPause
+	return l.pausedUntil.Sub(now)
 }
 
 func (l *lane) succeeded() (recovered bool) {
@@ -462,7 +485,7 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 		}
 		if perr := w.publishEvent(hardCtx, ev); perr != nil {
 			log.Warn("could not record the outcome; the job will run again", "error", perr)
-			_ = msg.NakWithDelay(w.cfg.RedeliveryDelay)
+			w.putBack(hardCtx, msg, meta, w.cfg.RedeliveryDelay, log)
 			return
 		}
 		if aerr := msg.DoubleAck(hardCtx); aerr != nil {
@@ -478,14 +501,14 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 	switch {
 	case c == classShutdown:
 		log.Info("job interrupted by shutdown; put back on the queue")
-		_ = msg.Nak()
+		w.putBack(hardCtx, msg, meta, 0, log)
 	case c == classPermanent:
 		d.Class = "permanent"
 		w.fail(hardCtx, msg, job, d, log)
 	case c == classCredentials:
 		pause := l.credentialsRefused(err, w.cfg.CredentialsPause)
 		log.Error("target credentials refused; target paused, job put back", "pause", pause, "error", err)
-		_ = msg.NakWithDelay(pause)
+		w.putBack(hardCtx, msg, meta, pause, log)
 	case attempt >= w.cfg.MaxDeliveries:
 		d.Class = "exhausted"
 		d.Error = fmt.Sprintf("gave up after %d deliveries: %s", attempt, err)
@@ -498,6 +521,48 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 		log.Warn("job failed; will retry", "class", c, "delay", delay.Round(time.Millisecond), "error", err)
 		_ = msg.NakWithDelay(delay)
 	}
+}
+
+// putBack returns a delivery that did not fail through the job's fault (refused credentials, a
+// shutdown, an outcome that could not be recorded) to the queue after delay. JetStream counts
+// every delivery, and the delivery after the last permitted one is dead-lettered (see process):
+// so on the job's last permitted delivery, putBack requeues it instead. Without this, a target
+// paused for its credentials longer than MaxDeliveries probes would have its backlog
+// dead-lettered, and so would a job stopped by a restart on its last delivery.
+func (w *Worker) putBack(ctx context.Context, msg jetstream.Msg, meta *jetstream.MsgMetadata, delay time.Duration, log *slog.Logger) {
+	switch {
+	case meta != nil && int(meta.NumDelivered) >= w.cfg.MaxDeliveries:
+		w.requeue(ctx, msg, meta.Sequence.Stream, delay, log)
+	case delay > 0:
+		_ = msg.NakWithDelay(delay)
+	default:
+		_ = msg.Nak()
+	}
+}
+
+// requeue puts the job back on the queue as a new message, whose delivery count starts at zero,
+// and terminates the delivered one. The new message's id is derived from the original's
+// stream sequence, so a worker that dies between the publish and the termination does not
+// enqueue the job twice (within the stream's duplicates window). If the publish fails, the job
+// is put back with delay as usual.
+func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, seq uint64, delay time.Duration, log *slog.Logger) {
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second) // also on shutdown
+	defer cancel()
+	_, err := w.cfg.JetStream.Publish(pctx, msg.Subject(), msg.Data(),
+		jetstream.WithMsgID("requeue-"+strconv.FormatUint(seq, 10)), jetstream.WithExpectStream(JobsStream))
+	if err != nil {
+		log.Warn("could not requeue the job; put back instead", "error", err)
+		if delay > 0 {
+			_ = msg.NakWithDelay(delay)
+		} else {
+			_ = msg.Nak()
+		}
+		return
+	}
+	if err := msg.TermWithReason("requeued"); err != nil {
+		log.Warn("could not terminate the requeued delivery", "error", err)
+	}
+	log.Info("job requeued as a new message: its delivery budget is not spent on what is not its failure")
 }
 
 // attempts runs the handler, retrying transient failures with exponential backoff and waiting

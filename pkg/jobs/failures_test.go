@@ -1,0 +1,223 @@
+package jobs_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/targets"
+)
+
+// The failures of the README table "How jobs end" that the runtime decides on its own. The
+// end-to-end rows are in cmd/worker/failures_e2e_test.go; the panic row is "panics" in
+// TestWorkerOutcomes, and a worker dying during the last delivery is
+// TestWorkerDeadLettersPastBudget.
+
+// TestWorkerCredentialsOutlastTheBudget: a target whose credentials stay refused for more
+// deliveries than the budget allows keeps its backlog. Every refused delivery counts in
+// JetStream's delivery count, so a job refused on its last permitted delivery is put back as
+// a fresh message instead of being dead-lettered on the next one.
+func TestWorkerCredentialsOutlastTheBudget(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	const budget = 3
+	var mu sync.Mutex
+	calls := map[string]int{}
+	var refused atomic.Bool
+	refused.Store(true)
+	var done atomic.Int32
+	w := startWorker(t, js, jobs.HandlerFunc(func(_ context.Context, job *jobs.Job) (jobs.Result, error) {
+		mu.Lock()
+		calls[job.ID]++
+		mu.Unlock()
+		if refused.Load() {
+			return jobs.Result{}, &targets.CredentialsError{Target: "jobadder", Reason: "refresh token refused"}
+		}
+		done.Add(1)
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) { c.MaxDeliveries = budget; c.CredentialsPause = 20 * time.Millisecond })
+	p := jobs.NewPublisher(js)
+	for i := range 3 {
+		if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "not ready", func() bool { return w.Ready() != nil })
+	// Keep refusing until a job was refused more often than its budget (or, the bug, was
+	// dead-lettered when its delivery past the budget came).
+	waitFor(t, "a job refused past its budget", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, n := range calls {
+			if n > budget {
+				return true
+			}
+		}
+		return streamMsgs(t, js, jobs.DLQStream) > 0
+	})
+	refused.Store(false)
+	waitFor(t, "every job done, or dead-lettered", func() bool {
+		return int(done.Load())+int(streamMsgs(t, js, jobs.DLQStream)) >= 3
+	})
+	if n := streamMsgs(t, js, jobs.DLQStream); n != 0 {
+		for _, d := range dlqEntries(t, js) {
+			t.Errorf("dead-lettered: job %s, %s (%s): %s", d.JobID, d.Reason, d.Class, d.Error)
+		}
+		t.Fatalf("DLQ holds %d jobs; refused credentials must never dead-letter", n)
+	}
+	waitFor(t, "ready", func() bool { return w.Ready() == nil })
+	waitFor(t, "the jobs stream to drain", func() bool { return streamMsgs(t, js, jobs.JobsStream) == 0 })
+	if got := done.Load(); got != 3 {
+		t.Errorf("%d jobs done, want 3 (each exactly once)", got)
+	}
+}
+
+// TestWorkerCredentialsPauseDoublesPerProbe: the jobs refused together, because they were
+// running when the credentials were refused, are one probe: the pause doubles once per probe,
+// not once per job (with 8 jobs running, a 5 s pause would otherwise start at 5 minutes).
+func TestWorkerCredentialsPauseDoublesPerProbe(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	const pause = 300 * time.Millisecond
+	var (
+		mu    sync.Mutex
+		times []time.Time
+	)
+	release := make(chan struct{})
+	var once sync.Once
+	startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+		mu.Lock()
+		times = append(times, time.Now())
+		n := len(times)
+		mu.Unlock()
+		if n == 4 {
+			once.Do(func() { close(release) })
+		}
+		if n <= 4 {
+			<-release // the four jobs are refused together
+			return jobs.Result{}, &targets.CredentialsError{Target: "jobadder", Reason: "password refused"}
+		}
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) { c.CredentialsPause = pause; c.Concurrency = 4 })
+	p := jobs.NewPublisher(js)
+	for i := range 4 {
+		if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the second probe", func() bool { mu.Lock(); defer mu.Unlock(); return len(times) > 4 })
+	mu.Lock()
+	gap := times[4].Sub(times[3])
+	mu.Unlock()
+	// One probe: the next one after about one pause (plus a pull). Four doublings: 16 pauses.
+	if gap > 6*pause {
+		t.Errorf("the second probe came %s after the first; want about %s (one pause per probe)", gap, pause)
+	}
+	waitFor(t, "the jobs stream to drain", func() bool { return streamMsgs(t, js, jobs.JobsStream) == 0 })
+}
+
+// TestWorkerThrottledPastTheBudget: a target that answers 429 with a Retry-After longer than
+// the retry budget on every call. Each delivery pauses the target and puts the job back for
+// at least the Retry-After; throttling counts against the delivery budget (unlike refused
+// credentials): after MaxDeliveries the job is dead-lettered with class exhausted, the 429
+// as its error, and can be replayed.
+func TestWorkerThrottledPastTheBudget(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	const retryAfter = 400 * time.Millisecond
+	var calls atomic.Int32
+	startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+		calls.Add(1)
+		return jobs.Result{}, jobs.WithReason("write_failure", &targets.RateLimitError{
+			ErrorResponse: &targets.ErrorResponse{Target: "jobadder", Method: "POST", URL: "/v2/candidates", StatusCode: 429},
+			Wait:          retryAfter,
+		})
+	}), nil) // MaxDeliveries 3, RetryBudget 300 ms < Retry-After
+	if _, err := jobs.NewPublisher(js).Publish(t.Context(), newJob(1, "")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the DLQ entry", func() bool { return streamMsgs(t, js, jobs.DLQStream) == 1 })
+	d := dlqEntries(t, js)[0]
+	if d.Reason != "write_failure" || d.Class != "exhausted" || d.Attempts != 3 || !strings.Contains(d.Error, "429") {
+		t.Errorf("entry = %+v; want write_failure, exhausted, 3 attempts, the 429", d)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("handler ran %d times; want 3: one call per delivery, the Retry-After not waited in process", n)
+	}
+	if took := d.LastAttemptAt.Sub(d.FirstAttemptAt); took < 2*retryAfter {
+		t.Errorf("three deliveries took %s; each must wait the Retry-After (%s)", took, retryAfter)
+	}
+}
+
+// TestWorkerStopOnTheLastDelivery: a job interrupted by a shutdown (a deploy, or the restart
+// that brings new credentials) on its last permitted delivery is not dead-lettered on the
+// next one: the shutdown is not the job's failure.
+func TestWorkerStopOnTheLastDelivery(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	started := make(chan struct{})
+	var once sync.Once
+	w := startWorker(t, js, jobs.HandlerFunc(func(ctx context.Context, _ *jobs.Job) (jobs.Result, error) {
+		once.Do(func() { close(started) })
+		<-ctx.Done()
+		return jobs.Result{}, context.Cause(ctx)
+	}), func(c *jobs.Config) { c.MaxDeliveries = 1; c.ShutdownGrace = 100 * time.Millisecond })
+	if _, err := jobs.NewPublisher(js).Publish(t.Context(), newJob(1, "")); err != nil {
+		t.Fatal(err)
+	}
+	<-started
+	if err := w.Stop(t.Context()); err == nil {
+		t.Error("Stop returned nil although it had to cancel a job")
+	}
+	var got atomic.Int32
+	startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+		got.Add(1)
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) { c.MaxDeliveries = 1 })
+	waitFor(t, "the job done by the second worker, or dead-lettered", func() bool {
+		return got.Load() == 1 || streamMsgs(t, js, jobs.DLQStream) > 0
+	})
+	for _, d := range dlqEntries(t, js) {
+		t.Errorf("dead-lettered after a shutdown: %s (%s): %s", d.Reason, d.Class, d.Error)
+	}
+}
+
+// TestWorkerFetchesNothingIntoAPause: while a target is paused, its worker fetches no job. A
+// job fetched into a pause would wait it out in process, running down its timeout, and fail
+// with "context deadline exceeded" once the pause outgrows WORKER_JOB_TIMEOUT.
+func TestWorkerFetchesNothingIntoAPause(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	var refused atomic.Bool
+	refused.Store(true)
+	var calls, done atomic.Int32
+	startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+		calls.Add(1)
+		if refused.Load() {
+			return jobs.Result{}, &targets.CredentialsError{Target: "jobadder", Reason: "password refused"}
+		}
+		done.Add(1)
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) {
+		c.Concurrency, c.MaxDeliveries = 1, 1
+		c.CredentialsPause, c.JobTimeout = 500*time.Millisecond, 200*time.Millisecond
+	})
+	p := jobs.NewPublisher(js)
+	for i := range 3 {
+		if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "three probes", func() bool { return calls.Load() >= 3 || streamMsgs(t, js, jobs.DLQStream) > 0 })
+	refused.Store(false)
+	waitFor(t, "every job done, or dead-lettered", func() bool {
+		return int(done.Load())+int(streamMsgs(t, js, jobs.DLQStream)) >= 3
+	})
+	for _, d := range dlqEntries(t, js) {
+		t.Errorf("dead-lettered during a pause: job %s %s (%s): %s", d.JobID, d.Reason, d.Class, d.Error)
+	}
+}
