@@ -3,9 +3,12 @@ package jobs
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
+	"github.com/cenkalti/backoff/v4"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -112,7 +115,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		Duplicates:  2 * time.Minute,
 	}}
 	for _, sc := range streams {
-		if _, err := js.CreateOrUpdateStream(ctx, sc); err != nil {
+		if err := retrySetup(ctx, func() error { _, err := js.CreateOrUpdateStream(ctx, sc); return err }); err != nil {
 			return nil, fmt.Errorf("jobs: ensure stream %s: %w", sc.Name, err)
 		}
 	}
@@ -126,11 +129,25 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		{jetstream.KeyValueConfig{Bucket: LocksBucket, Description: "short-lived locks", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, LimitMarkerTTL: time.Minute}, &b.Locks},
 		{jetstream.KeyValueConfig{Bucket: StateBucket, Description: "workflow state", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.State},
 	} {
-		kv, err := js.CreateOrUpdateKeyValue(ctx, kc.cfg)
+		var kv jetstream.KeyValue
+		err := retrySetup(ctx, func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc.cfg); return err })
 		if err != nil {
 			return nil, fmt.Errorf("jobs: ensure bucket %s: %w", kc.cfg.Bucket, err)
 		}
 		*kc.kv = kv
 	}
 	return &b, nil
+}
+
+// retrySetup retries a stream or bucket creation that timed out: workers starting together on
+// an empty NATS cluster make the meta leader answer late, and one of them would otherwise exit.
+func retrySetup(ctx context.Context, op func() error) error {
+	bo := backoff.WithContext(backoff.WithMaxRetries(backoff.NewExponentialBackOff(), 6), ctx)
+	return backoff.Retry(func() error {
+		err := op()
+		if err != nil && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+			return err
+		}
+		return backoff.Permanent(err)
+	}, bo)
 }
