@@ -42,6 +42,9 @@ type options struct {
 	sourceKey                      string
 	latency                        time.Duration
 	errorRate, rateLimitRate       float64
+	slowRate                       float64
+	slowLatency                    time.Duration
+	tokenTTL                       time.Duration
 	codeTTL                        time.Duration
 	envFile, keysFile              string
 }
@@ -70,6 +73,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.latency, "latency", 0, "latency added to every HrFlow, JobAdder and Bullhorn API call")
 	fs.Float64Var(&o.errorRate, "error-rate", 0, "share of JobAdder and Bullhorn API calls answered 5xx")
 	fs.Float64Var(&o.rateLimitRate, "rate-limit-rate", 0, "share of JobAdder and Bullhorn API calls answered 429")
+	fs.Float64Var(&o.slowRate, "slow-rate", 0, "share of JobAdder and Bullhorn API calls processed at once but answered only after --slow-latency")
+	fs.DurationVar(&o.slowLatency, "slow-latency", 0, "how long the answers picked by --slow-rate are held back (e.g. longer than the worker's WORKER_ACK_WAIT)")
+	fs.DurationVar(&o.tokenTTL, "token-ttl", 0, "lifetime of the JobAdder and Bullhorn access tokens (default theirs: 1 hour and 10 minutes); a short one makes workers refresh them during a run")
 	fs.DurationVar(&o.codeTTL, "code-ttl", 5*time.Minute, "lifetime of JobAdder authorization codes (the real one: 5 minutes)")
 	fs.StringVar(&o.envFile, "env-file", "", "also write the worker environment to this file")
 	fs.StringVar(&o.keysFile, "keys-file", "", "write the profile keys, one per line, to this file (input of 'enqueue bulk')")
@@ -105,10 +111,15 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("jobadder: %w", err)
 	}
-	ja := jobaddertest.New(jobaddertest.Config{
+	jaConf := jobaddertest.Config{
 		BaseURL: "http://" + jaLn.Addr().String(), Latency: o.latency, ErrorRate: o.errorRate,
 		RateLimitRate: o.rateLimitRate, Seed: uint64(o.seed), CodeTTL: o.codeTTL,
-	})
+		SlowRate: o.slowRate, SlowLatency: o.slowLatency, AccessTokenTTL: o.tokenTTL,
+	}
+	if err := jaConf.Validate(); err != nil {
+		return err
+	}
+	ja := jobaddertest.New(jaConf)
 	stopJA := start(jaLn, ja.Handler())
 	defer stopJA()
 
@@ -116,10 +127,15 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("bullhorn: %w", err)
 	}
-	bh := bullhorntest.New(bullhorntest.Config{
+	bhConf := bullhorntest.Config{
 		BaseURL: "http://" + bhLn.Addr().String(), Latency: o.latency, ErrorRate: o.errorRate,
 		RateLimitRate: o.rateLimitRate, Seed: uint64(o.seed), IndexLag: o.indexLag, CallsPerMinute: o.bullhornCallsPerMinute,
-	})
+		SlowRate: o.slowRate, SlowLatency: o.slowLatency, AccessTokenTTL: o.tokenTTL,
+	}
+	if err := bhConf.Validate(); err != nil {
+		return err
+	}
+	bh := bullhorntest.New(bhConf)
 	stopBH := start(bhLn, bh.Handler())
 	defer stopBH()
 

@@ -40,7 +40,8 @@ func TestSandboxPrintsEnvironmentAndServesState(t *testing.T) {
 	done := make(chan int, 1)
 	go func() {
 		done <- run(ctx, []string{"--profiles", "5", "--addr", "127.0.0.1:0", "--hrflow-addr", "127.0.0.1:0",
-			"--jobadder-addr", "127.0.0.1:0", "--env-file", envFile, "--keys-file", keysFile}, &stdout, &stderr)
+			"--jobadder-addr", "127.0.0.1:0", "--bullhorn-addr", "127.0.0.1:0", "--slow-rate", "0.01", "--slow-latency", "1ms", "--token-ttl", "90s",
+			"--env-file", envFile, "--keys-file", keysFile}, &stdout, &stderr)
 	}()
 	var env map[string]string
 	deadline := time.Now().Add(10 * time.Second)
@@ -94,5 +95,15 @@ func TestSandboxPrintsEnvironmentAndServesState(t *testing.T) {
 	if !strings.Contains(stdout.String(), "sandbox summary: JobAdder holds 0 candidates") ||
 		!strings.Contains(stdout.String(), "sandbox summary: Bullhorn holds 0 candidates") {
 		t.Errorf("no summary at exit:\n%s", stdout.String())
+	}
+}
+
+func TestSandboxRefusesBadFaults(t *testing.T) {
+	t.Parallel()
+	var stdout, stderr syncBuffer
+	code := run(t.Context(), []string{"--profiles", "1", "--addr", "127.0.0.1:0", "--hrflow-addr", "127.0.0.1:0",
+		"--jobadder-addr", "127.0.0.1:0", "--bullhorn-addr", "127.0.0.1:0", "--slow-rate", "1.5", "--slow-latency", "1s"}, &stdout, &stderr)
+	if code != 1 || !strings.Contains(stderr.String(), "SlowRate") {
+		t.Errorf("exit code %d, stderr %q; want 1 and a message naming SlowRate", code, stderr.String())
 	}
 }

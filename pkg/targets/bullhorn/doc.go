@@ -50,15 +50,22 @@
 //
 // Bullhorn has no duplicate detection and its search index lags behind writes. A push holds a
 // lock on the candidate's email (on the profile when the payload has no email or allows
-// duplicates), a key created in the Locks bucket with a per-key TTL so that a dead worker's
-// lock expires, and then:
+// duplicates): a key created in the Locks bucket with a per-key TTL (LockTTL, 10 s), which the
+// holder renews every LockTTL/4 while its push runs, so that a dead worker's lock frees itself
+// within LockTTL while a slow push keeps its own; a push that cannot renew its lock stops. Then:
 //
 //   - with the candidate id the IDs bucket remembers for the profile, updates it
 //     (POST entity/Candidate/{id});
 //   - otherwise with the candidate id remembered for the email, or else the oldest candidate a
 //     search finds with (email:X OR email2:X OR email3:X) AND isDeleted:0, updates that one;
-//   - otherwise creates it (PUT entity/Candidate) and stores its id for the profile and the
-//     email before anything else.
+//   - otherwise records in the profile's record that it is creating the candidate (when, and
+//     by which job), creates it (PUT entity/Candidate) with the externalID "hrflow:" and a hash
+//     of the profile, and stores its id for the profile and the email before anything else.
+//
+// A push that finds that mark without an id (the worker died, or the answer was lost, after
+// Bullhorn may have created the candidate) looks for the candidate by its email, or else by
+// externalID, and waits until IndexLag (30 s) after that creation, for the search index to show
+// it, before creating another. A creation Bullhorn answered with an error clears the mark.
 //
 // Each education and work-history row is then updated if the profile's record knows its id,
 // and otherwise created with "candidate": {"id": N} and its id recorded at once. When the

@@ -29,8 +29,13 @@ const (
 	keyRow           = "key"
 )
 
-// defaultLockTTL is how long the lock of a push outlives a worker that died holding it.
-const defaultLockTTL = 2 * time.Minute
+// Defaults of [TargetConfig].
+const (
+	// defaultLockTTL is how long the lock of a push outlives a worker that died holding it.
+	defaultLockTTL = 10 * time.Second
+	// defaultIndexLag bounds how long Bullhorn's search takes to show a write.
+	defaultIndexLag = 30 * time.Second
+)
 
 // TargetConfig configures a [Target]. Client, IDs and Locks are required.
 type TargetConfig struct {
@@ -40,9 +45,16 @@ type TargetConfig struct {
 	// Locks is the KV bucket of the per-candidate locks. Locks expire with a per-key TTL, so
 	// the bucket must be created with LimitMarkerTTL set (e.g. a minute).
 	Locks jetstream.KeyValue
-	// LockTTL is how long a lock outlives a worker that died holding it; a push holding a
-	// lock is cut off at half of it. Default 2 minutes.
+	// LockTTL is how long a lock outlives a worker that died holding it. The holder renews
+	// its lock every LockTTL/4 while the push runs; a push that could not renew it for
+	// LockTTL/2 is cut off. Default 10 seconds.
 	LockTTL time.Duration
+	// IndexLag bounds how long Bullhorn's search index takes to show a write. A push that
+	// finds that an earlier push of its profile may have created the candidate without
+	// recording its id (the worker died, or the answer was lost) looks for it by search, and
+	// concludes that it does not exist only once IndexLag has passed since that creation was
+	// sent. Default 30 seconds.
+	IndexLag time.Duration
 	// Logger defaults to discarding.
 	Logger *slog.Logger
 	// Now defaults to time.Now.
@@ -52,14 +64,15 @@ type TargetConfig struct {
 // Target writes candidates to one Bullhorn account; see the package documentation for how a
 // push stays idempotent.
 type Target struct {
-	client  *Client
-	ids     jetstream.KeyValue
-	locks   jetstream.KeyValue
-	lockTTL time.Duration
-	logger  *slog.Logger
-	now     func() time.Time
-	owner   string
-	rows    []rowKind
+	client   *Client
+	ids      jetstream.KeyValue
+	locks    jetstream.KeyValue
+	lockTTL  time.Duration
+	indexLag time.Duration
+	logger   *slog.Logger
+	now      func() time.Time
+	owner    string
+	rows     []rowKind
 }
 
 // NewTarget returns a Target for cfg.
@@ -68,13 +81,14 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 		return nil, errors.New("bullhorn: target needs a client, an ids KV bucket and a locks KV bucket")
 	}
 	t := &Target{
-		client:  cfg.Client,
-		ids:     cfg.IDs,
-		locks:   cfg.Locks,
-		lockTTL: cmp.Or(cfg.LockTTL, defaultLockTTL),
-		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		now:     cfg.Now,
-		owner:   rand.Text(),
+		client:   cfg.Client,
+		ids:      cfg.IDs,
+		locks:    cfg.Locks,
+		lockTTL:  cmp.Or(cfg.LockTTL, defaultLockTTL),
+		indexLag: cmp.Or(cfg.IndexLag, defaultIndexLag),
+		logger:   cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		now:      cfg.Now,
+		owner:    rand.Text(),
 	}
 	if t.now == nil {
 		t.now = time.Now
@@ -126,9 +140,14 @@ type idRecord struct {
 	Educations    map[string]int `json:"educations"`
 	WorkHistories map[string]int `json:"work_histories"`
 	// FileID is the resume uploaded with FileExternalID.
-	FileID         int       `json:"file_id,omitempty"`
-	FileExternalID string    `json:"file_external_id,omitempty"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	FileID         int    `json:"file_id,omitempty"`
+	FileExternalID string `json:"file_external_id,omitempty"`
+	// CreatingAt and CreatingJob are set, before a candidate is created, to when and by which
+	// job, and cleared with the candidate's id: a push that finds them set without an id
+	// knows that the candidate may exist although no record names it.
+	CreatingAt  time.Time `json:"creating_at,omitzero"`
+	CreatingJob string    `json:"creating_job,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 func newRecord(candidateID int) idRecord {
@@ -148,14 +167,12 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 	if byEmail {
 		lock = "email\x00" + strings.ToLower(p.email)
 	}
-	unlock, err := t.lock(ctx, "bullhorn.lock."+hash(lock)[:16])
+	// The work under the lock ends if the lock cannot be renewed.
+	ctx, unlock, err := t.lock(ctx, "bullhorn.lock."+hash(lock)[:16])
 	if err != nil {
 		return nil, err
 	}
 	defer unlock()
-	// The work under the lock must end well before the lock expires.
-	ctx, cancel := context.WithTimeout(ctx, t.lockTTL/2)
-	defer cancel()
 
 	rec, err := t.load(ctx, key)
 	if err != nil {
@@ -176,13 +193,20 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 	}
 	fresh := false // the candidate was created by this push: it has no rows and no files
 	if rec.CandidateID == 0 {
-		id, created, err := t.findOrCreate(ctx, p, byEmail)
+		creatingJob := rec.CreatingJob
+		id, how, err := t.findOrCreate(ctx, key, &rec, p, byEmail, item.JobID)
 		if err != nil {
 			return nil, err
 		}
-		rec, fresh = newRecord(id), created
-		if created {
+		rec, fresh = newRecord(id), how == createdNow
+		switch {
+		case how == createdNow:
 			res.Action, rec.CreatedBy = targets.Created, item.JobID
+		case how == foundUnrecorded:
+			rec.CreatedBy = creatingJob
+			if item.JobID != "" && creatingJob == item.JobID {
+				res.Action = targets.Created // a retry of the job that created it
+			}
 		}
 		if err := t.save(ctx, key, &rec); err != nil {
 			return nil, err
@@ -207,36 +231,134 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 	return res, nil
 }
 
-// findOrCreate returns the candidate that has the payload's email, updated, or else a new
-// one. The email is looked up in the IDs bucket first, as Bullhorn's search index lags.
-func (t *Target) findOrCreate(ctx context.Context, p *payload, byEmail bool) (id int, created bool, err error) {
-	if byEmail {
-		var er emailRecord
-		if err := t.get(ctx, emailKey(p.email), &er); err != nil {
-			return 0, false, err
-		}
-		id = er.CandidateID
-		if id == 0 {
-			if id, err = t.search(ctx, p.email); err != nil {
-				return 0, false, err
+// origin says how findOrCreate got a candidate.
+type origin int
+
+const (
+	foundByEmail    origin = iota // the candidate that has the payload's email
+	foundUnrecorded               // created by an earlier push of the profile that did not record it
+	createdNow                    // created by this push: it has no rows and no files
+)
+
+// findOrCreate returns the candidate of a profile whose record has no id, updated: the one an
+// earlier push of the profile may have created without recording it (rec.CreatingAt is set),
+// or else the one that has the payload's email (byEmail), or else a new one. The email is
+// looked up in the IDs bucket first, as Bullhorn's search index lags.
+//
+// Before creating, it records when and by which job (jobID) in rec under key, and the new
+// candidate carries the profile's external id: a push that comes after a creation whose
+// answer was lost finds the candidate by that id, or by its email, once the search index shows
+// it, and waits until IndexLag after that creation before creating another.
+func (t *Target) findOrCreate(ctx context.Context, key string, rec *idRecord, p *payload, byEmail bool, jobID string) (int, origin, error) {
+	ext := ""
+	if _, own := p.candidate["externalID"]; !own {
+		ext = externalID(key)
+	}
+	id, how, err := t.find(ctx, rec, p, byEmail, ext)
+	if err != nil || id != 0 {
+		return id, how, err
+	}
+	if !rec.CreatingAt.IsZero() {
+		if wait := rec.CreatingAt.Add(t.indexLag).Sub(t.now()); wait > 0 {
+			t.logger.Info("bullhorn: an earlier push of this profile may have created its candidate; waiting for the search index before creating one",
+				"key", key, "wait", wait.Round(time.Millisecond), "creating_job", rec.CreatingJob)
+			timer := time.NewTimer(wait)
+			select {
+			case <-timer.C:
+			case <-ctx.Done():
+				timer.Stop()
+				return 0, 0, fmt.Errorf("bullhorn: wait for the search index to show an earlier creation: %w", context.Cause(ctx))
 			}
-		}
-		if id != 0 {
-			_, _, err := t.client.Candidates.Update(ctx, id, p.candidate)
-			if !isNotFound(err) {
-				return id, false, err
+			if id, how, err = t.find(ctx, rec, p, byEmail, ext); err != nil || id != 0 {
+				return id, how, err
 			}
 		}
 	}
-	c, _, err := t.client.Candidates.Create(ctx, p.candidate)
+
+	rec.CreatingAt, rec.CreatingJob = t.now(), jobID
+	if err := t.save(ctx, key, rec); err != nil {
+		return 0, 0, err
+	}
+	body := p.candidate
+	if ext != "" {
+		body = maps.Clone(body)
+		body["externalID"] = ext
+	}
+	c, _, err := t.client.Candidates.Create(ctx, body)
 	if err != nil {
-		return 0, false, err
+		if answered(err) {
+			// Bullhorn refused it: nothing was created, so the next push need not look. The
+			// record names no candidate, so it holds nothing else.
+			rec.CreatingAt, rec.CreatingJob = time.Time{}, ""
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+			defer cancel()
+			if derr := t.ids.Delete(dctx, key); derr != nil {
+				t.logger.Warn("bullhorn: could not clear a creation mark; the next push will look for the candidate first", "key", key, "error", derr)
+			}
+		}
+		return 0, 0, err
 	}
-	return c.ChangedEntityID, true, nil
+	return c.ChangedEntityID, createdNow, nil
 }
 
-// search returns the oldest live candidate with email as one of its addresses, or 0.
-func (t *Target) search(ctx context.Context, email string) (int, error) {
+// find returns the existing candidate of a profile whose record has no id, updated, or 0: with
+// the payload's email when byEmail, else, when an earlier push may have created it, the one
+// with the profile's external id ext.
+func (t *Target) find(ctx context.Context, rec *idRecord, p *payload, byEmail bool, ext string) (int, origin, error) {
+	var id int
+	switch {
+	case byEmail:
+		var er emailRecord
+		if err := t.get(ctx, emailKey(p.email), &er); err != nil {
+			return 0, 0, err
+		}
+		if id = er.CandidateID; id == 0 {
+			var err error
+			if id, err = t.searchEmail(ctx, p.email); err != nil {
+				return 0, 0, err
+			}
+		}
+	case !rec.CreatingAt.IsZero() && ext != "":
+		l, _, err := t.client.Candidates.Search(ctx, "externalID:"+escapeLucene(ext)+" AND isDeleted:0",
+			&SearchOptions{Fields: []string{"id"}, Sort: "id", Count: 5})
+		if err != nil {
+			return 0, 0, err
+		}
+		if len(l.Data) > 0 {
+			id = l.Data[0].ID
+		}
+	}
+	if id == 0 {
+		return 0, 0, nil
+	}
+	if _, _, err := t.client.Candidates.Update(ctx, id, p.candidate); err != nil {
+		if isNotFound(err) {
+			return 0, 0, nil
+		}
+		return 0, 0, err
+	}
+	if !rec.CreatingAt.IsZero() {
+		t.logger.Info("bullhorn: found the candidate an earlier push may have created without recording it",
+			"candidate_id", id, "creating_job", rec.CreatingJob)
+		return id, foundUnrecorded, nil
+	}
+	return id, foundByEmail, nil
+}
+
+// externalID is the externalID of the candidates the target creates for the profile whose
+// record is key: at most 50 characters, as Bullhorn allows.
+func externalID(key string) string { return "hrflow:" + hash(key)[:32] }
+
+// answered reports whether err is Bullhorn's answer to a request it did not carry out (an
+// error status), rather than a failure to get an answer (timeout, connection lost, a gateway's
+// 502 or 504), after which the request may have been carried out.
+func answered(err error) bool {
+	var e *targets.ErrorResponse
+	return errors.As(err, &e) && e.StatusCode != http.StatusBadGateway && e.StatusCode != http.StatusGatewayTimeout
+}
+
+// searchEmail returns the oldest live candidate with email as one of its addresses, or 0.
+func (t *Target) searchEmail(ctx context.Context, email string) (int, error) {
 	l, _, err := t.client.Candidates.Search(ctx, EmailQuery(email),
 		&SearchOptions{Fields: []string{"id", "email", "email2", "email3"}, Sort: "id", Count: 20})
 	if err != nil {
@@ -380,34 +502,143 @@ func (t *Target) pushResume(ctx context.Context, key string, rec *idRecord, item
 	return true, t.save(ctx, key, rec)
 }
 
-// lock takes key in the Locks bucket, waiting while another worker holds it, and returns the
-// function that releases it. The key expires after lockTTL if its holder dies.
-func (t *Target) lock(ctx context.Context, key string) (func(), error) {
+// lockValue is the value of a lock: who holds it, and until when unless renewed.
+type lockValue struct {
+	Owner string    `json:"owner"`
+	Until time.Time `json:"until"`
+}
+
+// errLockHeld means another push holds the lock.
+var errLockHeld = errors.New("bullhorn: lock held by another push")
+
+// errLockLost is the cause of a push's context cancelled because its lock could not be renewed
+// in time: another push may take it over.
+var errLockLost = errors.New("bullhorn: the push's lock could not be renewed in time")
+
+// lock takes key in the Locks bucket, waiting while another push holds it. It returns a
+// context derived from ctx that is cancelled (cause errLockLost) when the lock cannot be
+// renewed in time, and the function that releases the lock.
+//
+// A lock is created with a per-key TTL of lockTTL, and its value says until when it holds;
+// the holder renews that every lockTTL/4 by compare-and-swap. A worker that dies holding a
+// lock thus frees it within lockTTL: the key expires if it was never renewed, and otherwise
+// the next push takes over a lock whose time is up. The holder stops its push once it could
+// not renew the lock for lockTTL/2, before anyone may take it over.
+func (t *Target) lock(ctx context.Context, key string) (context.Context, func(), error) {
 	wait := 20 * time.Millisecond
 	for {
-		rev, err := t.locks.Create(ctx, key, []byte(t.owner), jetstream.KeyTTL(t.lockTTL))
+		rev, err := t.acquire(ctx, key)
 		if err == nil {
-			return func() {
-				ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-				defer cancel()
-				if err := t.locks.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil {
-					t.logger.Warn("bullhorn: could not release a lock; it expires on its own",
-						"key", key, "error", err)
-				}
-			}, nil
+			ctx, release := t.hold(ctx, key, rev)
+			return ctx, release, nil
 		}
-		if !errors.Is(err, jetstream.ErrKeyExists) {
-			return nil, fmt.Errorf("bullhorn: take lock %s: %w", key, err)
+		if !errors.Is(err, errLockHeld) {
+			return nil, nil, err
 		}
 		timer := time.NewTimer(wait/2 + randv2.N(wait))
 		select {
 		case <-timer.C:
 		case <-ctx.Done():
 			timer.Stop()
-			return nil, fmt.Errorf("bullhorn: wait for another push of the same candidate: %w", ctx.Err())
+			return nil, nil, fmt.Errorf("bullhorn: wait for another push of the same candidate: %w", ctx.Err())
 		}
-		wait = min(2*wait, time.Second)
+		wait = min(2*wait, time.Second, max(t.lockTTL/4, 20*time.Millisecond))
 	}
+}
+
+// lockValue returns this target's lock value, valid lockTTL from now.
+func (t *Target) lockValue() []byte {
+	b, _ := json.Marshal(lockValue{Owner: t.owner, Until: t.now().Add(t.lockTTL)})
+	return b
+}
+
+// acquire takes key once, or takes over a lock whose holder stopped renewing it. It returns
+// errLockHeld when another push holds it.
+func (t *Target) acquire(ctx context.Context, key string) (uint64, error) {
+	rev, err := t.locks.Create(ctx, key, t.lockValue(), jetstream.KeyTTL(t.lockTTL))
+	if err == nil {
+		return rev, nil
+	}
+	if !errors.Is(err, jetstream.ErrKeyExists) {
+		return 0, fmt.Errorf("bullhorn: take lock %s: %w", key, err)
+	}
+	e, err := t.locks.Get(ctx, key)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, errLockHeld // released meanwhile: try again
+	}
+	if err != nil {
+		return 0, fmt.Errorf("bullhorn: read lock %s: %w", key, err)
+	}
+	var held lockValue
+	if json.Unmarshal(e.Value(), &held) != nil || held.Until.IsZero() || t.now().Before(held.Until) {
+		return 0, errLockHeld // (a value without a time expires with its key's TTL)
+	}
+	rev, err = t.locks.Update(ctx, key, t.lockValue(), e.Revision())
+	if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound) {
+		return 0, errLockHeld
+	}
+	if err != nil {
+		return 0, fmt.Errorf("bullhorn: take over lock %s: %w", key, err)
+	}
+	t.logger.Info("bullhorn: took over the lock of a push whose worker stopped renewing it", "key", key, "holder", held.Owner)
+	return rev, nil
+}
+
+// hold renews the lock key, taken at revision rev, until the returned release func is
+// called, which deletes it. The returned context is cancelled when the lock cannot be renewed
+// for lockTTL/2.
+func (t *Target) hold(ctx context.Context, key string, rev uint64) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	done, stopped := make(chan struct{}), make(chan struct{})
+	lost := false // set before stopped is closed
+	go func() {
+		defer close(stopped)
+		tick := time.NewTicker(t.lockTTL / 4)
+		defer tick.Stop()
+		cut := time.NewTimer(t.lockTTL / 2)
+		defer cut.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-cut.C:
+				t.logger.Warn("bullhorn: could not renew a push's lock in time; stopping the push", "key", key)
+				lost = true
+				cancel(errLockLost)
+				return
+			case <-tick.C:
+			}
+			rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), t.lockTTL/4)
+			r, err := t.locks.Update(rctx, key, t.lockValue(), rev)
+			rcancel()
+			switch {
+			case err == nil:
+				rev = r
+				cut.Reset(t.lockTTL / 2)
+			case errors.Is(err, jetstream.ErrKeyRevisionMismatch), errors.Is(err, jetstream.ErrKeyNotFound):
+				t.logger.Warn("bullhorn: a push's lock was taken over; stopping the push", "key", key, "error", err)
+				lost = true
+				cancel(errLockLost)
+				return
+			default:
+				t.logger.Warn("bullhorn: could not renew a push's lock; trying again", "key", key, "error", err)
+			}
+		}
+	}()
+	release := func() {
+		close(done)
+		<-stopped
+		cancel(nil)
+		if lost {
+			return // it is someone else's now, or expires on its own
+		}
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		defer dcancel()
+		if err := t.locks.Delete(dctx, key, jetstream.LastRevision(rev)); err != nil {
+			t.logger.Warn("bullhorn: could not release a lock; it expires on its own", "key", key, "error", err)
+		}
+	}
+	return ctx, release
 }
 
 func isNotFound(err error) bool {

@@ -24,7 +24,7 @@ import (
 // fields are the fields fakeAPI accepts per entity; anything else is a 400, as at Bullhorn.
 var fields = map[string][]string{
 	"Candidate": {"name", "firstName", "lastName", "email", "mobile", "dateOfBirth", "address", "experience",
-		"skillSet", "description", "source"},
+		"skillSet", "description", "source", "externalID"},
 	"CandidateEducation":   {"candidate", "school", "degree", "comments", "city", "startDate", "endDate"},
 	"CandidateWorkHistory": {"candidate", "companyName", "title", "comments", "startDate", "endDate", "isLastJob"},
 }
@@ -39,6 +39,15 @@ type fakeAPI struct {
 	files    map[int][]FileAttachment // candidate id → files
 	calls    []string                 // "METHOD route" without ids, e.g. "POST entity/Candidate"
 	fault    map[string]int           // call → status to answer
+	// lose makes a create carried out but answered 504, as when the answer is lost.
+	lose map[string]bool
+	// delay holds a call back before it is carried out (the fake's lock is released meanwhile);
+	// hook runs when a call starts.
+	delay map[string]time.Duration
+	hook  map[string]func()
+	// indexOnSearch indexes every candidate once a search has been answered: an index that
+	// catches up after the first search.
+	indexOnSearch bool
 }
 
 func newFakeAPI(mux *http.ServeMux) *fakeAPI {
@@ -48,6 +57,9 @@ func newFakeAPI(mux *http.ServeMux) *fakeAPI {
 		indexed:  map[int]bool{},
 		files:    map[int][]FileAttachment{},
 		fault:    map[string]int{},
+		lose:     map[string]bool{},
+		delay:    map[string]time.Duration{},
+		hook:     map[string]func(){},
 	}
 	mux.HandleFunc("PUT /entity/{entity}", f.create)
 	mux.HandleFunc("POST /entity/{entity}/{id}", f.update)
@@ -57,9 +69,21 @@ func newFakeAPI(mux *http.ServeMux) *fakeAPI {
 	return f
 }
 
-// begin records a call and answers it with its fault, if any; it returns false then.
-func (f *fakeAPI) begin(w http.ResponseWriter, call string) bool {
+// begin records a call and answers it with its fault, if any; it returns false then. It is
+// called with f.mu held.
+func (f *fakeAPI) begin(w http.ResponseWriter, r *http.Request, call string) bool {
 	f.calls = append(f.calls, call)
+	if h := f.hook[call]; h != nil {
+		h()
+	}
+	if d := f.delay[call]; d > 0 {
+		f.mu.Unlock()
+		select {
+		case <-time.After(d):
+		case <-r.Context().Done():
+		}
+		f.mu.Lock()
+	}
 	if status := f.fault[call]; status != 0 {
 		writeJSON(w, status, `{"errorMessage": "injected fault"}`)
 		return false
@@ -87,7 +111,7 @@ func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	entity := r.PathValue("entity")
-	if !f.begin(w, "PUT entity/"+entity) {
+	if !f.begin(w, r, "PUT entity/"+entity) {
 		return
 	}
 	body, ok := f.decode(w, r, entity)
@@ -96,6 +120,10 @@ func (f *fakeAPI) create(w http.ResponseWriter, r *http.Request) {
 	}
 	f.n++
 	f.entities[entity][f.n] = body
+	if f.lose["PUT entity/"+entity] {
+		writeJSON(w, http.StatusGatewayTimeout, `{"errorMessage": "gateway timeout"}`)
+		return
+	}
 	writeJSON(w, http.StatusOK, fmt.Sprintf(`{"changedEntityType": %q, "changedEntityId": %d, "changeType": "INSERT"}`, entity, f.n))
 }
 
@@ -103,7 +131,7 @@ func (f *fakeAPI) update(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	entity := r.PathValue("entity")
-	if !f.begin(w, "POST entity/"+entity) {
+	if !f.begin(w, r, "POST entity/"+entity) {
 		return
 	}
 	id, _ := strconv.Atoi(r.PathValue("id"))
@@ -124,7 +152,7 @@ func (f *fakeAPI) list(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	assoc := r.PathValue("assoc")
-	if !f.begin(w, "GET entity/Candidate/"+assoc) {
+	if !f.begin(w, r, "GET entity/Candidate/"+assoc) {
 		return
 	}
 	id, _ := strconv.Atoi(r.PathValue("id"))
@@ -149,16 +177,27 @@ func (f *fakeAPI) list(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) search(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.begin(w, "GET search/Candidate") {
+	if !f.begin(w, r, "GET search/Candidate") {
 		return
 	}
 	q := r.URL.Query().Get("query")
-	email, _, _ := strings.Cut(strings.TrimPrefix(q, "(email:"), " OR ")
-	email = strings.ReplaceAll(email, `\`, "")
+	field, value := "email", ""
+	if ext, ok := strings.CutPrefix(q, "externalID:"); ok {
+		field = "externalID"
+		value, _, _ = strings.Cut(ext, " AND ")
+	} else {
+		value, _, _ = strings.Cut(strings.TrimPrefix(q, "(email:"), " OR ")
+	}
+	value = strings.ReplaceAll(value, `\`, "")
 	var data []any
 	for id, c := range f.entities["Candidate"] {
-		if f.indexed[id] && c["email"] == email {
-			data = append(data, map[string]any{"id": id, "email": email})
+		if f.indexed[id] && c[field] == value {
+			data = append(data, map[string]any{"id": id, "email": c["email"]})
+		}
+	}
+	if f.indexOnSearch {
+		for id := range f.entities["Candidate"] {
+			f.indexed[id] = true
 		}
 	}
 	b, _ := json.Marshal(map[string]any{"total": len(data), "start": 0, "count": len(data), "data": data})
@@ -168,7 +207,7 @@ func (f *fakeAPI) search(w http.ResponseWriter, r *http.Request) {
 func (f *fakeAPI) upload(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if !f.begin(w, "PUT file/Candidate") {
+	if !f.begin(w, r, "PUT file/Candidate") {
 		return
 	}
 	id, _ := strconv.Atoi(r.PathValue("id"))
@@ -522,4 +561,227 @@ func TestIDKey(t *testing.T) {
 			t.Errorf("idKey(%q, %q) = %q, want %q", tt.source, tt.profile, got, tt.want)
 		}
 	}
+}
+
+// noEmailItem is testItem without its email, pushed by job.
+func noEmailItem(t *testing.T, opens *atomic.Int32, job string) *targets.Item {
+	t.Helper()
+	item := testItem(t, opens)
+	item.Payload = maps.Clone(item.Payload)
+	delete(item.Payload, "email")
+	item.JobID = job
+	return item
+}
+
+// TestTargetPushAfterLostAnswer: a push whose worker died (or whose answer was lost) after
+// Bullhorn created the candidate leaves no duplicate behind: the next push finds the
+// candidate by its external id or its email once the search index shows it, and waits for the
+// index up to IndexLag before creating another.
+func TestTargetPushAfterLostAnswer(t *testing.T) {
+	t.Parallel()
+	const key = "bullhorn.source1.profile1"
+
+	t.Run("a candidate without email is found by its external id", func(t *testing.T) {
+		t.Parallel()
+		target, api, ids := setupTarget(t)
+		api.do(func(f *fakeAPI) { f.lose["PUT entity/Candidate"] = true })
+		var opens atomic.Int32
+		if _, err := target.Push(t.Context(), noEmailItem(t, &opens, "job1")); err == nil {
+			t.Fatal("the lost answer was not an error")
+		}
+		if rec := storedIDs(t, ids, key); rec.CandidateID != 0 || rec.CreatingAt.IsZero() || rec.CreatingJob != "job1" {
+			t.Errorf("record after the lost answer = %+v, want a creation mark", rec)
+		}
+		api.do(func(f *fakeAPI) {
+			if got := f.entities["Candidate"][1001]["externalID"]; got != externalID(key) || len(externalID(key)) > 50 {
+				t.Errorf("externalID %v, want %s (at most 50 characters)", got, externalID(key))
+			}
+			f.lose = map[string]bool{}
+			f.indexed[1001] = true
+		})
+		api.takeCalls()
+
+		wantResult(t, push(t, target, noEmailItem(t, &opens, "job1")), targets.Result{Action: targets.Created, ID: "1001", ResumeUploaded: true})
+		wantCounts(t, api, [4]int{1, 2, 2, 1})
+		if calls := api.takeCalls(); len(calls) < 2 || calls[0] != "GET search/Candidate" || calls[1] != "POST entity/Candidate" {
+			t.Errorf("calls %v, want a search then the update", calls)
+		}
+		if rec := storedIDs(t, ids, key); rec.CandidateID != 1001 || !rec.CreatingAt.IsZero() || rec.CreatedBy != "job1" {
+			t.Errorf("record = %+v", rec)
+		}
+	})
+
+	t.Run("a candidate with an email is found by its email", func(t *testing.T) {
+		t.Parallel()
+		target, api, _ := setupTarget(t)
+		api.do(func(f *fakeAPI) { f.lose["PUT entity/Candidate"] = true })
+		var opens atomic.Int32
+		item := testItem(t, &opens)
+		item.JobID = "job1"
+		if _, err := target.Push(t.Context(), item); err == nil {
+			t.Fatal("the lost answer was not an error")
+		}
+		api.do(func(f *fakeAPI) { f.lose = map[string]bool{}; f.indexed[1001] = true })
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "1001", ResumeUploaded: true})
+		wantCounts(t, api, [4]int{1, 2, 2, 1})
+	})
+
+	t.Run("the push waits for the search index before creating another", func(t *testing.T) {
+		t.Parallel()
+		client, mux, _ := setup(t)
+		api := newFakeAPI(mux)
+		ids := newBucket(t)
+		clk := newClock() // stands still: the push waits the whole IndexLag
+		target, err := NewTarget(TargetConfig{Client: client, IDs: ids, Locks: newLockBucket(t), IndexLag: 300 * time.Millisecond, Now: clk.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api.do(func(f *fakeAPI) { f.lose["PUT entity/Candidate"] = true })
+		var opens atomic.Int32
+		if _, err := target.Push(t.Context(), noEmailItem(t, &opens, "job1")); err == nil {
+			t.Fatal("the lost answer was not an error")
+		}
+		api.do(func(f *fakeAPI) { f.lose = map[string]bool{}; f.indexOnSearch = true })
+		api.takeCalls()
+		start := time.Now()
+		wantResult(t, push(t, target, noEmailItem(t, &opens, "job2")), targets.Result{Action: targets.Updated, ID: "1001", ResumeUploaded: true})
+		if waited := time.Since(start); waited < 300*time.Millisecond {
+			t.Errorf("found after %v: the push did not wait for the index", waited)
+		}
+		wantCounts(t, api, [4]int{1, 2, 2, 1})
+		if calls := api.takeCalls(); len(calls) < 3 || calls[0] != "GET search/Candidate" || calls[1] != "GET search/Candidate" || calls[2] != "POST entity/Candidate" {
+			t.Errorf("calls %v, want two searches then the update", calls)
+		}
+	})
+
+	t.Run("beyond IndexLag a candidate the index does not show is created again", func(t *testing.T) {
+		t.Parallel()
+		client, mux, _ := setup(t)
+		api := newFakeAPI(mux)
+		target, err := NewTarget(TargetConfig{Client: client, IDs: newBucket(t), Locks: newLockBucket(t), IndexLag: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api.do(func(f *fakeAPI) { f.lose["PUT entity/Candidate"] = true })
+		var opens atomic.Int32
+		if _, err := target.Push(t.Context(), noEmailItem(t, &opens, "job1")); err == nil {
+			t.Fatal("the lost answer was not an error")
+		}
+		api.do(func(f *fakeAPI) { f.lose = map[string]bool{} })
+		wantResult(t, push(t, target, noEmailItem(t, &opens, "job1")), targets.Result{Action: targets.Created, ID: "1002", ResumeUploaded: true})
+		wantCounts(t, api, [4]int{2, 2, 2, 1})
+	})
+
+	t.Run("a refused creation leaves no mark", func(t *testing.T) {
+		t.Parallel()
+		target, api, ids := setupTarget(t)
+		api.do(func(f *fakeAPI) { f.fault["PUT entity/Candidate"] = http.StatusServiceUnavailable })
+		var opens atomic.Int32
+		if _, err := target.Push(t.Context(), noEmailItem(t, &opens, "job1")); err == nil {
+			t.Fatal("the refusal was not an error")
+		}
+		if _, err := ids.Get(t.Context(), key); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("a record was left: %v", err)
+		}
+		api.do(func(f *fakeAPI) { f.fault = map[string]int{} })
+		api.takeCalls()
+		wantResult(t, push(t, target, noEmailItem(t, &opens, "job1")), targets.Result{Action: targets.Created, ID: "1001", ResumeUploaded: true})
+		if calls := api.takeCalls(); calls[0] != "PUT entity/Candidate" {
+			t.Errorf("calls %v: the push looked for a candidate no push created", calls)
+		}
+	})
+}
+
+func TestTargetLock(t *testing.T) {
+	t.Parallel()
+	lockKey := "bullhorn.lock." + hash("email\x00harry.potter@gmail.com")[:16]
+
+	t.Run("a lock is renewed beyond its TTL while its push runs", func(t *testing.T) {
+		t.Parallel()
+		client, mux, _ := setup(t)
+		api := newFakeAPI(mux)
+		ids, locks := newBucket(t), newLockBucket(t)
+		var workers []*Target
+		for range 2 {
+			w, err := NewTarget(TargetConfig{Client: client, IDs: ids, Locks: locks, LockTTL: time.Second})
+			if err != nil {
+				t.Fatal(err)
+			}
+			workers = append(workers, w)
+		}
+		started := make(chan struct{})
+		var once sync.Once
+		api.do(func(f *fakeAPI) {
+			f.hook["PUT entity/Candidate"] = func() { once.Do(func() { close(started) }) }
+			f.delay["PUT file/Candidate"] = 1500 * time.Millisecond // the first push outlives the TTL
+		})
+		var opens atomic.Int32
+		var firstDone time.Time
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			wantResult(t, push(t, workers[0], testItem(t, &opens)), targets.Result{Action: targets.Created, ID: "1001", ResumeUploaded: true})
+			firstDone = time.Now()
+		})
+		<-started
+		item := testItem(t, &opens)
+		item.ProfileKey = "profile2"
+		wantResult(t, push(t, workers[1], item), targets.Result{Action: targets.Updated, ID: "1001", ResumeUploaded: true})
+		secondDone := time.Now()
+		wg.Wait()
+		if secondDone.Before(firstDone) {
+			t.Error("the second push ended before the first: it took the lock while the first held it")
+		}
+		wantCounts(t, api, [4]int{1, 2, 2, 2})
+	})
+
+	t.Run("the lock of a dead worker that renewed it is taken over once its time is up", func(t *testing.T) {
+		t.Parallel()
+		target, api, _ := setupTarget(t)
+		locks := target.locks
+		dead, _ := json.Marshal(lockValue{Owner: "dead", Until: time.Now().Add(-time.Millisecond)})
+		if _, err := locks.Create(t.Context(), lockKey, dead); err != nil { // renewed: no TTL left
+			t.Fatal(err)
+		}
+		// Nothing but a take-over frees that lock: the push ending proves it.
+		ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+		defer cancel()
+		var opens atomic.Int32
+		if _, err := target.Push(ctx, testItem(t, &opens)); err != nil {
+			t.Fatalf("Push: %v", err)
+		}
+		wantCounts(t, api, [4]int{1, 2, 2, 1})
+		if _, err := locks.Get(t.Context(), lockKey); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("the lock is still held: %v", err)
+		}
+	})
+
+	t.Run("a push whose lock is taken over stops", func(t *testing.T) {
+		t.Parallel()
+		client, mux, _ := setup(t)
+		api := newFakeAPI(mux)
+		locks := newLockBucket(t)
+		var takenOver atomic.Value // when the lock was taken from the push
+		target, err := NewTarget(TargetConfig{Client: client, IDs: newBucket(t), Locks: locks, LockTTL: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		api.do(func(f *fakeAPI) {
+			f.hook["PUT file/Candidate"] = func() {
+				takenOver.Store(time.Now())
+				if err := locks.Delete(context.Background(), lockKey); err != nil {
+					t.Error(err)
+				}
+			}
+			f.delay["PUT file/Candidate"] = 5 * time.Second
+		})
+		var opens atomic.Int32
+		_, err = target.Push(t.Context(), testItem(t, &opens))
+		if !errors.Is(err, errLockLost) || permanent(err) {
+			t.Errorf("error = %v, want the push cut off for its lost lock, transient", err)
+		}
+		// The upload is held back 5 s: a push that ends sooner was cut off.
+		if at, ok := takenOver.Load().(time.Time); !ok || time.Since(at) > 4*time.Second {
+			t.Errorf("the push went on for %v after losing its lock", time.Since(at))
+		}
+	})
 }

@@ -34,6 +34,17 @@
 // and the record remembers it. A redelivered job therefore updates what the first delivery
 // created, and retries only what it did not finish.
 //
+// A worker can die, or lose JobAdder's answer, after JobAdder created the candidate or stored
+// the resume and before the record says so. A candidate with an email is then found by
+// JobAdder's duplicate check (see Duplicates). For the others (no email, or duplicates
+// allowed) the record is marked before the creation with its time and job; a push that finds
+// the mark without an id lists the candidates with the payload's name (or email) and takes
+// the one with the same names, email, phone and mobile created since the mark (less a minute
+// of clock skew) before creating one. JobAdder has no exactly searchable field for the
+// profile, so two such profiles with the same name and phone created within that minute could
+// be taken for each other. The resume upload is marked the same way, and a push that finds
+// the mark looks for a Resume attachment of the same file name uploaded since.
+//
 // # Duplicates
 //
 // JobAdder answers 409 ([*ConflictError]) when a candidate with the same email exists, with a

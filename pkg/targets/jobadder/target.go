@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -64,10 +65,19 @@ func (t *Target) Name() string { return "jobadder" }
 
 // idRecord is the JSON value of a profile's key in the IDs bucket.
 type idRecord struct {
-	CandidateID    int       `json:"candidate_id"`
-	CreatedBy      string    `json:"created_by,omitempty"` // job id of the push that created it
-	ResumeUploaded bool      `json:"resume_uploaded,omitempty"`
-	UpdatedAt      time.Time `json:"updated_at"`
+	CandidateID    int    `json:"candidate_id"`
+	CreatedBy      string `json:"created_by,omitempty"` // job id of the push that created it
+	ResumeUploaded bool   `json:"resume_uploaded,omitempty"`
+	// CreatingAt and CreatingJob are set, before a candidate that JobAdder's duplicate check
+	// cannot find again (no email, or duplicates allowed) is created, to when and by which
+	// job; they are cleared with the candidate's id. A push that finds them set without an id
+	// looks for the candidate an earlier push may have created (findUnrecorded).
+	CreatingAt  time.Time `json:"creating_at,omitzero"`
+	CreatingJob string    `json:"creating_job,omitempty"`
+	// UploadingAt is set before the resume is uploaded and cleared when the upload is
+	// recorded: a push that finds it set looks at the candidate's resumes before uploading.
+	UploadingAt time.Time `json:"uploading_at,omitzero"`
+	UpdatedAt   time.Time `json:"updated_at"`
 }
 
 // Push creates or updates the candidate of item's profile, then uploads its resume once.
@@ -93,13 +103,40 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 			res.Action = targets.Created // a retry of the job that created it
 		}
 	}
+	if rec.CandidateID == 0 && !rec.CreatingAt.IsZero() {
+		// An earlier push may have created the candidate and died before recording it.
+		id, err := t.findUnrecorded(ctx, item, rec.CreatingAt)
+		if err != nil {
+			return nil, err
+		}
+		if id != 0 {
+			if err := t.update(ctx, id, item); err != nil {
+				return nil, err
+			}
+			rec.CandidateID, rec.CreatedBy = id, rec.CreatingJob
+			if item.JobID != "" && rec.CreatingJob == item.JobID {
+				res.Action = targets.Created // a retry of the job that created it
+			}
+			rec.CreatingAt, rec.CreatingJob = time.Time{}, ""
+			if err := t.save(ctx, key, &rec); err != nil {
+				return nil, err
+			}
+		}
+	}
 	if rec.CandidateID == 0 {
+		if email, _ := item.Payload["email"].(string); strings.TrimSpace(email) == "" || item.AllowDuplicates {
+			rec.CreatingAt, rec.CreatingJob = t.now(), item.JobID
+			if err := t.save(ctx, key, &rec); err != nil {
+				return nil, err
+			}
+		}
 		if rec.CandidateID, res.Action, err = t.create(ctx, item); err != nil {
 			return nil, err
 		}
 		if res.Action == targets.Created {
 			rec.CreatedBy = item.JobID
 		}
+		rec.CreatingAt, rec.CreatingJob = time.Time{}, ""
 		if err := t.save(ctx, key, &rec); err != nil {
 			return nil, err
 		}
@@ -107,11 +144,12 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 	res.ID = strconv.Itoa(rec.CandidateID)
 
 	if item.Resume != nil && !rec.ResumeUploaded {
-		if err := t.uploadResume(ctx, rec.CandidateID, item.Resume); err != nil {
+		uploaded, err := t.uploadResume(ctx, key, &rec, item.Resume)
+		if err != nil {
 			return nil, err
 		}
-		res.ResumeUploaded = true
-		rec.ResumeUploaded = true
+		res.ResumeUploaded = uploaded
+		rec.ResumeUploaded, rec.UploadingAt = true, time.Time{}
 		if err := t.save(ctx, key, &rec); err != nil {
 			// The push succeeded; the next push of this profile uploads the resume again.
 			t.logger.Warn("jobadder: could not record the resume upload", "key", key, "error", err)
@@ -190,17 +228,106 @@ func (t *Target) update(ctx context.Context, id int, item *targets.Item) error {
 	return err
 }
 
-func (t *Target) uploadResume(ctx context.Context, id int, doc *targets.Document) error {
+// uploadResume uploads the resume of rec's candidate, recording under key that it does so
+// first. If an earlier push recorded an upload it did not see the end of, the candidate's
+// resumes are looked at first: one with the same file name uploaded since then is that upload,
+// and nothing is uploaded. It reports whether it uploaded the file.
+func (t *Target) uploadResume(ctx context.Context, key string, rec *idRecord, doc *targets.Document) (bool, error) {
+	name := cmp.Or(doc.Name, "resume")
+	if !rec.UploadingAt.IsZero() {
+		found, err := t.findResume(ctx, rec.CandidateID, name, rec.UploadingAt)
+		if err != nil || found {
+			return false, err
+		}
+	}
 	rc, err := doc.Open(ctx)
 	if err != nil {
-		return fmt.Errorf("jobadder: open resume: %w", err)
+		return false, fmt.Errorf("jobadder: open resume: %w", err)
 	}
 	defer rc.Close()
-	_, _, err = t.client.Candidates.UploadAttachment(ctx, id, "Resume", cmp.Or(doc.Name, "resume"), doc.ContentType, rc)
-	if errors.Is(err, ErrAttachmentTooLarge) {
-		return &permanentError{err}
+	rec.UploadingAt = t.now()
+	if err := t.save(ctx, key, rec); err != nil {
+		return false, err
 	}
-	return err
+	_, _, err = t.client.Candidates.UploadAttachment(ctx, rec.CandidateID, "Resume", name, doc.ContentType, rc)
+	if errors.Is(err, ErrAttachmentTooLarge) {
+		return false, &permanentError{err}
+	}
+	return err == nil, err
+}
+
+// clockSkew is how far JobAdder's clock and the workers' may differ: a candidate or file
+// JobAdder dates this much before a push started may still be that push's.
+const clockSkew = time.Minute
+
+// findUnrecorded returns the candidate an earlier push of item's profile may have created at
+// since (its creation mark) without recording its id, or 0. JobAdder has no field that
+// identifies the profile and that it can search exactly, so the candidate is looked up by name
+// (and by email when the item has one) and must have the payload's names, email, phone and
+// mobile, and have been created since that push started.
+func (t *Target) findUnrecorded(ctx context.Context, item *targets.Item, since time.Time) (int, error) {
+	str := func(k string) string { s, _ := item.Payload[k].(string); return strings.TrimSpace(s) }
+	first, last, email := str("firstName"), str("lastName"), str("email")
+	opts := &ListOptions{Name: strings.TrimSpace(first + " " + last), Limit: 100}
+	if email != "" {
+		opts = &ListOptions{Email: email, Limit: 100}
+	}
+	if opts.Name == "" && opts.Email == "" {
+		return 0, nil
+	}
+	seen := 0
+	for c, err := range t.client.Candidates.ListIter(ctx, opts) {
+		if err != nil {
+			return 0, err
+		}
+		if seen++; seen > 500 {
+			break
+		}
+		created, ok := parseTime(c.CreatedAt)
+		if ok && !created.Before(since.Add(-clockSkew)) &&
+			strings.EqualFold(strings.TrimSpace(c.FirstName), first) && strings.EqualFold(strings.TrimSpace(c.LastName), last) &&
+			strings.EqualFold(strings.TrimSpace(c.Email), email) &&
+			strings.TrimSpace(c.Phone) == str("phone") && strings.TrimSpace(c.Mobile) == str("mobile") {
+			t.logger.Info("jobadder: found the candidate an earlier push created without recording it",
+				"candidate_id", c.CandidateID, "profile_key", item.ProfileKey)
+			return c.CandidateID, nil
+		}
+	}
+	return 0, nil
+}
+
+// findResume reports whether candidate id has a Resume attachment named name uploaded since
+// (less the clock skew).
+func (t *Target) findResume(ctx context.Context, id int, name string, since time.Time) (bool, error) {
+	var l struct {
+		Items []struct {
+			Type      string `json:"type"`
+			FileName  string `json:"fileName"`
+			CreatedAt string `json:"createdAt"`
+		} `json:"items"`
+	}
+	r := &request{method: http.MethodGet, path: []string{"candidates", strconv.Itoa(id), "attachments"},
+		query: url.Values{"Type": {"Resume"}, "Limit": {"100"}}}
+	if _, err := t.client.do(ctx, r, &l); err != nil {
+		return false, err
+	}
+	for _, a := range l.Items {
+		if created, ok := parseTime(a.CreatedAt); ok && !created.Before(since.Add(-clockSkew)) && a.FileName == name {
+			t.logger.Info("jobadder: found the resume an earlier push uploaded without recording it", "candidate_id", id)
+			return true, nil
+		}
+	}
+	return false, nil
+}
+
+// parseTime reads one of JobAdder's date-times: ISO 8601, with or without a zone (UTC then).
+func parseTime(s string) (time.Time, bool) {
+	for _, layout := range []string{time.RFC3339Nano, "2006-01-02T15:04:05.999999999"} {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
 }
 
 func isNotFound(err error) bool {

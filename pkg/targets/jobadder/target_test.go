@@ -309,3 +309,117 @@ func TestIDKey(t *testing.T) {
 		}
 	}
 }
+
+// TestTargetPushAfterLostAnswer: a push whose worker died (or whose answer was lost) after
+// JobAdder carried out its request leaves no duplicate behind, even without an email for
+// JobAdder's duplicate check.
+func TestTargetPushAfterLostAnswer(t *testing.T) {
+	t.Parallel()
+	noEmail := func(job string) *targets.Item {
+		return &targets.Item{JobID: job, SourceKey: "source1", ProfileKey: "profile1",
+			Payload: map[string]any{"firstName": "Harry", "lastName": "Potter", "phone": "+44 20 7946 0000", "source": "HrFlow"}}
+	}
+	// lostCreate serves POST /candidates: the first one creates candidate 7 and its answer
+	// never arrives (a 503 stands for it); a second one would create candidate 8.
+	lostCreate := func(posts *atomic.Int32) http.HandlerFunc {
+		return counter(posts, func(w http.ResponseWriter, r *http.Request) {
+			if posts.Load() == 1 {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				return
+			}
+			writeJSON(w, http.StatusCreated, `{"candidateId": 8}`)
+		})
+	}
+
+	t.Run("a candidate without email is found by its name, phone and creation time", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		var posts, puts atomic.Int32
+		created := time.Now().UTC().Format(time.RFC3339)
+		mux.HandleFunc("POST /candidates", lostCreate(&posts))
+		mux.HandleFunc("GET /candidates", func(w http.ResponseWriter, r *http.Request) {
+			if got := r.URL.Query().Get("Name"); got != "Harry Potter" {
+				t.Errorf("Name = %q", got)
+			}
+			writeJSON(w, http.StatusOK, `{"items": [
+				{"candidateId": 3, "firstName": "Harry", "lastName": "Potter", "phone": "+44 20 7946 0000", "createdAt": "2020-01-01T00:00:00Z"},
+				{"candidateId": 5, "firstName": "Harry", "lastName": "Potter", "email": "h@example.com", "phone": "+44 20 7946 0000", "createdAt": "`+created+`"},
+				{"candidateId": 6, "firstName": "Harry", "lastName": "Potter", "phone": "+44 1", "createdAt": "`+created+`"},
+				{"candidateId": 7, "firstName": "Harry", "lastName": "Potter", "phone": "+44 20 7946 0000", "createdAt": "`+created+`"}],
+				"totalCount": 4}`)
+		})
+		mux.HandleFunc("PUT /candidates/7", counter(&puts, func(http.ResponseWriter, *http.Request) {}))
+
+		if _, err := target.Push(t.Context(), noEmail("job1")); err == nil {
+			t.Fatal("the lost answer was not an error")
+		}
+		wantResult(t, push(t, target, noEmail("job1")), targets.Result{Action: targets.Created, ID: "7"})
+		wantStoredID(t, ids, idRecord{CandidateID: 7, CreatedBy: "job1"})
+		if posts.Load() != 1 || puts.Load() != 1 {
+			t.Errorf("%d POST and %d PUT, want 1 and 1", posts.Load(), puts.Load())
+		}
+	})
+
+	t.Run("a candidate created before the push is not taken for it", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		var posts atomic.Int32
+		mux.HandleFunc("POST /candidates", lostCreate(&posts))
+		mux.HandleFunc("GET /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusOK, `{"items": [
+				{"candidateId": 3, "firstName": "Harry", "lastName": "Potter", "phone": "+44 20 7946 0000", "createdAt": "2020-01-01T00:00:00Z"}],
+				"totalCount": 1}`)
+		})
+		if _, err := target.Push(t.Context(), noEmail("job1")); err == nil {
+			t.Fatal("the lost answer was not an error")
+		}
+		wantResult(t, push(t, target, noEmail("job1")), targets.Result{Action: targets.Created, ID: "8"})
+		wantStoredID(t, ids, idRecord{CandidateID: 8, CreatedBy: "job1"})
+	})
+
+	t.Run("a candidate with an email needs no mark: the 409 finds it", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			if _, err := ids.Get(r.Context(), "jobadder.source1.profile1"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+				t.Errorf("a record was stored before the creation: %v", err)
+			}
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		})
+		wantResult(t, push(t, target, testItem()), targets.Result{Action: targets.Created, ID: "7"})
+	})
+
+	t.Run("a resume whose upload answer was lost is not uploaded again", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		var uploads, lists atomic.Int32
+		var uploadedAt atomic.Value
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		})
+		mux.HandleFunc("PUT /candidates/7", updateHandler(t))
+		mux.HandleFunc("POST /candidates/7/attachments/Resume", counter(&uploads, func(w http.ResponseWriter, r *http.Request) {
+			uploadedAt.Store(time.Now().UTC().Format(time.RFC3339))
+			w.WriteHeader(http.StatusGatewayTimeout) // stored, but the answer is lost
+		}))
+		mux.HandleFunc("GET /candidates/7/attachments", counter(&lists, func(w http.ResponseWriter, r *http.Request) {
+			if got := r.URL.Query().Get("Type"); got != "Resume" {
+				t.Errorf("Type = %q", got)
+			}
+			writeJSON(w, http.StatusOK, `{"items": [{"attachmentId": 1, "type": "Resume", "fileName": "resume.pdf", "createdAt": "`+
+				uploadedAt.Load().(string)+`"}], "totalCount": 1}`)
+		}))
+		item := testItem()
+		item.Resume = &targets.Document{Name: "resume.pdf", ContentType: "application/pdf",
+			Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("%PDF")), nil }}
+
+		if _, err := target.Push(t.Context(), item); err == nil {
+			t.Fatal("the lost answer was not an error")
+		}
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Updated, ID: "7"})
+		wantStoredID(t, ids, idRecord{CandidateID: 7, ResumeUploaded: true})
+		if uploads.Load() != 1 || lists.Load() != 1 {
+			t.Errorf("%d uploads and %d listings, want 1 and 1", uploads.Load(), lists.Load())
+		}
+	})
+}

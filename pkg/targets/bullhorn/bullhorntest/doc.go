@@ -114,8 +114,10 @@
 // Config.RetryAfterHeader. Logins beyond Config.MaxSessions live sessions answer 429.
 // Config.RateLimitRate and Config.ErrorRate answer that share of REST calls 429 or 500/503
 // ({"errorMessage":"An internal error has occurred","errorMessageKey":"errors.internalError"})
-// before anything is done; Config.AuthErrorRate answers token and login requests 503. The dice
-// are seeded by Config.Seed.
+// before anything is done; Config.AuthErrorRate answers token and login requests 503.
+// Config.SlowRate picks a share of REST calls whose answer is held back Config.SlowLatency after
+// the call was processed: the write is done even if the client gives up or dies waiting
+// ([State].SlowAnswers counts them). The dice are seeded by Config.Seed.
 //
 // # Error texts
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -162,4 +163,68 @@ func TestDuplicatesUnderIndexLag(t *testing.T) {
 	if st := srv.State(); len(st.DuplicateEmails) != 1 || st.CandidatesByEmail["dup@example.com"] != 2 {
 		t.Errorf("duplicates %v, by email %v", st.DuplicateEmails, st.CandidatesByEmail)
 	}
+}
+
+// TestSlowAnswers: a slow REST call is processed at once and answered SlowLatency later, so a
+// client that gives up waiting has written all the same.
+func TestSlowAnswers(t *testing.T) {
+	t.Parallel()
+
+	t.Run("processed at once, answered late", func(t *testing.T) {
+		t.Parallel()
+		srv, sess, _ := setupSession(t, bullhorntest.Config{SlowRate: 1, SlowLatency: 300 * time.Millisecond})
+		start := time.Now()
+		id := createCandidate(t, sess, map[string]any{"firstName": "S", "lastName": "L", "name": "S L", "email": "slow@example.com"})
+		if d := time.Since(start); d < 300*time.Millisecond || id == 0 {
+			t.Errorf("answered id %d in %v, want at least 300ms", id, d)
+		}
+
+		// A client that gives up before the answer: the candidate is stored anyway.
+		impatient := &http.Client{Timeout: 50 * time.Millisecond}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPut, sess.RestURL+"entity/Candidate",
+			strings.NewReader(`{"firstName":"Gave","lastName":"Up","name":"Gave Up"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("BhRestToken", sess.BhRestToken)
+		if res, err := impatient.Do(req); err == nil {
+			res.Body.Close()
+			t.Fatalf("answered %d before the client's timeout", res.StatusCode)
+		}
+		if st := srv.State(); st.Candidates != 2 || st.SlowAnswers != 2 {
+			t.Errorf("candidates %d, slow answers %d; want 2 and 2", st.Candidates, st.SlowAnswers)
+		}
+	})
+
+	t.Run("share of REST calls only", func(t *testing.T) {
+		t.Parallel()
+		const n = 400
+		srv, sess, _ := setupSession(t, bullhorntest.Config{SlowRate: 0.25, SlowLatency: time.Millisecond, Seed: 5, CallsPerMinute: -1})
+		for range n {
+			wantStatus(t, call(t, sess, http.MethodGet, "ping", nil), http.StatusOK)
+		}
+		wantStatus(t, login(t, srv, srv.IssueToken().AccessToken), http.StatusOK)
+		if share := float64(srv.State().SlowAnswers) / n; share < 0.19 || share > 0.31 {
+			t.Errorf("slow share %.3f, want about 0.25", share)
+		}
+	})
+
+	t.Run("off by default", func(t *testing.T) {
+		t.Parallel()
+		srv, sess, _ := setupSession(t, bullhorntest.Config{SlowLatency: time.Hour})
+		wantStatus(t, call(t, sess, http.MethodGet, "ping", nil), http.StatusOK)
+		if n := srv.State().SlowAnswers; n != 0 {
+			t.Errorf("%d slow answers without SlowRate", n)
+		}
+	})
+
+	t.Run("validated", func(t *testing.T) {
+		t.Parallel()
+		for _, cfg := range []bullhorntest.Config{{SlowRate: 1.5}, {SlowRate: -0.1}, {SlowLatency: -time.Second}} {
+			if cfg.Validate() == nil {
+				t.Errorf("Validate accepted %+v", cfg)
+			}
+		}
+	})
 }

@@ -27,11 +27,17 @@ var unimplementedOps = map[string]bool{ //nolint:gochecknoglobals // constant se
 }
 
 // rest serves everything under /rest-services/{corpToken}/: fault dice, session, call budget,
-// then the operation.
+// then the operation; a slow answer (Config.SlowRate) is sent SlowLatency after all that.
 func (s *Server) rest(w *recorder, r *http.Request, rest, base string) {
 	corp, sub, _ := strings.Cut(rest, "/")
 	segs := strings.Split(strings.TrimSuffix(sub, "/"), "/")
 	w.route = "/rest-services/{corpToken}/" + routeTemplate(segs)
+	if s.slowAnswer() {
+		held := &heldAnswer{header: http.Header{}}
+		out := w.ResponseWriter
+		w.ResponseWriter = held
+		defer held.send(r, out, s.cfg.SlowLatency)
+	}
 	if s.restFault(w) {
 		return
 	}

@@ -1,10 +1,12 @@
 package bullhorntest
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -103,6 +105,14 @@ type Config struct {
 	ErrorRate float64
 	// AuthErrorRate is the share (0 to 1) of token and login requests answered 503. Default: 0.
 	AuthErrorRate float64
+	// SlowRate is the share (0 to 1) of REST calls answered only after SlowLatency. Such a
+	// call is processed at once, like any other, and only its answer is held back, as by a
+	// loaded Bullhorn whose write has committed but whose response is slow: a client that gives
+	// up or dies while waiting has nevertheless written. Default: 0.
+	SlowRate float64
+	// SlowLatency is how long the answers picked by SlowRate are held back, on top of Latency.
+	// Default: none (SlowRate then has no effect).
+	SlowLatency time.Duration
 	// Seed seeds the fault dice: the n-th call's roll depends only on Seed and n, so a run is
 	// reproducible as far as the order of calls is. Default: 0.
 	Seed uint64
@@ -153,7 +163,7 @@ func (c Config) Validate() error {
 	for _, r := range []struct {
 		name string
 		v    float64
-	}{{"RateLimitRate", c.RateLimitRate}, {"ErrorRate", c.ErrorRate}, {"AuthErrorRate", c.AuthErrorRate}} {
+	}{{"RateLimitRate", c.RateLimitRate}, {"ErrorRate", c.ErrorRate}, {"AuthErrorRate", c.AuthErrorRate}, {"SlowRate", c.SlowRate}} {
 		if r.v < 0 || r.v > 1 || math.IsNaN(r.v) {
 			errs = append(errs, fmt.Errorf("bullhorntest: %s %v is not between 0 and 1", r.name, r.v))
 		}
@@ -166,7 +176,7 @@ func (c Config) Validate() error {
 		v    time.Duration
 	}{
 		{"AccessTokenTTL", c.AccessTokenTTL}, {"SessionTTL", c.SessionTTL}, {"CodeTTL", c.CodeTTL},
-		{"IndexLag", c.IndexLag}, {"Latency", c.Latency},
+		{"IndexLag", c.IndexLag}, {"Latency", c.Latency}, {"SlowLatency", c.SlowLatency},
 	} {
 		if d.v < 0 {
 			errs = append(errs, fmt.Errorf("bullhorntest: %s %v is negative", d.name, d.v))
@@ -196,6 +206,7 @@ type Server struct {
 
 	restCalls atomic.Uint64 // fault dice counters
 	authCalls atomic.Uint64
+	slowCalls atomic.Uint64
 
 	mu sync.Mutex
 	st store
@@ -450,6 +461,55 @@ func (s *Server) restFault(w *recorder) bool {
 	s.st.faults++
 	s.mu.Unlock()
 	return true
+}
+
+// slowAnswer reports whether the answer to the next REST call is held back SlowLatency.
+func (s *Server) slowAnswer() bool {
+	if s.cfg.SlowRate == 0 || s.cfg.SlowLatency <= 0 {
+		return false
+	}
+	if roll, _ := dice(s.cfg.Seed, 3, s.slowCalls.Add(1)); roll >= s.cfg.SlowRate {
+		return false
+	}
+	s.mu.Lock()
+	s.st.slowAnswers++
+	s.mu.Unlock()
+	return true
+}
+
+// heldAnswer is an answer written in full, to be sent later.
+type heldAnswer struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (h *heldAnswer) Header() http.Header { return h.header }
+
+func (h *heldAnswer) WriteHeader(code int) {
+	if h.code == 0 {
+		h.code = code
+	}
+}
+
+func (h *heldAnswer) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.body.Write(b)
+}
+
+// send waits d, or until the client goes away (what it asked is done all the same), then
+// writes the answer to w.
+func (h *heldAnswer) send(r *http.Request, w http.ResponseWriter, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		return
+	}
+	maps.Copy(w.Header(), h.header)
+	w.WriteHeader(cmp.Or(h.code, http.StatusOK))
+	_, _ = w.Write(h.body.Bytes())
 }
 
 // authFault answers an injected 503 for the next token or login request; it reports whether

@@ -87,6 +87,8 @@ type State struct {
 	TooManyRequests int `json:"tooManyRequests"`
 	OverBudget      int `json:"overBudget"`
 	Faults          int `json:"faults"`
+	// SlowAnswers counts the REST calls whose answer Config.SlowRate held back.
+	SlowAnswers int `json:"slowAnswers"`
 	// Rejected counts refused requests; RecentRejections keeps the last
 	// Config.MaxRecentRejections, oldest first.
 	Rejected         int         `json:"rejected"`
@@ -128,6 +130,7 @@ func (s *Server) State() State {
 		TooManyRequests:        st.tooManyRequests,
 		OverBudget:             st.overBudget,
 		Faults:                 st.faults,
+		SlowAnswers:            st.slowAnswers,
 		Rejected:               st.rejected,
 		RecentRejections:       slices.Clone(st.recentRejections),
 	}

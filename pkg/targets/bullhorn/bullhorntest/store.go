@@ -31,6 +31,7 @@ type store struct {
 	tooManyRequests     int
 	overBudget          int
 	faults              int
+	slowAnswers         int
 	authorizations      int
 	codesIssued         int
 	tokenRequests       map[string]int

@@ -69,7 +69,9 @@
 // [Config].RateLimitRate and [Config].ErrorRate answer that share of API calls 429 (with
 // Retry-After) or 500/503 before anything else is done, so nothing is written; the dice are
 // seeded by [Config].Seed. [Config].TokenErrorRate does the same for the token endpoint, and
-// [Config].Latency delays both.
+// [Config].Latency delays both. [Config].SlowRate picks a share of API calls whose answer is
+// held back [Config].SlowLatency after the call was processed: the write is done even if the
+// client gives up or dies waiting ([State].SlowAnswers counts them).
 //
 // # Observing
 //

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -154,6 +155,8 @@ func TestConfigValidate(t *testing.T) {
 		"rates sum above 1": {RateLimitRate: 0.6, ErrorRate: 0.6},
 		"negative TTL":      {CodeTTL: -time.Second},
 		"base URL":          {BaseURL: "example.com"},
+		"slow rate above 1": {SlowRate: 1.1},
+		"negative slow":     {SlowLatency: -time.Second},
 	} {
 		if cfg.Validate() == nil {
 			t.Errorf("%s: Validate accepted %+v", name, cfg)
@@ -162,4 +165,60 @@ func TestConfigValidate(t *testing.T) {
 	if err := (jobaddertest.Config{}).Validate(); err != nil {
 		t.Errorf("zero Config: %v", err)
 	}
+}
+
+// TestSlowAnswers: a slow call is processed at once and answered SlowLatency later, so a
+// client that gives up waiting has written all the same.
+func TestSlowAnswers(t *testing.T) {
+	t.Parallel()
+
+	t.Run("processed at once, answered late", func(t *testing.T) {
+		t.Parallel()
+		srv, tok := setup(t, jobaddertest.Config{SlowRate: 1, SlowLatency: 300 * time.Millisecond})
+		start := time.Now()
+		res := call(t, srv, tok, http.MethodPost, "/v2/candidates", map[string]any{"email": "slow@example.com"})
+		wantStatus(t, res, http.StatusCreated)
+		wantValid(t, res)
+		if d := time.Since(start); d < 300*time.Millisecond {
+			t.Errorf("answered in %v, want at least 300ms", d)
+		}
+
+		// A client that gives up before the answer: the candidate is stored anyway.
+		impatient := &http.Client{Timeout: 50 * time.Millisecond}
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/v2/candidates",
+			strings.NewReader(`{"firstName":"Gave","lastName":"Up"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/json")
+		req.Header.Set("Authorization", "Bearer "+tok)
+		if res, err := impatient.Do(req); err == nil {
+			res.Body.Close()
+			t.Fatalf("answered %d before the client's timeout", res.StatusCode)
+		}
+		if st := srv.State(); st.Candidates != 2 || st.SlowAnswers != 2 {
+			t.Errorf("candidates %d, slow answers %d; want 2 and 2", st.Candidates, st.SlowAnswers)
+		}
+	})
+
+	t.Run("share", func(t *testing.T) {
+		t.Parallel()
+		const n = 400
+		srv, tok := setup(t, jobaddertest.Config{SlowRate: 0.25, SlowLatency: time.Millisecond, Seed: 5})
+		for range n {
+			wantStatus(t, call(t, srv, tok, http.MethodGet, "/v2/candidates", nil), http.StatusOK)
+		}
+		if share := float64(srv.State().SlowAnswers) / n; share < 0.19 || share > 0.31 {
+			t.Errorf("slow share %.3f, want about 0.25", share)
+		}
+	})
+
+	t.Run("off by default", func(t *testing.T) {
+		t.Parallel()
+		srv, tok := setup(t, jobaddertest.Config{SlowLatency: time.Hour})
+		wantStatus(t, call(t, srv, tok, http.MethodGet, "/v2/candidates", nil), http.StatusOK)
+		if n := srv.State().SlowAnswers; n != 0 {
+			t.Errorf("%d slow answers without SlowRate", n)
+		}
+	})
 }

@@ -1,10 +1,12 @@
 package jobaddertest
 
 import (
+	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
@@ -61,6 +63,14 @@ type Config struct {
 	// TokenErrorRate is the share of token requests answered 503 temporarily_unavailable.
 	// Default: 0.
 	TokenErrorRate float64
+	// SlowRate is the share of API calls (0 to 1) answered only after SlowLatency. Such a call
+	// is processed at once, like any other, and only its answer is held back, as by a loaded
+	// ATS whose write has committed but whose response is slow: a client that gives up or dies
+	// while waiting has nevertheless written. Default: 0.
+	SlowRate float64
+	// SlowLatency is how long the answers picked by SlowRate are held back, on top of Latency.
+	// Default: none (SlowRate then has no effect).
+	SlowLatency time.Duration
 	// Seed seeds the fault dice. The n-th API call's outcome depends only on Seed and n, so a
 	// run is reproducible as far as the order of calls is. Default: 0.
 	Seed uint64
@@ -98,6 +108,7 @@ func (c Config) Validate() error {
 	var errs []error
 	for name, rate := range map[string]float64{
 		"RateLimitRate": c.RateLimitRate, "ErrorRate": c.ErrorRate, "TokenErrorRate": c.TokenErrorRate,
+		"SlowRate": c.SlowRate,
 	} {
 		if rate < 0 || rate > 1 || math.IsNaN(rate) {
 			errs = append(errs, fmt.Errorf("jobaddertest: %s %v is not between 0 and 1", name, rate))
@@ -108,7 +119,7 @@ func (c Config) Validate() error {
 	}
 	for name, d := range map[string]time.Duration{
 		"AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL, "CodeTTL": c.CodeTTL,
-		"Latency": c.Latency, "RetryAfter": c.RetryAfter,
+		"Latency": c.Latency, "RetryAfter": c.RetryAfter, "SlowLatency": c.SlowLatency,
 	} {
 		if d < 0 {
 			errs = append(errs, fmt.Errorf("jobaddertest: %s %v is negative", name, d))
@@ -132,6 +143,7 @@ type Server struct {
 
 	apiCalls   atomic.Uint64 // fault dice counters
 	tokenCalls atomic.Uint64
+	slowCalls  atomic.Uint64
 
 	mu    sync.Mutex
 	store store
@@ -205,7 +217,14 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.route = p
 		s.token(rec, r)
 	case p == basePath || strings.HasPrefix(p, basePath+"/"):
-		s.api(rec, r)
+		if s.slowAnswer() {
+			held := &heldAnswer{header: http.Header{}}
+			rec.ResponseWriter = held
+			s.api(rec, r)
+			held.send(r, w, s.cfg.SlowLatency)
+		} else {
+			s.api(rec, r)
+		}
 	case p == "/_sandbox/state" && r.Method == http.MethodGet:
 		writeJSON(w, http.StatusOK, s.State())
 		return
@@ -306,6 +325,55 @@ func (s *Server) apiFault(w http.ResponseWriter) bool {
 	s.store.faults++
 	s.mu.Unlock()
 	return true
+}
+
+// slowAnswer reports whether the answer to the next API call is held back SlowLatency.
+func (s *Server) slowAnswer() bool {
+	if s.cfg.SlowRate == 0 || s.cfg.SlowLatency <= 0 {
+		return false
+	}
+	if roll, _ := dice(s.cfg.Seed, 3, s.slowCalls.Add(1)); roll >= s.cfg.SlowRate {
+		return false
+	}
+	s.mu.Lock()
+	s.store.slowAnswers++
+	s.mu.Unlock()
+	return true
+}
+
+// heldAnswer is an answer written in full, to be sent later.
+type heldAnswer struct {
+	header http.Header
+	code   int
+	body   bytes.Buffer
+}
+
+func (h *heldAnswer) Header() http.Header { return h.header }
+
+func (h *heldAnswer) WriteHeader(code int) {
+	if h.code == 0 {
+		h.code = code
+	}
+}
+
+func (h *heldAnswer) Write(b []byte) (int, error) {
+	h.WriteHeader(http.StatusOK)
+	return h.body.Write(b)
+}
+
+// send waits d, or until the client goes away (what it asked is done all the same), then
+// writes the answer to w.
+func (h *heldAnswer) send(r *http.Request, w http.ResponseWriter, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-r.Context().Done():
+		return
+	}
+	maps.Copy(w.Header(), h.header)
+	w.WriteHeader(cmp.Or(h.code, http.StatusOK))
+	_, _ = w.Write(h.body.Bytes())
 }
 
 // tokenFault answers an injected fault for the next token request; it reports whether it did.

@@ -33,6 +33,7 @@ type store struct {
 	// observations
 	requests       map[string]int
 	faults         int
+	slowAnswers    int
 	ignored        map[string]int
 	failures       int
 	recentFailures []ValidationFailure
@@ -76,6 +77,8 @@ type State struct {
 	Requests map[string]int `json:"requests"`
 	// Faults counts answers injected by RateLimitRate, ErrorRate and TokenErrorRate.
 	Faults int `json:"faults"`
+	// SlowAnswers counts the API calls whose answer SlowRate held back.
+	SlowAnswers int `json:"slowAnswers"`
 	// IgnoredFields counts request parts the real API would silently ignore, by
 	// "METHOD route: kind name": undeclared query parameters ("query") and multipart parts
 	// ("part"). The document forbids unknown JSON properties, so those are refused, not ignored.
@@ -126,6 +129,7 @@ func (s *Server) State() State {
 		Attachments:        map[int32]int{},
 		Requests:           maps.Clone(st.requests),
 		Faults:             st.faults,
+		SlowAnswers:        st.slowAnswers,
 		IgnoredFields:      maps.Clone(st.ignored),
 		ValidationFailures: st.failures,
 		RecentFailures:     slices.Clone(st.recentFailures),
