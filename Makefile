@@ -6,7 +6,7 @@ TIMEOUT  ?= 20m
 PROFILES ?= 300
 SANDBOX_FLAGS ?=
 
-.PHONY: help build test test/race vet bench demo tidy clean
+.PHONY: help build test test/race vet bench demo chaos tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -27,6 +27,9 @@ bench: ## benchmarks (throughput against the queue's own ceiling, measured in th
 
 demo: build ## sandbox + worker (embedded NATS) + a bulk run of PROFILES profiles, then stop (SANDBOX_FLAGS="--latency 50ms" etc.)
 	PROFILES=$(PROFILES) BIN=$(BIN) SANDBOX_FLAGS="$(SANDBOX_FLAGS)" ./scripts/demo.sh
+
+chaos: ## the big chaos test: CHAOS_PROFILES profiles (2000), 3 workers, one SIGKILLed every 2-4 s until done
+	HRPUSH_CHAOS_PROFILES=$(or $(CHAOS_PROFILES),2000) $(GO) test -run '^TestChaos$$' -count=1 -v -timeout 30m ./chaos/
 
 tidy: ## go mod tidy
 	$(GO) mod tidy

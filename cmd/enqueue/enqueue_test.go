@@ -178,3 +178,16 @@ func TestSourceEnqueuesEveryProfile(t *testing.T) {
 		t.Errorf("wrong key: exit %d: %s", code, errOut)
 	}
 }
+
+// TestNewIDUnique: the ids of one bulk run (same second) never repeat.
+func TestNewIDUnique(t *testing.T) {
+	now := time.Now()
+	seen := make(map[string]bool, 100_000)
+	for range 100_000 {
+		id := newID(now)
+		if seen[id] {
+			t.Fatalf("id %s given twice", id)
+		}
+		seen[id] = true
+	}
+}

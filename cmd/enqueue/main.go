@@ -7,6 +7,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -20,7 +21,6 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/nats-io/nuid"
 
 	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/jobs"
@@ -222,7 +222,9 @@ func redactURL(raw string) string {
 	return u.String()
 }
 
-// newID returns a job or batch id: sortable by time, unique.
+// newID returns a job or batch id: sortable by time, and unique by 80 random bits. (Ids cut
+// from a lower-cased NUID, as before, repeated within a few thousand: a NUID is sequential and
+// case-sensitive.)
 func newID(now time.Time) string {
-	return now.UTC().Format("20060102-150405") + "-" + strings.ToLower(nuid.Next()[14:])
+	return now.UTC().Format("20060102-150405") + "-" + strings.ToLower(rand.Text()[:16])
 }
