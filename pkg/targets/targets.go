@@ -239,3 +239,25 @@ func Truncate(s string, n int) string {
 	}
 	return s
 }
+
+// Permanent marks err as a failure that sending the same item again cannot fix: the job
+// runtime dead-letters it at once.
+func Permanent(err error) error { return &permanentError{err} }
+
+type permanentError struct{ err error }
+
+func (e *permanentError) Error() string   { return e.err.Error() }
+func (e *permanentError) Unwrap() error   { return e.err }
+func (e *permanentError) Permanent() bool { return true }
+
+// SetText puts the trimmed s under key in m unless it is empty, cut to maxLen UTF-16 units
+// (see [Truncate]) when maxLen > 0.
+func SetText(m map[string]any, key, s string, maxLen int) {
+	s = strings.TrimSpace(s)
+	if maxLen > 0 {
+		s = Truncate(s, maxLen)
+	}
+	if s != "" {
+		m[key] = s
+	}
+}

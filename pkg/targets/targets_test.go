@@ -1,6 +1,8 @@
 package targets_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"net/url"
 	"strings"
 	"testing"
@@ -65,5 +67,25 @@ func TestErrorClasses(t *testing.T) {
 	rl := &targets.RateLimitError{ErrorResponse: &targets.ErrorResponse{StatusCode: 429}, Wait: 3 * time.Second}
 	if rl.RetryAfter() != 3*time.Second || !strings.Contains(rl.Error(), "retry after 3s") {
 		t.Errorf("RateLimitError = %v", rl)
+	}
+}
+
+func TestRecordKey(t *testing.T) {
+	t.Parallel()
+	hashed := func(source, profile string) string {
+		sum := sha256.Sum256([]byte(source + "\x00" + profile))
+		return "jobadder." + hex.EncodeToString(sum[:])
+	}
+	tests := []struct{ source, profile, want string }{
+		{"src_1", "prof-2", "jobadder.src_1.prof-2"},
+		{"a.b", "c", hashed("a.b", "c")},
+		{"a", "b.c", hashed("a", "b.c")},
+		{"src", "", hashed("src", "")},
+		{"src", "pröfile", hashed("src", "pröfile")},
+	}
+	for _, tt := range tests {
+		if got := targets.RecordKey("jobadder", tt.source, tt.profile); got != tt.want {
+			t.Errorf("RecordKey(jobadder, %q, %q) = %q, want %q", tt.source, tt.profile, got, tt.want)
+		}
 	}
 }

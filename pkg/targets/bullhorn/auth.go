@@ -43,8 +43,7 @@ const (
 	// refusalHold is how long workers trust a credentials refusal recorded by another worker
 	// before trying the username and password again, so that a wrong password is not sent by
 	// every worker of the fleet (which could get the API user locked).
-	refusalHold  = time.Minute
-	storeTimeout = 10 * time.Second
+	refusalHold = time.Minute
 )
 
 // Reasons of the [targets.CredentialsError] values returned by [Auth.Session].
@@ -106,7 +105,7 @@ type Auth struct {
 	password     secret.Value
 	redirectURI  string
 	ttl          time.Duration
-	kv           jetstream.KeyValue
+	records      targets.Records
 	key          string
 	http         *http.Client
 	noRedirect   *http.Client
@@ -143,7 +142,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		password:     cfg.Password,
 		redirectURI:  cfg.RedirectURI,
 		ttl:          cmp.Or(cfg.SessionTTL, defaultSessionTTL).Truncate(time.Minute),
-		kv:           cfg.Tokens,
+		records:      targets.Records{KV: cfg.Tokens, Name: "bullhorn: session record"},
 		key:          "bullhorn." + hash(cfg.Username)[:16],
 		http:         cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 30 * time.Second}),
 		logger:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
@@ -232,12 +231,9 @@ type sessionRecord struct {
 	RefusedReason string    `json:"refused_reason,omitempty"`
 	RefusedUntil  time.Time `json:"refused_until,omitzero"`
 	UpdatedAt     time.Time `json:"updated_at"`
-	// LeaseOwner holds the record until LeaseUntil while it renews the session.
-	LeaseOwner string    `json:"lease_owner,omitempty"`
-	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// The lease's owner holds the record while it renews the session.
+	targets.Lease
 }
-
-var errLeaseLost = errors.New("bullhorn: session record changed")
 
 // sync brings the cached session up to date from the session record, renewing the session
 // when the record holds no valid one.
@@ -248,8 +244,8 @@ func (a *Auth) sync(ctx context.Context) (*Session, error) {
 			return nil, err
 		}
 		now := a.now()
-		if rec.LeaseOwner != "" && rec.LeaseOwner != a.owner && now.Before(rec.LeaseUntil) {
-			if err := a.waitChange(ctx, rev, rec.LeaseUntil.Sub(now)); err != nil {
+		if rec.HeldByOther(a.owner, now) {
+			if err := a.records.WaitChange(ctx, a.key, rev, rec.LeaseUntil.Sub(now)); err != nil {
 				return nil, err
 			}
 			continue
@@ -261,7 +257,7 @@ func (a *Auth) sync(ctx context.Context) (*Session, error) {
 			return nil, credentialsError(rec.RefusedReason, nil)
 		}
 		leaseRev, err := a.lease(ctx, &rec, rev)
-		if errors.Is(err, errLeaseLost) {
+		if errors.Is(err, targets.ErrRecordChanged) {
 			continue
 		}
 		if err != nil {
@@ -282,69 +278,16 @@ func (a *Auth) keep(rec sessionRecord) *Session {
 
 // load reads the session record; rev is 0 when there is none.
 func (a *Auth) load(ctx context.Context) (rec sessionRecord, rev uint64, err error) {
-	e, err := a.kv.Get(ctx, a.key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return rec, 0, nil
-	}
-	if err != nil {
-		return rec, 0, fmt.Errorf("bullhorn: read session record: %w", err)
-	}
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return rec, 0, fmt.Errorf("bullhorn: session record %s is not valid JSON", a.key)
-	}
-	return rec, e.Revision(), nil
+	rev, err = a.records.Get(ctx, a.key, &rec)
+	return rec, rev, err
 }
 
 // lease sets this worker's lease on rec and writes it over revision rev (0: create the
-// record). It returns errLeaseLost when another worker changed the record first.
+// record). It returns targets.ErrRecordChanged when another worker changed the record first.
 func (a *Auth) lease(ctx context.Context, rec *sessionRecord, rev uint64) (uint64, error) {
-	rec.LeaseOwner, rec.LeaseUntil = a.owner, a.now().Add(leaseTTL)
-	b, err := a.encode(*rec)
-	if err != nil {
-		return 0, err
-	}
-	if rev == 0 {
-		rev, err = a.kv.Create(ctx, a.key, b)
-	} else {
-		rev, err = a.kv.Update(ctx, a.key, b, rev)
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, errLeaseLost
-	}
-	if err != nil {
-		return 0, fmt.Errorf("bullhorn: lease session record: %w", err)
-	}
-	return rev, nil
-}
-
-func (a *Auth) encode(rec sessionRecord) ([]byte, error) {
-	rec.UpdatedAt = a.now()
-	return json.Marshal(rec)
-}
-
-// waitChange waits until the record's revision moves past rev, at most d (the remaining lease,
-// after which the lease may be taken over).
-func (a *Auth) waitChange(ctx context.Context, rev uint64, d time.Duration) error {
-	wctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	w, err := a.kv.Watch(wctx, a.key)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("bullhorn: watch session record: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok || (e != nil && e.Revision() > rev) {
-				return ctx.Err()
-			}
-		case <-wctx.Done():
-			return ctx.Err()
-		}
-	}
+	now := a.now()
+	rec.LeaseOwner, rec.LeaseUntil, rec.UpdatedAt = a.owner, now.Add(leaseTTL), now
+	return a.records.Swap(ctx, a.key, rec, rev)
 }
 
 // renew opens a session while holding the lease at rev, stores it and releases the lease. A
@@ -489,7 +432,7 @@ func (a *Auth) authorize(ctx context.Context, rec *sessionRecord) (string, error
 		}
 		if e := q.Get("error"); e != "" {
 			return "", credentialsError("the authorize endpoint refused the login ("+
-				truncate(e+" "+q.Get("error_description"), 200)+"): "+reasonPassword, nil)
+				targets.Truncate(e+" "+q.Get("error_description"), 200)+"): "+reasonPassword, nil)
 		}
 		return "", fmt.Errorf("bullhorn: authorize redirected to %s without a code", targets.SanitizeURL(loc))
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
@@ -642,31 +585,20 @@ func credentialsIf4xx(err error, reason string) error {
 // logged: the worker holding the lease can still use the tokens, and the others fall back to
 // the username and password when the refresh token they read is spent.
 func (a *Auth) persist(ctx context.Context, rec sessionRecord, rev *uint64) {
-	b, err := a.encode(rec)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		defer cancel()
-		var newRev uint64
-		if newRev, err = a.kv.Update(ctx, a.key, b, *rev); err == nil {
-			*rev = newRev
-		}
-	}
+	rec.UpdatedAt = a.now()
+	newRev, err := a.records.Keep(ctx, a.key, rec, *rev)
 	if err != nil {
 		a.logger.Warn("bullhorn: could not store the new tokens", "key", a.key, "error", err)
+		return
 	}
+	*rev = newRev
 }
 
 // release writes rec without a lease over the lease at rev. A failure is only logged: the
 // lease expires anyway.
 func (a *Auth) release(ctx context.Context, rec sessionRecord, rev uint64) {
-	rec.LeaseOwner, rec.LeaseUntil = "", time.Time{}
-	b, err := a.encode(rec)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		defer cancel()
-		_, err = a.kv.Update(ctx, a.key, b, rev)
-	}
-	if err != nil {
+	rec.Lease, rec.UpdatedAt = targets.Lease{}, a.now()
+	if _, err := a.records.Keep(ctx, a.key, rec, rev); err != nil {
 		a.logger.Warn("bullhorn: could not store the session record", "key", a.key, "error", err)
 	}
 }

@@ -262,7 +262,7 @@ func CheckResponse(r *http.Response) error {
 			e.Details = append(e.Details, msg)
 		}
 	} else if text := strings.TrimSpace(string(body)); text != "" && !strings.HasPrefix(text, "<") {
-		e.Message = truncate(text, 200)
+		e.Message = targets.Truncate(text, 200)
 	}
 	if r.StatusCode == http.StatusTooManyRequests {
 		wait := targets.ParseRetryAfter(r.Header.Get("Retry-After"), time.Now(), minRetryAfter)

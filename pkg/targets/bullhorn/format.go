@@ -28,19 +28,19 @@ const (
 // are epoch milliseconds, and no id is set.
 func Format(p *hrflow.Profile) map[string]any {
 	out := map[string]any{}
-	first, last, full := clean(p.Info.FirstName), clean(p.Info.LastName), clean(p.Info.FullName)
+	first, last, full := strings.TrimSpace(p.Info.FirstName), strings.TrimSpace(p.Info.LastName), strings.TrimSpace(p.Info.FullName)
 	if first == "" && last == "" {
 		if f := strings.Fields(full); len(f) > 0 {
 			first, last = f[0], strings.Join(f[1:], " ")
 		}
 	}
-	set(out, "name", cmp.Or(full, clean(first+" "+last)), maxFullName) // Bullhorn does not derive it
-	set(out, "firstName", first, maxPersonName)
-	set(out, "lastName", last, maxPersonName)
-	if email := clean(p.Info.Email); targets.Length(email) <= maxEmail {
-		set(out, "email", email, 0) // a cut email is a wrong email: omit one that is too long
+	targets.SetText(out, "name", cmp.Or(full, strings.TrimSpace(first+" "+last)), maxFullName) // Bullhorn does not derive it
+	targets.SetText(out, "firstName", first, maxPersonName)
+	targets.SetText(out, "lastName", last, maxPersonName)
+	if email := strings.TrimSpace(p.Info.Email); targets.Length(email) <= maxEmail {
+		targets.SetText(out, "email", email, 0) // a cut email is a wrong email: omit one that is too long
 	}
-	set(out, "mobile", phone(p.Info.Phone), 0)
+	targets.SetText(out, "mobile", phone(p.Info.Phone), 0)
 	setDate(out, "dateOfBirth", p.Info.DateBirth)
 	if a := address(p.Info.Location.Fields); len(a) > 0 {
 		out["address"] = a
@@ -48,8 +48,8 @@ func Format(p *hrflow.Profile) map[string]any {
 	if p.ExperiencesDuration > 0 && p.ExperiencesDuration < 100 { // a longer career is bad data
 		out["experience"] = int(p.ExperiencesDuration) // completed years
 	}
-	set(out, "skillSet", skillSet(p.Skills), 0)
-	set(out, "description", cmp.Or(clean(p.Text), clean(p.Info.Summary)), 0)
+	targets.SetText(out, "skillSet", skillSet(p.Skills), 0)
+	targets.SetText(out, "description", cmp.Or(strings.TrimSpace(p.Text), strings.TrimSpace(p.Info.Summary)), 0)
 	out["source"] = "HrFlow"
 	if eds := educations(p.Educations); len(eds) > 0 {
 		out[keyEducations] = eds
@@ -63,7 +63,7 @@ func Format(p *hrflow.Profile) map[string]any {
 // phone returns s if it fits Bullhorn's 20 characters, else s without separators if that
 // fits, else "": a cut number is a wrong number.
 func phone(s string) string {
-	s = clean(s)
+	s = strings.TrimSpace(s)
 	if targets.Length(s) <= maxPhone {
 		return s
 	}
@@ -83,10 +83,10 @@ func phone(s string) string {
 // country is left out.
 func address(f hrflow.LocationFields) map[string]any {
 	a := map[string]any{}
-	set(a, "address1", clean(f.HouseNumber)+" "+clean(f.Road), maxAddress1)
-	set(a, "city", f.City, maxCity)
-	set(a, "state", f.State, maxState)
-	set(a, "zip", f.Postcode, maxZip)
+	targets.SetText(a, "address1", strings.TrimSpace(f.HouseNumber)+" "+strings.TrimSpace(f.Road), maxAddress1)
+	targets.SetText(a, "city", f.City, maxCity)
+	targets.SetText(a, "state", f.State, maxState)
+	targets.SetText(a, "zip", f.Postcode, maxZip)
 	return a
 }
 
@@ -94,7 +94,7 @@ func skillSet(skills []hrflow.Skill) string {
 	var names []string
 	seen := map[string]bool{}
 	for _, s := range skills {
-		name := clean(s.Name)
+		name := strings.TrimSpace(s.Name)
 		if name == "" || seen[strings.ToLower(name)] {
 			continue
 		}
@@ -108,16 +108,16 @@ func educations(eds []hrflow.Education) []any {
 	var out []any
 	for _, e := range eds {
 		m := map[string]any{}
-		set(m, "school", e.School, maxSchool)
-		set(m, "degree", e.Title, maxSchool)
-		set(m, "comments", e.Description, 0)
+		targets.SetText(m, "school", e.School, maxSchool)
+		targets.SetText(m, "degree", e.Title, maxSchool)
+		targets.SetText(m, "comments", e.Description, 0)
 		if len(m) == 0 {
 			continue
 		}
-		set(m, "city", cmp.Or(clean(e.Location.Fields.City), clean(e.Location.Text)), maxCity)
+		targets.SetText(m, "city", cmp.Or(strings.TrimSpace(e.Location.Fields.City), strings.TrimSpace(e.Location.Text)), maxCity)
 		setDate(m, "startDate", e.DateStart)
 		setDate(m, "endDate", e.DateEnd)
-		set(m, keyRow, e.Key, 0)
+		targets.SetText(m, keyRow, e.Key, 0)
 		out = append(out, m)
 	}
 	return out
@@ -132,16 +132,16 @@ func workHistories(exps []hrflow.Experience) []any {
 	for i := range exps {
 		e := &exps[i]
 		m := map[string]any{}
-		set(m, "companyName", e.Company, maxSchool)
-		set(m, "title", e.Title, maxJobTitle)
-		set(m, "comments", e.Description, 0)
+		targets.SetText(m, "companyName", e.Company, maxSchool)
+		targets.SetText(m, "title", e.Title, maxJobTitle)
+		targets.SetText(m, "comments", e.Description, 0)
 		if len(m) == 0 {
 			continue
 		}
 		setDate(m, "startDate", e.DateStart)
 		setDate(m, "endDate", e.DateEnd)
 		m["isLastJob"] = false
-		set(m, keyRow, e.Key, 0)
+		targets.SetText(m, keyRow, e.Key, 0)
 		out = append(out, m)
 		if last == nil || later(e, last) {
 			last, lastRow = e, m
@@ -175,19 +175,3 @@ func setDate(m map[string]any, key string, t hrflow.Time) {
 		m[key] = t.UnixMilli()
 	}
 }
-
-// set puts the cleaned s under key unless it is empty, cut to maxLen runes when maxLen > 0.
-func set(m map[string]any, key, s string, maxLen int) {
-	s = clean(s)
-	if maxLen > 0 {
-		s = truncate(s, maxLen)
-	}
-	if s != "" {
-		m[key] = s
-	}
-}
-
-func clean(s string) string { return strings.TrimSpace(s) }
-
-// truncate cuts s to at most n UTF-16 units, as the API counts them.
-func truncate(s string, n int) string { return targets.Truncate(s, n) }

@@ -65,7 +65,7 @@ type TargetConfig struct {
 // push stays idempotent.
 type Target struct {
 	client   *Client
-	ids      jetstream.KeyValue
+	ids      targets.Records
 	locks    jetstream.KeyValue
 	lockTTL  time.Duration
 	indexLag time.Duration
@@ -82,7 +82,7 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 	}
 	t := &Target{
 		client:   cfg.Client,
-		ids:      cfg.IDs,
+		ids:      targets.Records{KV: cfg.IDs, Name: "bullhorn: record"},
 		locks:    cfg.Locks,
 		lockTTL:  cmp.Or(cfg.LockTTL, defaultLockTTL),
 		indexLag: cmp.Or(cfg.IndexLag, defaultIndexLag),
@@ -159,9 +159,9 @@ func newRecord(candidateID int) idRecord {
 func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result, error) {
 	p, err := parsePayload(item.Payload)
 	if err != nil {
-		return nil, &permanentError{err}
+		return nil, targets.Permanent(err)
 	}
-	key := idKey(item.SourceKey, item.ProfileKey)
+	key := targets.RecordKey("bullhorn", item.SourceKey, item.ProfileKey)
 	byEmail := p.email != "" && !item.AllowDuplicates
 	lock := key
 	if byEmail {
@@ -212,7 +212,7 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 			return nil, err
 		}
 		if byEmail {
-			if err := t.put(ctx, emailKey(p.email), emailRecord{CandidateID: id}); err != nil {
+			if err := t.ids.Put(ctx, emailKey(p.email), emailRecord{CandidateID: id}); err != nil {
 				return nil, err
 			}
 		}
@@ -290,9 +290,7 @@ func (t *Target) findOrCreate(ctx context.Context, key string, rec *idRecord, p 
 			// Bullhorn refused it: nothing was created, so the next push need not look. The
 			// record names no candidate, so it holds nothing else.
 			rec.CreatingAt, rec.CreatingJob = time.Time{}, ""
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-			defer cancel()
-			if derr := t.ids.Delete(dctx, key); derr != nil {
+			if derr := t.ids.Delete(ctx, key); derr != nil {
 				t.logger.Warn("bullhorn: could not clear a creation mark; the next push will look for the candidate first", "key", key, "error", derr)
 			}
 		}
@@ -309,7 +307,7 @@ func (t *Target) find(ctx context.Context, rec *idRecord, p *payload, byEmail bo
 	switch {
 	case byEmail:
 		var er emailRecord
-		if err := t.get(ctx, emailKey(p.email), &er); err != nil {
+		if _, err := t.ids.Get(ctx, emailKey(p.email), &er); err != nil {
 			return 0, 0, err
 		}
 		if id = er.CandidateID; id == 0 {
@@ -493,7 +491,7 @@ func (t *Target) pushResume(ctx context.Context, key string, rec *idRecord, item
 	defer rc.Close()
 	id, _, err := t.client.Files.Upload(ctx, rec.CandidateID, f, rc)
 	if errors.Is(err, ErrFileTooLarge) {
-		return false, &permanentError{err}
+		return false, targets.Permanent(err)
 	}
 	if err != nil {
 		return false, err
@@ -632,7 +630,7 @@ func (t *Target) hold(ctx context.Context, key string, rev uint64) (context.Cont
 		if lost {
 			return // it is someone else's now, or expires on its own
 		}
-		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
+		dctx, dcancel := context.WithTimeout(context.WithoutCancel(ctx), targets.StoreTimeout)
 		defer dcancel()
 		if err := t.locks.Delete(dctx, key, jetstream.LastRevision(rev)); err != nil {
 			t.logger.Warn("bullhorn: could not release a lock; it expires on its own", "key", key, "error", err)
@@ -649,7 +647,7 @@ func isNotFound(err error) bool {
 // load reads a profile's record; a missing one is empty.
 func (t *Target) load(ctx context.Context, key string) (idRecord, error) {
 	rec := newRecord(0)
-	if err := t.get(ctx, key, &rec); err != nil {
+	if _, err := t.ids.Get(ctx, key, &rec); err != nil {
 		return rec, err
 	}
 	if rec.Educations == nil {
@@ -661,39 +659,11 @@ func (t *Target) load(ctx context.Context, key string) (idRecord, error) {
 	return rec, nil
 }
 
+// save stores rec under key, even when ctx is done: what it records was written at Bullhorn,
+// and forgetting it would duplicate it on the next push.
 func (t *Target) save(ctx context.Context, key string, rec *idRecord) error {
 	rec.UpdatedAt = t.now()
-	return t.put(ctx, key, rec)
-}
-
-// get decodes key's value into v; a missing key leaves v as it is.
-func (t *Target) get(ctx context.Context, key string, v any) error {
-	e, err := t.ids.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return nil
-	}
-	if err != nil {
-		return fmt.Errorf("bullhorn: read %s: %w", key, err)
-	}
-	if err := json.Unmarshal(e.Value(), v); err != nil {
-		return fmt.Errorf("bullhorn: record %s: %w", key, err)
-	}
-	return nil
-}
-
-// put stores v under key. It goes on when ctx is done: what it records was written at
-// Bullhorn, and forgetting it would duplicate it on the next push.
-func (t *Target) put(ctx context.Context, key string, v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-	defer cancel()
-	if _, err := t.ids.Put(ctx, key, b); err != nil {
-		return fmt.Errorf("bullhorn: store %s: %w", key, err)
-	}
-	return nil
+	return t.ids.Put(ctx, key, rec)
 }
 
 // emailRecord is the JSON value of an email's key in the IDs bucket.
@@ -704,25 +674,3 @@ type emailRecord struct {
 func emailKey(email string) string {
 	return "bullhorn-email." + hash(strings.ToLower(email))[:32]
 }
-
-// idKey is the IDs bucket key of a profile: readable when the keys allow it, hashed otherwise.
-func idKey(sourceKey, profileKey string) string {
-	if plainKey(sourceKey) && plainKey(profileKey) {
-		return "bullhorn." + sourceKey + "." + profileKey
-	}
-	return "bullhorn." + hash(sourceKey+"\x00"+profileKey)
-}
-
-// plainKey reports whether s is made of [A-Za-z0-9_-] only.
-func plainKey(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-')
-	})
-}
-
-// permanentError marks an error that sending the same item again cannot fix.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string   { return e.err.Error() }
-func (e *permanentError) Unwrap() error   { return e.err }
-func (e *permanentError) Permanent() bool { return true }

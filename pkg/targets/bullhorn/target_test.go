@@ -549,20 +549,6 @@ func TestParseRows(t *testing.T) {
 	}
 }
 
-func TestIDKey(t *testing.T) {
-	t.Parallel()
-	tests := []struct{ source, profile, want string }{
-		{"src_1", "prof-2", "bullhorn.src_1.prof-2"},
-		{"a.b", "c", "bullhorn." + hash("a.b\x00c")},
-		{"src", "", "bullhorn." + hash("src\x00")},
-	}
-	for _, tt := range tests {
-		if got := idKey(tt.source, tt.profile); got != tt.want {
-			t.Errorf("idKey(%q, %q) = %q, want %q", tt.source, tt.profile, got, tt.want)
-		}
-	}
-}
-
 // noEmailItem is testItem without its email, pushed by job.
 func noEmailItem(t *testing.T, opens *atomic.Int32, job string) *targets.Item {
 	t.Helper()

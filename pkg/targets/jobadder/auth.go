@@ -6,7 +6,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -29,10 +28,6 @@ const (
 	leaseTTL = 30 * time.Second
 	// defaultTokenLifetime applies when a token response has no expires_in (JobAdder: 60 min).
 	defaultTokenLifetime = time.Hour
-	// storeAttempts bounds the retries of storing a new token: once refreshed, the previous
-	// refresh token is gone, so losing the new one means authorising the app again.
-	storeAttempts = 4
-	storeTimeout  = 10 * time.Second
 )
 
 // Reasons of the [targets.CredentialsError] values returned by [Auth.Token].
@@ -93,7 +88,7 @@ type Auth struct {
 	oauth    oauth2.Config
 	code     secret.Value
 	codeHash string // hex SHA-256 of code, "" without a code
-	kv       jetstream.KeyValue
+	records  targets.Records
 	key      string
 	http     *http.Client
 	logger   *slog.Logger
@@ -136,14 +131,14 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 				AuthStyle: oauth2.AuthStyleInParams,
 			},
 		},
-		code:   cfg.AuthorizationCode,
-		kv:     cfg.Tokens,
-		key:    "jobadder." + hash(cfg.ClientID)[:16],
-		http:   cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 30 * time.Second}),
-		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		now:    cfg.Now,
-		owner:  cmp.Or(cfg.Owner, rand.Text()),
-		sem:    make(chan struct{}, 1),
+		code:    cfg.AuthorizationCode,
+		records: targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
+		key:     "jobadder." + hash(cfg.ClientID)[:16],
+		http:    cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 30 * time.Second}),
+		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		now:     cfg.Now,
+		owner:   cmp.Or(cfg.Owner, rand.Text()),
+		sem:     make(chan struct{}, 1),
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -213,12 +208,9 @@ type tokenRecord struct {
 	// worker sends it again.
 	CodeSHA256 string    `json:"code_sha256,omitempty"`
 	UpdatedAt  time.Time `json:"updated_at"`
-	// LeaseOwner holds the record until LeaseUntil while it calls the token endpoint.
-	LeaseOwner string    `json:"lease_owner,omitempty"`
-	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	// The lease's owner holds the record while it calls the token endpoint.
+	targets.Lease
 }
-
-var errLeaseLost = errors.New("jobadder: token record changed")
 
 // sync brings the cached token up to date from the token record, exchanging the
 // authorization code or refreshing the token when the record holds no valid token.
@@ -229,8 +221,8 @@ func (a *Auth) sync(ctx context.Context) (*Token, error) {
 			return nil, err
 		}
 		now := a.now()
-		if rec.LeaseOwner != "" && rec.LeaseOwner != a.owner && now.Before(rec.LeaseUntil) {
-			if err := a.waitChange(ctx, rev, rec.LeaseUntil.Sub(now)); err != nil {
+		if rec.HeldByOther(a.owner, now) {
+			if err := a.records.WaitChange(ctx, a.key, rev, rec.LeaseUntil.Sub(now)); err != nil {
 				return nil, err
 			}
 			continue
@@ -249,7 +241,7 @@ func (a *Auth) sync(ctx context.Context) (*Token, error) {
 			return nil, credentialsError(reasonNoToken)
 		}
 		leaseRev, err := a.lease(ctx, rec, rev)
-		if errors.Is(err, errLeaseLost) {
+		if errors.Is(err, targets.ErrRecordChanged) {
 			continue
 		}
 		if err != nil {
@@ -276,65 +268,16 @@ func (a *Auth) keep(rec tokenRecord) *Token {
 
 // load reads the token record; rev is 0 when there is none.
 func (a *Auth) load(ctx context.Context) (rec tokenRecord, rev uint64, err error) {
-	e, err := a.kv.Get(ctx, a.key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return rec, 0, nil
-	}
-	if err != nil {
-		return rec, 0, fmt.Errorf("jobadder: read token record: %w", err)
-	}
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return rec, 0, fmt.Errorf("jobadder: token record %s is not valid JSON", a.key)
-	}
-	return rec, e.Revision(), nil
+	rev, err = a.records.Get(ctx, a.key, &rec)
+	return rec, rev, err
 }
 
 // lease writes rec with this worker's lease over revision rev (0: create the record). It
-// returns errLeaseLost when another worker changed the record first.
+// returns targets.ErrRecordChanged when another worker changed the record first.
 func (a *Auth) lease(ctx context.Context, rec tokenRecord, rev uint64) (uint64, error) {
 	now := a.now()
 	rec.LeaseOwner, rec.LeaseUntil, rec.UpdatedAt = a.owner, now.Add(leaseTTL), now
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return 0, err
-	}
-	if rev == 0 {
-		rev, err = a.kv.Create(ctx, a.key, b)
-	} else {
-		rev, err = a.kv.Update(ctx, a.key, b, rev)
-	}
-	if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-		return 0, errLeaseLost
-	}
-	if err != nil {
-		return 0, fmt.Errorf("jobadder: lease token record: %w", err)
-	}
-	return rev, nil
-}
-
-// waitChange waits until the record's revision moves past rev, at most d (the remaining lease,
-// after which the lease may be taken over).
-func (a *Auth) waitChange(ctx context.Context, rev uint64, d time.Duration) error {
-	wctx, cancel := context.WithTimeout(ctx, d)
-	defer cancel()
-	w, err := a.kv.Watch(wctx, a.key)
-	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		return fmt.Errorf("jobadder: watch token record: %w", err)
-	}
-	defer func() { _ = w.Stop() }()
-	for {
-		select {
-		case e, ok := <-w.Updates():
-			if !ok || (e != nil && e.Revision() > rev) {
-				return ctx.Err()
-			}
-		case <-wctx.Done():
-			return ctx.Err()
-		}
-	}
+	return a.records.Swap(ctx, a.key, rec, rev)
 }
 
 // exchange sends the authorization code while holding the lease at leaseRev.
@@ -399,27 +342,10 @@ func (a *Auth) record(tok *oauth2.Token, api, codeHash string) tokenRecord {
 }
 
 // store writes a new token over the lease at leaseRev and caches it. A new refresh token must
-// not be lost, so store retries, even when ctx is done, and logs an error when it gives up.
+// not be lost, so store goes on, even when ctx is done, and logs an error when it gives up.
 func (a *Auth) store(ctx context.Context, rec tokenRecord, leaseRev uint64) *Token {
 	rec.UpdatedAt = a.now()
-	b, err := json.Marshal(rec)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		defer cancel()
-		for attempt := range storeAttempts {
-			if attempt > 0 {
-				select {
-				case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-				case <-ctx.Done():
-				}
-			}
-			if _, err = a.kv.Update(ctx, a.key, b, leaseRev); err == nil ||
-				errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
-				break
-			}
-		}
-	}
-	if err != nil {
+	if _, err := a.records.Keep(ctx, a.key, rec, leaseRev); err != nil {
 		a.logger.Error("jobadder: could not store the new token; the app must be authorised again "+
 			"if this worker stops before the next refresh", "key", a.key, "error", err)
 	}
@@ -429,14 +355,8 @@ func (a *Auth) store(ctx context.Context, rec tokenRecord, leaseRev uint64) *Tok
 // release writes rec without a lease over the lease at leaseRev. A failure is only logged: the
 // lease expires anyway.
 func (a *Auth) release(ctx context.Context, rec tokenRecord, leaseRev uint64) {
-	rec.LeaseOwner, rec.LeaseUntil, rec.UpdatedAt = "", time.Time{}, a.now()
-	b, err := json.Marshal(rec)
-	if err == nil {
-		ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), storeTimeout)
-		defer cancel()
-		_, err = a.kv.Update(ctx, a.key, b, leaseRev)
-	}
-	if err != nil {
+	rec.Lease, rec.UpdatedAt = targets.Lease{}, a.now()
+	if _, err := a.records.Keep(ctx, a.key, rec, leaseRev); err != nil {
 		a.logger.Warn("jobadder: could not release the token lease", "key", a.key, "error", err)
 	}
 }

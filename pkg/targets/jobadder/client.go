@@ -237,7 +237,7 @@ func CheckResponse(r *http.Response) error {
 			}
 		}
 	} else if text := strings.TrimSpace(string(body)); text != "" && !strings.HasPrefix(text, "<") {
-		e.Message = truncate(text, 200)
+		e.Message = targets.Truncate(text, 200)
 	}
 	switch r.StatusCode {
 	case http.StatusTooManyRequests:

@@ -22,23 +22,23 @@ const (
 // of the schema are produced; see the package documentation for the mapping.
 func Format(p *hrflow.Profile) map[string]any {
 	out := map[string]any{}
-	first, last := clean(p.Info.FirstName), clean(p.Info.LastName)
+	first, last := strings.TrimSpace(p.Info.FirstName), strings.TrimSpace(p.Info.LastName)
 	if first == "" && last == "" {
 		if f := strings.Fields(p.Info.FullName); len(f) > 0 {
 			first, last = f[0], strings.Join(f[1:], " ")
 		}
 	}
-	set(out, "firstName", first, maxNameLen)
-	set(out, "lastName", last, maxNameLen)
-	if email := clean(p.Info.Email); targets.Length(email) <= maxEmailLen {
-		set(out, "email", email, 0) // a cut email is a wrong email: omit one that is too long
+	targets.SetText(out, "firstName", first, maxNameLen)
+	targets.SetText(out, "lastName", last, maxNameLen)
+	if email := strings.TrimSpace(p.Info.Email); targets.Length(email) <= maxEmailLen {
+		targets.SetText(out, "email", email, 0) // a cut email is a wrong email: omit one that is too long
 	}
-	set(out, "phone", p.Info.Phone, maxNameLen)
-	set(out, "dateOfBirth", date(p.Info.DateBirth), 0)
+	targets.SetText(out, "phone", p.Info.Phone, maxNameLen)
+	targets.SetText(out, "dateOfBirth", date(p.Info.DateBirth), 0)
 	if a := address(p.Info.Location.Fields); len(a) > 0 {
 		out["address"] = a
 	}
-	set(out, "summary", p.Info.Summary, 0)
+	targets.SetText(out, "summary", p.Info.Summary, 0)
 	if tags := skillTags(p.Skills); len(tags) > 0 {
 		out["skillTags"] = tags
 	}
@@ -57,13 +57,13 @@ func Format(p *hrflow.Profile) map[string]any {
 
 func address(f hrflow.LocationFields) map[string]any {
 	a := map[string]any{}
-	if street := clean(clean(f.HouseNumber) + " " + clean(f.Road)); street != "" {
+	if street := strings.TrimSpace(strings.TrimSpace(f.HouseNumber) + " " + strings.TrimSpace(f.Road)); street != "" {
 		a["street"] = []any{street}
 	}
-	set(a, "city", f.City, 0)
-	set(a, "state", f.State, 0)
-	set(a, "postalCode", f.Postcode, 0)
-	set(a, "countryCode", hrflow.Alpha2(clean(f.Country)), 0)
+	targets.SetText(a, "city", f.City, 0)
+	targets.SetText(a, "state", f.State, 0)
+	targets.SetText(a, "postalCode", f.Postcode, 0)
+	targets.SetText(a, "countryCode", hrflow.Alpha2(strings.TrimSpace(f.Country)), 0)
 	return a
 }
 
@@ -71,7 +71,7 @@ func skillTags(skills []hrflow.Skill) []any {
 	var tags []any
 	seen := map[string]bool{}
 	for _, s := range skills {
-		name := clean(s.Name)
+		name := strings.TrimSpace(s.Name)
 		if name == "" || seen[strings.ToLower(name)] {
 			continue
 		}
@@ -88,9 +88,9 @@ func education(eds []hrflow.Education) []any {
 	var out []any
 	for _, e := range eds {
 		m := map[string]any{}
-		set(m, "institution", e.School, 0)
-		set(m, "course", cmp.Or(clean(e.Title), clean(e.Description)), 0)
-		set(m, "date", date(e.DateEnd), 0)
+		targets.SetText(m, "institution", e.School, 0)
+		targets.SetText(m, "course", cmp.Or(strings.TrimSpace(e.Title), strings.TrimSpace(e.Description)), 0)
+		targets.SetText(m, "date", date(e.DateEnd), 0)
 		if len(m) > 0 {
 			out = append(out, m)
 		}
@@ -106,18 +106,18 @@ func employment(exps []hrflow.Experience) map[string]any {
 	for i := range exps {
 		e := &exps[i]
 		m := map[string]any{}
-		set(m, "employer", e.Company, 0)
-		set(m, "position", e.Title, 0)
+		targets.SetText(m, "employer", e.Company, 0)
+		targets.SetText(m, "position", e.Title, 0)
 		if len(m) == 0 {
 			continue
 		}
-		set(m, "start", date(e.DateStart), 0)
+		targets.SetText(m, "start", date(e.DateStart), 0)
 		if ongoing(e) {
 			m["end"] = "Present"
 		} else {
-			set(m, "end", date(e.DateEnd), 0)
+			targets.SetText(m, "end", date(e.DateEnd), 0)
 		}
-		set(m, "description", e.Description, 0)
+		targets.SetText(m, "description", e.Description, 0)
 		history = append(history, m)
 		if cur == nil || later(e, cur) {
 			cur = e
@@ -127,8 +127,8 @@ func employment(exps []hrflow.Experience) map[string]any {
 		return nil
 	}
 	current := map[string]any{}
-	set(current, "employer", cur.Company, 0)
-	set(current, "position", cur.Title, 0)
+	targets.SetText(current, "employer", cur.Company, 0)
+	targets.SetText(current, "position", cur.Title, 0)
 	return map[string]any{"current": current, "history": history}
 }
 
@@ -151,7 +151,7 @@ func later(a, b *hrflow.Experience) bool {
 func social(urls hrflow.URLs) map[string]any {
 	m := map[string]any{}
 	for _, network := range []string{"linkedin", "github", "twitter", "facebook"} {
-		raw := clean(urls.Get(network))
+		raw := strings.TrimSpace(urls.Get(network))
 		if raw != "" && !strings.Contains(raw, "://") {
 			raw = "https://" + raw
 		}
@@ -186,19 +186,3 @@ func date(t hrflow.Time) string {
 	}
 	return t.Format(time.DateOnly)
 }
-
-// set puts the cleaned s under key unless it is empty, cut to maxLen runes when maxLen > 0.
-func set(m map[string]any, key, s string, maxLen int) {
-	s = clean(s)
-	if maxLen > 0 {
-		s = truncate(s, maxLen)
-	}
-	if s != "" {
-		m[key] = s
-	}
-}
-
-func clean(s string) string { return strings.TrimSpace(s) }
-
-// truncate cuts s to at most n UTF-16 units, as the API counts them.
-func truncate(s string, n int) string { return targets.Truncate(s, n) }

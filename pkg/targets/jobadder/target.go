@@ -3,9 +3,6 @@ package jobadder
 import (
 	"cmp"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,7 +35,7 @@ type TargetConfig struct {
 // push stays idempotent.
 type Target struct {
 	client *Client
-	ids    jetstream.KeyValue
+	ids    targets.Records
 	logger *slog.Logger
 	now    func() time.Time
 }
@@ -50,7 +47,7 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 	}
 	t := &Target{
 		client: cfg.Client,
-		ids:    cfg.IDs,
+		ids:    targets.Records{KV: cfg.IDs, Name: "jobadder: candidate id record"},
 		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:    cfg.Now,
 	}
@@ -83,9 +80,9 @@ type idRecord struct {
 // Push creates or updates the candidate of item's profile, then uploads its resume once.
 func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result, error) {
 	if len(item.Payload) == 0 {
-		return nil, &permanentError{errors.New("jobadder: empty payload")}
+		return nil, targets.Permanent(errors.New("jobadder: empty payload"))
 	}
-	key := idKey(item.SourceKey, item.ProfileKey)
+	key := targets.RecordKey("jobadder", item.SourceKey, item.ProfileKey)
 	rec, err := t.load(ctx, key)
 	if err != nil {
 		return nil, err
@@ -171,7 +168,7 @@ func (t *Target) create(ctx context.Context, item *targets.Item) (int, targets.A
 	}
 	if item.AllowDuplicates {
 		if conflict.OverrideCode == "" {
-			return 0, "", &permanentError{fmt.Errorf("%w (without a duplicate override code)", conflict)}
+			return 0, "", targets.Permanent(fmt.Errorf("%w (without a duplicate override code)", conflict))
 		}
 		if c, _, err = t.client.Candidates.Add(ctx, item.Payload, conflict.OverrideCode); err != nil {
 			return 0, "", err
@@ -180,15 +177,15 @@ func (t *Target) create(ctx context.Context, item *targets.Item) (int, targets.A
 	}
 	email, _ := item.Payload["email"].(string)
 	if email == "" {
-		return 0, "", &permanentError{fmt.Errorf("%w; cannot find the existing candidate: %w", conflict, targets.ErrNoEmail)}
+		return 0, "", targets.Permanent(fmt.Errorf("%w; cannot find the existing candidate: %w", conflict, targets.ErrNoEmail))
 	}
 	id, err := t.findByEmail(ctx, email)
 	if err != nil {
 		return 0, "", err
 	}
 	if id == 0 {
-		return 0, "", &permanentError{fmt.Errorf("%w; no candidate has exactly this email: "+
-			"allow duplicates in the workflow to create one anyway", conflict)}
+		return 0, "", targets.Permanent(fmt.Errorf("%w; no candidate has exactly this email: "+
+			"allow duplicates in the workflow to create one anyway", conflict))
 	}
 	if err := t.update(ctx, id, item); err != nil {
 		return 0, "", err
@@ -222,7 +219,7 @@ func (t *Target) update(ctx context.Context, id int, item *targets.Item) error {
 		return err
 	}
 	if !item.AllowDuplicates || conflict.OverrideCode == "" {
-		return &permanentError{fmt.Errorf("%w; allow duplicates in the workflow to update it anyway", conflict)}
+		return targets.Permanent(fmt.Errorf("%w; allow duplicates in the workflow to update it anyway", conflict))
 	}
 	_, err = t.client.Candidates.Update(ctx, id, body, conflict.OverrideCode)
 	return err
@@ -251,7 +248,7 @@ func (t *Target) uploadResume(ctx context.Context, key string, rec *idRecord, do
 	}
 	_, _, err = t.client.Candidates.UploadAttachment(ctx, rec.CandidateID, "Resume", name, doc.ContentType, rc)
 	if errors.Is(err, ErrAttachmentTooLarge) {
-		return false, &permanentError{err}
+		return false, targets.Permanent(err)
 	}
 	return err == nil, err
 }
@@ -337,50 +334,13 @@ func isNotFound(err error) bool {
 
 func (t *Target) load(ctx context.Context, key string) (idRecord, error) {
 	var rec idRecord
-	e, err := t.ids.Get(ctx, key)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return rec, nil
-	}
-	if err != nil {
-		return rec, fmt.Errorf("jobadder: read candidate id: %w", err)
-	}
-	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return rec, fmt.Errorf("jobadder: candidate id record %s: %w", key, err)
-	}
-	return rec, nil
+	_, err := t.ids.Get(ctx, key, &rec)
+	return rec, err
 }
 
+// save stores rec under key, even when ctx is done: what it records was written at JobAdder,
+// and forgetting it would duplicate it on the next push.
 func (t *Target) save(ctx context.Context, key string, rec *idRecord) error {
 	rec.UpdatedAt = t.now()
-	b, err := json.Marshal(rec)
-	if err != nil {
-		return err
-	}
-	if _, err := t.ids.Put(ctx, key, b); err != nil {
-		return fmt.Errorf("jobadder: store candidate id %d: %w", rec.CandidateID, err)
-	}
-	return nil
+	return t.ids.Put(ctx, key, rec)
 }
-
-// idKey is the IDs bucket key of a profile: readable when the keys allow it, hashed otherwise.
-func idKey(sourceKey, profileKey string) string {
-	if plainKey(sourceKey) && plainKey(profileKey) {
-		return "jobadder." + sourceKey + "." + profileKey
-	}
-	sum := sha256.Sum256([]byte(sourceKey + "\x00" + profileKey))
-	return "jobadder." + hex.EncodeToString(sum[:])
-}
-
-// plainKey reports whether s is made of [A-Za-z0-9_-] only.
-func plainKey(s string) bool {
-	return s != "" && !strings.ContainsFunc(s, func(r rune) bool {
-		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '_' || r == '-')
-	})
-}
-
-// permanentError marks an error that sending the same item again cannot fix.
-type permanentError struct{ err error }
-
-func (e *permanentError) Error() string   { return e.err.Error() }
-func (e *permanentError) Unwrap() error   { return e.err }
-func (e *permanentError) Permanent() bool { return true }

@@ -2,8 +2,6 @@ package jobadder
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"io"
@@ -288,26 +286,6 @@ func TestTargetPush(t *testing.T) {
 			t.Errorf("error = %v, want a transient error", err)
 		}
 	})
-}
-
-func TestIDKey(t *testing.T) {
-	t.Parallel()
-	hashed := func(source, profile string) string {
-		sum := sha256.Sum256([]byte(source + "\x00" + profile))
-		return "jobadder." + hex.EncodeToString(sum[:])
-	}
-	tests := []struct{ source, profile, want string }{
-		{"src_1", "prof-2", "jobadder.src_1.prof-2"},
-		{"a.b", "c", hashed("a.b", "c")},
-		{"a", "b.c", hashed("a", "b.c")},
-		{"src", "", hashed("src", "")},
-		{"src", "pröfile", hashed("src", "pröfile")},
-	}
-	for _, tt := range tests {
-		if got := idKey(tt.source, tt.profile); got != tt.want {
-			t.Errorf("idKey(%q, %q) = %q, want %q", tt.source, tt.profile, got, tt.want)
-		}
-	}
 }
 
 // TestTargetPushAfterLostAnswer: a push whose worker died (or whose answer was lost) after
