@@ -22,7 +22,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
@@ -111,26 +111,13 @@ func TestChaos(t *testing.T) {
 	bins := build(t, dir)
 
 	// NATS runs in the test process, so that killing a worker never kills the queue.
-	srv, err := broker.Start(broker.Config{Port: -1, StoreDir: filepath.Join(dir, "nats")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL(),
+	natsURL, js := brokertest.JetStream(t,
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil {
 				t.Logf("test connection to NATS lost: %v", err)
 			}
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { t.Log("test connection to NATS back") }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
 	if _, err := jobs.EnsureStreams(t.Context(), js, jobs.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +136,7 @@ func TestChaos(t *testing.T) {
 
 	workerEnv := []string{
 		"PATH=" + os.Getenv("PATH"),
-		"NATS_URL=" + srv.ClientURL(),
+		"NATS_URL=" + natsURL,
 		"WORKER_ACK_WAIT=" + ackWait.String(),
 		"WORKER_RETRY_BUDGET=" + retryBudget.String(),
 		"WORKER_SHUTDOWN_GRACE=" + shutdownGrace.String(),
@@ -180,8 +167,8 @@ func TestChaos(t *testing.T) {
 	start := time.Now()
 	suffix := strconv.FormatInt(time.Now().UnixNano()%1e9, 36)
 	batches := map[string]string{
-		"jobadder": enqueue(t, bins["enqueue"], srv.ClientURL(), env["SANDBOX_SOURCE_KEY"], "jobadder", "chaos-ja-"+suffix, dir, append(append([]string{}, jaKeys...), jaMissing...)),
-		"bullhorn": enqueue(t, bins["enqueue"], srv.ClientURL(), env["SANDBOX_SOURCE_KEY"], "bullhorn", "chaos-bh-"+suffix, dir, append(append([]string{}, bhKeys...), bhMissing...)),
+		"jobadder": enqueue(t, bins["enqueue"], natsURL, env["SANDBOX_SOURCE_KEY"], "jobadder", "chaos-ja-"+suffix, dir, append(append([]string{}, jaKeys...), jaMissing...)),
+		"bullhorn": enqueue(t, bins["enqueue"], natsURL, env["SANDBOX_SOURCE_KEY"], "bullhorn", "chaos-bh-"+suffix, dir, append(append([]string{}, bhKeys...), bhMissing...)),
 	}
 	malformed := publishMalformed(t, js)
 
@@ -212,7 +199,7 @@ func TestChaos(t *testing.T) {
 	// are checked afterwards: see checkReport.
 	ctx, cancel := context.WithTimeout(t.Context(), set.deadline)
 	defer cancel()
-	err = waitDrained(ctx, t, js)
+	err := waitDrained(ctx, t, js)
 	close(stopChaos)
 	chaosDone.Wait()
 	if err != nil {
@@ -370,15 +357,7 @@ func publishMalformed(t *testing.T, js jetstream.JetStream) []malformedJob {
 
 func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
-	s, err := js.Stream(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return brokertest.StreamMsgs(t, js, name)
 }
 
 // state is what the sandbox serves at GET /_sandbox/state.

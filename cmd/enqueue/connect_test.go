@@ -5,11 +5,11 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 
 	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 )
 
 // TestConnectWithCredentials: enqueue reads the NATS credentials from the worker's variables
@@ -17,8 +17,8 @@ import (
 // Not parallel: it sets the environment.
 func TestConnectWithCredentials(t *testing.T) {
 	const password = "enqueue-pa55word"
-	ns, err := server.NewServer(&server.Options{
-		Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true, JetStream: true, StoreDir: t.TempDir(),
+	ns := brokertest.StartNATS(t, &server.Options{
+		JetStream: true,
 		Users: []*server.User{{
 			Username: "hrpush-enqueue", Password: password,
 			Permissions: &server.Permissions{
@@ -27,14 +27,6 @@ func TestConnectWithCredentials(t *testing.T) {
 			},
 		}},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	dir := t.TempDir()
 	passwordFile := filepath.Join(dir, "nats-password")
 	if err := os.WriteFile(passwordFile, []byte(password+"\n"), 0o600); err != nil {

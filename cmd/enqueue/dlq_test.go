@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
 
@@ -23,24 +22,11 @@ import (
 // JetStream context on it.
 func natsServer(t *testing.T) (string, jetstream.JetStream) {
 	t.Helper()
-	srv, err := broker.Start(broker.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	url, js := brokertest.JetStream(t)
 	if _, err := jobs.EnsureStreams(t.Context(), js, jobs.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
-	return srv.ClientURL(), js
+	return url, js
 }
 
 // runCLI runs enqueue with args and returns the exit code, stdout and stderr.
@@ -94,15 +80,7 @@ func seedDLQ(t *testing.T, js jetstream.JetStream, d *jobs.DeadLetter) uint64 {
 
 func msgCount(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	t.Helper()
-	s, err := js.Stream(t.Context(), stream)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return brokertest.StreamMsgs(t, js, stream)
 }
 
 // tableSeqs reads the SEQ column of a dlq list table.

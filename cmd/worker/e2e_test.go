@@ -12,10 +12,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -50,20 +49,7 @@ const (
 
 func newE2E(t testing.TB, profiles int, ja jobaddertest.Config) *e2e {
 	t.Helper()
-	srv, err := broker.Start(broker.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	natsURL, js := brokertest.JetStream(t)
 	if _, err := jobs.EnsureStreams(t.Context(), js, jobs.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -72,7 +58,7 @@ func newE2E(t testing.TB, profiles int, ja jobaddertest.Config) *e2e {
 	fake := jobaddertest.NewServer(ja)
 	t.Cleanup(fake.Close)
 	return &e2e{
-		t: t, natsURL: srv.ClientURL(), js: js, hrflow: hf, ja: fake, source: testSource,
+		t: t, natsURL: natsURL, js: js, hrflow: hf, ja: fake, source: testSource,
 		keys: hf.Generate(testSource, profiles, 42), code: fake.IssueCode(),
 	}
 }
@@ -221,15 +207,7 @@ func (e *e2e) checkExactlyOnce(want int) jobaddertest.State {
 
 func (e *e2e) streamMsgs(name string) uint64 {
 	e.t.Helper()
-	s, err := e.js.Stream(e.t.Context(), name)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	info, err := s.Info(e.t.Context())
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return info.State.Msgs
+	return brokertest.StreamMsgs(e.t, e.js, name)
 }
 
 func TestE2EPushesEveryProfileOnce(t *testing.T) {

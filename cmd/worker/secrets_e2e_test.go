@@ -15,10 +15,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -99,20 +98,7 @@ func issuing(name string, h http.Handler, found *secretSet) http.Handler {
 // newSecretsRun is a failure run whose fakes use the known secrets and report what they issue.
 func newSecretsRun(t *testing.T, issued *secretSet) *failureRun {
 	t.Helper()
-	srv, err := broker.Start(broker.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	natsURL, js := brokertest.JetStream(t)
 	if _, err := jobs.EnsureStreams(t.Context(), js, jobs.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -139,7 +125,7 @@ func newSecretsRun(t *testing.T, issued *secretSet) *failureRun {
 	t.Cleanup(bhHTTP.Close)
 
 	e := &e2e{
-		t: t, natsURL: srv.ClientURL(), js: js, hrflow: hf, ja: ja, bh: bh, source: testSource,
+		t: t, natsURL: natsURL, js: js, hrflow: hf, ja: ja, bh: bh, source: testSource,
 		keys: hf.Generate(testSource, 12, 42), code: ja.IssueCode(),
 	}
 	e.workflowsFile = filepath.Join(t.TempDir(), "workflows.yaml")

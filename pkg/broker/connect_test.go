@@ -25,33 +25,16 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
 
 // startServer runs a nats-server on a free loopback port with the options configure sets.
 func startServer(t *testing.T, configure func(*server.Options)) *server.Server {
 	t.Helper()
-	opts := &server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true}
+	opts := &server.Options{}
 	configure(opts)
-	return runServer(t, opts)
-}
-
-func runServer(t *testing.T, opts *server.Options) *server.Server {
-	t.Helper()
-	ns, err := server.NewServer(opts)
-	if err != nil {
-		t.Fatal(err)
-	}
-	go ns.Start()
-	if !ns.ReadyForConnections(10 * time.Second) {
-		ns.Shutdown()
-		t.Fatal("nats-server not ready")
-	}
-	t.Cleanup(func() {
-		ns.Shutdown()
-		ns.WaitForShutdown()
-	})
-	return ns
+	return brokertest.StartNATS(t, opts)
 }
 
 // writeFile writes data to a new file in a test directory and returns its path.
@@ -436,7 +419,7 @@ func exerciseJetStream(ctx context.Context, nc *nats.Conn) error {
 func TestInboxPrefix(t *testing.T) {
 	t.Parallel()
 	ns := startServer(t, func(o *server.Options) {
-		o.JetStream, o.StoreDir = true, t.TempDir()
+		o.JetStream = true
 		o.Users = []*server.User{{Username: "w", Password: "p", Permissions: workerPermissions()}}
 	})
 	cfg := broker.ClientConfig{URL: ns.ClientURL(), User: "w", Password: "p", InboxPrefix: broker.WorkerInboxPrefix}
@@ -492,9 +475,8 @@ func TestDeploymentPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatalf("nats-server.conf's authorization block: %v", err)
 	}
-	opts.Host, opts.Port, opts.NoLog, opts.NoSigs = "127.0.0.1", -1, true, true
-	opts.JetStream, opts.StoreDir = true, t.TempDir()
-	ns := runServer(t, opts)
+	opts.JetStream = true
+	ns := brokertest.StartNATS(t, opts)
 
 	worker, err := connect(t, broker.ClientConfig{URL: ns.ClientURL(), User: "hrpush-worker", Password: "wpass", InboxPrefix: broker.WorkerInboxPrefix})
 	if err != nil {

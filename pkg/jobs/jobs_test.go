@@ -13,11 +13,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
-	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets"
 )
@@ -29,20 +28,7 @@ func TestMain(m *testing.M) {
 // setup starts an embedded JetStream server with the streams created.
 func setup(t *testing.T) jetstream.JetStream {
 	t.Helper()
-	srv, err := broker.Start(broker.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := brokertest.JetStream(t)
 	if _, err := jobs.EnsureStreams(t.Context(), js, jobs.StreamConfig{}); err != nil {
 		t.Fatal(err)
 	}
@@ -98,15 +84,7 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 
 func streamMsgs(t *testing.T, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
-	s, err := js.Stream(t.Context(), name)
-	if err != nil {
-		t.Fatal(err)
-	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
-	return info.State.Msgs
+	return brokertest.StreamMsgs(t, js, name)
 }
 
 func dlqEntries(t *testing.T, js jetstream.JetStream) []jobs.DeadLetter {

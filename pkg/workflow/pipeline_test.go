@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets"
@@ -511,25 +510,7 @@ func TestNewPipelineChecks(t *testing.T) {
 // stateBucket starts an embedded JetStream server and returns a state bucket.
 func stateBucket(t *testing.T) jetstream.KeyValue {
 	t.Helper()
-	srv, err := broker.Start(broker.Config{Port: -1, StoreDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(srv.Shutdown)
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	kv, err := js.CreateOrUpdateKeyValue(t.Context(), jetstream.KeyValueConfig{Bucket: jobs.StateBucket, History: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
+	return brokertest.Start(t).KeyValue(t, jetstream.KeyValueConfig{Bucket: jobs.StateBucket, History: 1})
 }
 
 func TestIncremental(t *testing.T) {

@@ -2,72 +2,32 @@ package bullhorn
 
 import (
 	"errors"
-	"fmt"
 	"os"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 )
 
-// natsURL is the embedded NATS server shared by the package's tests; each test uses its own
+// natsServer is the embedded NATS server shared by the package's tests; each test uses its own
 // buckets.
-var natsURL string
+var natsServer brokertest.Shared
 
-var bucketSeq atomic.Int64
-
-func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "bullhorn-test")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	srv, err := broker.Start(broker.Config{Port: -1, StoreDir: dir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	natsURL = srv.ClientURL()
-	code := m.Run()
-	srv.Shutdown()
-	_ = os.RemoveAll(dir)
-	os.Exit(code)
-}
+func TestMain(m *testing.M) { os.Exit(natsServer.Run(m)) }
 
 // newBucket returns a new KV bucket for the test.
 func newBucket(t *testing.T) jetstream.KeyValue {
 	t.Helper()
-	return createBucket(t, jetstream.KeyValueConfig{})
+	return natsServer.KeyValue(t, jetstream.KeyValueConfig{})
 }
 
 // newLockBucket returns a new KV bucket with per-key TTLs, as the Locks bucket needs.
 func newLockBucket(t *testing.T) jetstream.KeyValue {
 	t.Helper()
-	return createBucket(t, jetstream.KeyValueConfig{LimitMarkerTTL: time.Second})
-}
-
-func createBucket(t *testing.T, cfg jetstream.KeyValueConfig) jetstream.KeyValue {
-	t.Helper()
-	nc, err := nats.Connect(natsURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cfg.Bucket = fmt.Sprintf("test_%d", bucketSeq.Add(1))
-	kv, err := js.CreateKeyValue(t.Context(), cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return kv
+	return natsServer.KeyValue(t, jetstream.KeyValueConfig{LimitMarkerTTL: time.Second})
 }
 
 // clock is a settable clock shared by the workers of a test.
