@@ -689,7 +689,7 @@ func TestTargetLock(t *testing.T) {
 		ids, locks := newBucket(t), newLockBucket(t)
 		var workers []*Target
 		for range 2 {
-			w, err := NewTarget(TargetConfig{Client: client, IDs: ids, Locks: locks, LockTTL: time.Second})
+			w, err := NewTarget(TargetConfig{Client: client, IDs: ids, Locks: locks, LockTTL: 3 * time.Second})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -699,7 +699,7 @@ func TestTargetLock(t *testing.T) {
 		var once sync.Once
 		api.do(func(f *fakeAPI) {
 			f.hook["PUT entity/Candidate"] = func() { once.Do(func() { close(started) }) }
-			f.delay["PUT file/Candidate"] = 1500 * time.Millisecond // the first push outlives the TTL
+			f.delay["PUT file/Candidate"] = 4 * time.Second // the first push outlives the TTL
 		})
 		var opens atomic.Int32
 		var firstDone time.Time
