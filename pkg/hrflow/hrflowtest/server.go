@@ -2,7 +2,6 @@ package hrflowtest
 
 import (
 	"bytes"
-	"context"
 	"crypto/subtle"
 	"encoding/json"
 	"errors"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // Paths the server counts requests by in [Server.Stats].
@@ -176,42 +176,22 @@ func (s *Server) routes() http.Handler {
 // counted wraps h to count its answers under path.
 func (s *Server) counted(path string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &recorder{ResponseWriter: w}
+		rec := &targetstest.Recorder{ResponseWriter: w}
 		h(rec, r)
-		if rec.status == 0 {
+		if rec.Code == 0 {
 			return // the client left during the latency
 		}
 		s.statsMu.Lock()
-		s.stats[Stat{path, rec.status}]++
+		s.stats[Stat{path, rec.Code}]++
 		s.statsMu.Unlock()
 	})
-}
-
-// recorder remembers the status a handler answered.
-type recorder struct {
-	http.ResponseWriter
-	status int
-}
-
-func (r *recorder) WriteHeader(code int) {
-	if r.status == 0 {
-		r.status = code
-	}
-	r.ResponseWriter.WriteHeader(code)
-}
-
-func (r *recorder) Write(b []byte) (int, error) {
-	if r.status == 0 {
-		r.status = http.StatusOK
-	}
-	return r.ResponseWriter.Write(b)
 }
 
 // api wraps an API endpoint with fault injection, latency and authentication, in that order.
 func (s *Server) api(path string, h http.HandlerFunc) http.Handler {
 	return s.counted(path, func(w http.ResponseWriter, r *http.Request) {
 		f := s.dice.api()
-		if !sleep(r.Context(), s.cfg.Latency) {
+		if !targetstest.Sleep(r.Context(), s.cfg.Latency) {
 			return
 		}
 		switch f {
@@ -240,20 +220,6 @@ func (s *Server) api(path string, h http.HandlerFunc) http.Handler {
 
 const badGatewayPage = "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n" +
 	"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-
-func sleep(ctx context.Context, d time.Duration) bool {
-	if d <= 0 {
-		return true
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-ctx.Done():
-		return false
-	}
-}
 
 func (s *Server) authorized(r *http.Request) bool {
 	if key := s.cfg.APIKey; !key.IsZero() &&

@@ -8,35 +8,20 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
-// clock is an injectable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock returns a clock for Config.Now.
+func newClock() *targetstest.Clock {
+	return targetstest.NewClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // setup starts a server under a non-root base path with an injected clock.
-func setup(t *testing.T, cfg bullhorntest.Config) (*bullhorntest.Server, *clock) {
+func setup(t *testing.T, cfg bullhorntest.Config) (*bullhorntest.Server, *targetstest.Clock) {
 	t.Helper()
 	clk := newClock()
 	if cfg.Now == nil {
@@ -51,7 +36,7 @@ func setup(t *testing.T, cfg bullhorntest.Config) (*bullhorntest.Server, *clock)
 }
 
 // setupSession starts a server and opens a REST session on it.
-func setupSession(t *testing.T, cfg bullhorntest.Config) (*bullhorntest.Server, bullhorntest.Session, *clock) {
+func setupSession(t *testing.T, cfg bullhorntest.Config) (*bullhorntest.Server, bullhorntest.Session, *targetstest.Clock) {
 	t.Helper()
 	srv, clk := setup(t, cfg)
 	return srv, session(t, srv), clk

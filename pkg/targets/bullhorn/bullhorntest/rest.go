@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf16"
+
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // maxBodySize caps request bodies; larger ones answer 413.
@@ -32,11 +34,11 @@ func (s *Server) rest(w *recorder, r *http.Request, rest, base string) {
 	corp, sub, _ := strings.Cut(rest, "/")
 	segs := strings.Split(strings.TrimSuffix(sub, "/"), "/")
 	w.route = "/rest-services/{corpToken}/" + routeTemplate(segs)
-	if s.slowAnswer() {
-		held := &heldAnswer{header: http.Header{}}
+	if s.cfg.SlowLatency > 0 && s.dice.Slow.Hit(s.cfg.SlowRate) { // a slow answer: done now, sent SlowLatency later
+		held := &targetstest.HeldAnswer{}
 		out := w.ResponseWriter
 		w.ResponseWriter = held
-		defer held.send(r, out, s.cfg.SlowLatency)
+		defer held.Send(out, r, s.cfg.SlowLatency)
 	}
 	if s.restFault(w) {
 		return

@@ -1,21 +1,19 @@
 package bullhorntest
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // Defaults of [Config].
@@ -159,29 +157,17 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports a configuration New would refuse.
 func (c Config) Validate() error {
-	var errs []error
-	for _, r := range []struct {
-		name string
-		v    float64
-	}{{"RateLimitRate", c.RateLimitRate}, {"ErrorRate", c.ErrorRate}, {"AuthErrorRate", c.AuthErrorRate}, {"SlowRate", c.SlowRate}} {
-		if r.v < 0 || r.v > 1 || math.IsNaN(r.v) {
-			errs = append(errs, fmt.Errorf("bullhorntest: %s %v is not between 0 and 1", r.name, r.v))
-		}
-	}
+	errs := targetstest.CheckRates("bullhorntest", map[string]float64{
+		"RateLimitRate": c.RateLimitRate, "ErrorRate": c.ErrorRate, "AuthErrorRate": c.AuthErrorRate,
+		"SlowRate": c.SlowRate,
+	})
 	if c.RateLimitRate+c.ErrorRate > 1 {
 		errs = append(errs, errors.New("bullhorntest: RateLimitRate+ErrorRate exceeds 1"))
 	}
-	for _, d := range []struct {
-		name string
-		v    time.Duration
-	}{
-		{"AccessTokenTTL", c.AccessTokenTTL}, {"SessionTTL", c.SessionTTL}, {"CodeTTL", c.CodeTTL},
-		{"IndexLag", c.IndexLag}, {"Latency", c.Latency}, {"SlowLatency", c.SlowLatency},
-	} {
-		if d.v < 0 {
-			errs = append(errs, fmt.Errorf("bullhorntest: %s %v is negative", d.name, d.v))
-		}
-	}
+	errs = append(errs, targetstest.CheckDurations("bullhorntest", map[string]time.Duration{
+		"AccessTokenTTL": c.AccessTokenTTL, "SessionTTL": c.SessionTTL, "CodeTTL": c.CodeTTL,
+		"IndexLag": c.IndexLag, "Latency": c.Latency, "SlowLatency": c.SlowLatency,
+	})...)
 	if c.MaxRecentRejections < 0 {
 		errs = append(errs, errors.New("bullhorntest: MaxRecentRejections is negative"))
 	}
@@ -204,9 +190,7 @@ type Server struct {
 	prefix string           // path of cfg.BaseURL, stripped from requests
 	ts     *httptest.Server // set by NewServer only
 
-	restCalls atomic.Uint64 // fault dice counters
-	authCalls atomic.Uint64
-	slowCalls atomic.Uint64
+	dice *targetstest.Dice
 
 	mu sync.Mutex
 	st store
@@ -221,7 +205,7 @@ func New(cfg Config) *Server {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	s := &Server{cfg: cfg.WithDefaults()}
+	s := &Server{cfg: cfg.WithDefaults(), dice: targetstest.NewDice(cfg.Seed)}
 	s.setBase(s.cfg.BaseURL)
 	s.st = newStore(!s.cfg.TermsNotAccepted)
 	return s
@@ -290,9 +274,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, s.State())
 		return
 	}
-	rec := &recorder{ResponseWriter: w, route: "(unmatched)"}
+	rec := &recorder{Recorder: targetstest.Recorder{ResponseWriter: w}, route: "(unmatched)"}
 	base := s.baseURL(r)
-	if s.sleep(r) {
+	if targetstest.Sleep(r.Context(), s.cfg.Latency) {
 		s.route(rec, r, p, base)
 	}
 	s.record(r.Method, rec)
@@ -353,32 +337,15 @@ func (s *Server) wrongDataCentre(w *recorder, r *http.Request, p, base string) {
 
 // recorder remembers the status written, the route a request matched and why it was refused.
 type recorder struct {
-	http.ResponseWriter
-	code     int
+	targetstest.Recorder
 	route    string
 	msg      string // message of a refusal
 	rejected bool   // refused although the status is not an error (login and consent pages)
 }
 
-func (rec *recorder) WriteHeader(code int) {
-	if rec.code == 0 {
-		rec.code = code
-	}
-	rec.ResponseWriter.WriteHeader(code)
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.code == 0 {
-		rec.code = http.StatusOK
-	}
-	return rec.ResponseWriter.Write(b)
-}
-
-func (rec *recorder) status() int { return cmp.Or(rec.code, http.StatusOK) }
-
 // record counts a request by route and status, and keeps refusals.
 func (s *Server) record(method string, rec *recorder) {
-	status := rec.status()
+	status := rec.Status()
 	key := method + " " + rec.route + " " + strconv.Itoa(status)
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -411,120 +378,29 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host + s.cfg.BaseURL
 }
 
-// sleep waits cfg.Latency, or until the request is cancelled; it reports whether to go on.
-func (s *Server) sleep(r *http.Request) bool {
-	if s.cfg.Latency <= 0 {
-		return true
-	}
-	t := time.NewTimer(s.cfg.Latency)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-		return false
-	}
-}
-
-// dice returns the n-th roll in [0, 1) of the stream for seed: a SplitMix64 hash, so rolls
-// need no shared generator state.
-func dice(seed, stream, n uint64) (roll float64, bit bool) {
-	z := seed + stream*0xD1B54A32D192ED03 + n*0x9E3779B97F4A7C15
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-	z ^= z >> 31
-	return float64(z>>11) / (1 << 53), z&1 == 1
-}
-
 // restFault answers an injected fault for the next REST call; it reports whether it did.
 func (s *Server) restFault(w *recorder) bool {
-	if s.cfg.RateLimitRate == 0 && s.cfg.ErrorRate == 0 {
+	switch status := s.dice.API.Fault(s.cfg.RateLimitRate, s.cfg.ErrorRate); status {
+	case 0:
 		return false
-	}
-	roll, bit := dice(s.cfg.Seed, 1, s.restCalls.Add(1))
-	switch {
-	case roll < s.cfg.RateLimitRate:
+	case http.StatusTooManyRequests:
 		if s.cfg.RetryAfterHeader {
 			w.Header().Set("Retry-After", "1")
 		}
-		s.fail(w, http.StatusTooManyRequests, errTooManyRequests())
-	case roll < s.cfg.RateLimitRate+s.cfg.ErrorRate:
-		status := http.StatusInternalServerError
-		if bit {
-			status = http.StatusServiceUnavailable
-		}
-		s.fail(w, status, errInternal())
+		s.fail(w, status, errTooManyRequests())
 	default:
-		return false
+		s.fail(w, status, errInternal())
 	}
-	s.mu.Lock()
-	s.st.faults++
-	s.mu.Unlock()
 	return true
-}
-
-// slowAnswer reports whether the answer to the next REST call is held back SlowLatency.
-func (s *Server) slowAnswer() bool {
-	if s.cfg.SlowRate == 0 || s.cfg.SlowLatency <= 0 {
-		return false
-	}
-	if roll, _ := dice(s.cfg.Seed, 3, s.slowCalls.Add(1)); roll >= s.cfg.SlowRate {
-		return false
-	}
-	s.mu.Lock()
-	s.st.slowAnswers++
-	s.mu.Unlock()
-	return true
-}
-
-// heldAnswer is an answer written in full, to be sent later.
-type heldAnswer struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
-}
-
-func (h *heldAnswer) Header() http.Header { return h.header }
-
-func (h *heldAnswer) WriteHeader(code int) {
-	if h.code == 0 {
-		h.code = code
-	}
-}
-
-func (h *heldAnswer) Write(b []byte) (int, error) {
-	h.WriteHeader(http.StatusOK)
-	return h.body.Write(b)
-}
-
-// send waits d, or until the client goes away (what it asked is done all the same), then
-// writes the answer to w.
-func (h *heldAnswer) send(r *http.Request, w http.ResponseWriter, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.Context().Done():
-		return
-	}
-	maps.Copy(w.Header(), h.header)
-	w.WriteHeader(cmp.Or(h.code, http.StatusOK))
-	_, _ = w.Write(h.body.Bytes())
 }
 
 // authFault answers an injected 503 for the next token or login request; it reports whether
 // it did.
 func (s *Server) authFault(w *recorder) bool {
-	if s.cfg.AuthErrorRate == 0 {
-		return false
-	}
-	if roll, _ := dice(s.cfg.Seed, 2, s.authCalls.Add(1)); roll >= s.cfg.AuthErrorRate {
+	if !s.dice.Auth.Hit(s.cfg.AuthErrorRate) {
 		return false
 	}
 	s.fail(w, http.StatusServiceUnavailable, errInternal())
-	s.mu.Lock()
-	s.st.faults++
-	s.mu.Unlock()
 	return true
 }
 

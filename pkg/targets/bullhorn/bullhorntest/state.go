@@ -129,8 +129,8 @@ func (s *Server) State() State {
 		Requests:               maps.Clone(st.requests),
 		TooManyRequests:        st.tooManyRequests,
 		OverBudget:             st.overBudget,
-		Faults:                 st.faults,
-		SlowAnswers:            st.slowAnswers,
+		Faults:                 s.dice.Faults(),
+		SlowAnswers:            s.dice.Slow.Hits(),
 		Rejected:               st.rejected,
 		RecentRejections:       slices.Clone(st.recentRejections),
 	}

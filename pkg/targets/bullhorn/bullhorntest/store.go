@@ -30,8 +30,6 @@ type store struct {
 	recentRejections    []Rejection
 	tooManyRequests     int
 	overBudget          int
-	faults              int
-	slowAnswers         int
 	authorizations      int
 	codesIssued         int
 	tokenRequests       map[string]int

@@ -18,6 +18,8 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // maxBodySize caps request bodies; larger ones answer 413.
@@ -45,7 +47,7 @@ const (
 
 // api serves /v2: latency, fault dice, bearer token, request validation, then the operation.
 func (s *Server) api(w *recorder, r *http.Request) {
-	if !s.sleep(r) {
+	if !targetstest.Sleep(r.Context(), s.cfg.Latency) {
 		return
 	}
 	route, params, ok := s.spec.findRoute(r)

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -67,22 +66,6 @@ func TestFaults(t *testing.T) {
 		if int(c.ID) != i+1 {
 			t.Fatalf("candidate %d has id %d", i, c.ID)
 		}
-	}
-}
-
-func TestFaultsAreDeterministic(t *testing.T) {
-	t.Parallel()
-	run := func() []int {
-		srv, tok := setup(t, jobaddertest.Config{RateLimitRate: 0.3, ErrorRate: 0.3, Seed: 7})
-		var got []int
-		for range 50 {
-			got = append(got, call(t, srv, tok, http.MethodGet, "/v2/candidates", nil).status)
-		}
-		return got
-	}
-	a, b := run(), run()
-	if fmt.Sprint(a) != fmt.Sprint(b) {
-		t.Errorf("same seed, different outcomes:\n%v\n%v", a, b)
 	}
 }
 
@@ -167,8 +150,8 @@ func TestConfigValidate(t *testing.T) {
 	}
 }
 
-// TestSlowAnswers: a slow call is processed at once and answered SlowLatency later, so a
-// client that gives up waiting has written all the same.
+// TestSlowAnswers: a slow call is processed at once and answered SlowLatency later (what a
+// client that gives up waiting meets is targetstest's TestHeldAnswerClientLeaves).
 func TestSlowAnswers(t *testing.T) {
 	t.Parallel()
 
@@ -182,34 +165,8 @@ func TestSlowAnswers(t *testing.T) {
 		if d := time.Since(start); d < 300*time.Millisecond {
 			t.Errorf("answered in %v, want at least 300ms", d)
 		}
-
-		// A client that gives up before the answer: the candidate is stored anyway.
-		impatient := &http.Client{Timeout: 50 * time.Millisecond}
-		req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL()+"/v2/candidates",
-			strings.NewReader(`{"firstName":"Gave","lastName":"Up"}`))
-		if err != nil {
-			t.Fatal(err)
-		}
-		req.Header.Set("Content-Type", "application/json")
-		req.Header.Set("Authorization", "Bearer "+tok)
-		if res, err := impatient.Do(req); err == nil {
-			res.Body.Close()
-			t.Fatalf("answered %d before the client's timeout", res.StatusCode)
-		}
-		if st := srv.State(); st.Candidates != 2 || st.SlowAnswers != 2 {
-			t.Errorf("candidates %d, slow answers %d; want 2 and 2", st.Candidates, st.SlowAnswers)
-		}
-	})
-
-	t.Run("share", func(t *testing.T) {
-		t.Parallel()
-		const n = 400
-		srv, tok := setup(t, jobaddertest.Config{SlowRate: 0.25, SlowLatency: time.Millisecond, Seed: 5})
-		for range n {
-			wantStatus(t, call(t, srv, tok, http.MethodGet, "/v2/candidates", nil), http.StatusOK)
-		}
-		if share := float64(srv.State().SlowAnswers) / n; share < 0.19 || share > 0.31 {
-			t.Errorf("slow share %.3f, want about 0.25", share)
+		if st := srv.State(); st.Candidates != 1 || st.SlowAnswers != 1 {
+			t.Errorf("candidates %d, slow answers %d; want 1 and 1", st.Candidates, st.SlowAnswers)
 		}
 	})
 

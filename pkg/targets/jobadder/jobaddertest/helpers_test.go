@@ -9,11 +9,11 @@ import (
 	"net/textproto"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // setup starts a server and returns it with a valid access token.
@@ -24,24 +24,9 @@ func setup(t *testing.T, cfg jobaddertest.Config) (*jobaddertest.Server, string)
 	return srv, srv.IssueToken().AccessToken
 }
 
-// clock is an injectable clock.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock { return &clock{now: time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock returns a clock for Config.Now.
+func newClock() *targetstest.Clock {
+	return targetstest.NewClock(time.Date(2025, 3, 1, 9, 0, 0, 0, time.UTC))
 }
 
 // response is a read response.

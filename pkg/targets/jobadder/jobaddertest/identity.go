@@ -11,6 +11,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // Token is the token endpoint's JSON answer.
@@ -182,7 +184,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusMethodNotAllowed, oauthError(errInvalidRequest))
 		return
 	}
-	if !s.sleep(r) || s.tokenFault(w) {
+	if !targetstest.Sleep(r.Context(), s.cfg.Latency) || s.tokenFault(w) {
 		return
 	}
 	if mediaType(r) != "application/x-www-form-urlencoded" {

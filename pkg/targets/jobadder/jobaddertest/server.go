@@ -1,21 +1,19 @@
 package jobaddertest
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
-	"math"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
+
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // Defaults of [Config].
@@ -105,26 +103,17 @@ func (c Config) WithDefaults() Config {
 
 // Validate reports a configuration New would refuse.
 func (c Config) Validate() error {
-	var errs []error
-	for name, rate := range map[string]float64{
+	errs := targetstest.CheckRates("jobaddertest", map[string]float64{
 		"RateLimitRate": c.RateLimitRate, "ErrorRate": c.ErrorRate, "TokenErrorRate": c.TokenErrorRate,
 		"SlowRate": c.SlowRate,
-	} {
-		if rate < 0 || rate > 1 || math.IsNaN(rate) {
-			errs = append(errs, fmt.Errorf("jobaddertest: %s %v is not between 0 and 1", name, rate))
-		}
-	}
+	})
 	if c.RateLimitRate+c.ErrorRate > 1 {
 		errs = append(errs, errors.New("jobaddertest: RateLimitRate+ErrorRate exceeds 1"))
 	}
-	for name, d := range map[string]time.Duration{
+	errs = append(errs, targetstest.CheckDurations("jobaddertest", map[string]time.Duration{
 		"AccessTokenTTL": c.AccessTokenTTL, "RefreshTokenTTL": c.RefreshTokenTTL, "CodeTTL": c.CodeTTL,
 		"Latency": c.Latency, "RetryAfter": c.RetryAfter, "SlowLatency": c.SlowLatency,
-	} {
-		if d < 0 {
-			errs = append(errs, fmt.Errorf("jobaddertest: %s %v is negative", name, d))
-		}
-	}
+	})...)
 	if c.MaxRecentFailures < 0 {
 		errs = append(errs, errors.New("jobaddertest: MaxRecentFailures is negative"))
 	}
@@ -141,9 +130,7 @@ type Server struct {
 	spec *apiSpec
 	ts   *httptest.Server // set by NewServer only
 
-	apiCalls   atomic.Uint64 // fault dice counters
-	tokenCalls atomic.Uint64
-	slowCalls  atomic.Uint64
+	dice *targetstest.Dice
 
 	mu    sync.Mutex
 	store store
@@ -157,7 +144,7 @@ func New(cfg Config) *Server {
 	if err := cfg.Validate(); err != nil {
 		panic(err)
 	}
-	return &Server{cfg: cfg.WithDefaults(), spec: mustSpec(), store: newStore()}
+	return &Server{cfg: cfg.WithDefaults(), spec: mustSpec(), dice: targetstest.NewDice(cfg.Seed), store: newStore()}
 }
 
 // NewServer starts a server on a loopback httptest server. Call Close when done (t.Cleanup).
@@ -208,7 +195,7 @@ func (s *Server) Handler() http.Handler { return s }
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	rec := &recorder{ResponseWriter: w, route: "(unmatched)"}
+	rec := &recorder{Recorder: targetstest.Recorder{ResponseWriter: w}, route: "(unmatched)"}
 	switch p := r.URL.Path; {
 	case p == "/connect/authorize":
 		rec.route = p
@@ -217,11 +204,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.route = p
 		s.token(rec, r)
 	case p == basePath || strings.HasPrefix(p, basePath+"/"):
-		if s.slowAnswer() {
-			held := &heldAnswer{header: http.Header{}}
+		if s.cfg.SlowLatency > 0 && s.dice.Slow.Hit(s.cfg.SlowRate) { // a slow answer: done now, sent SlowLatency later
+			held := &targetstest.HeldAnswer{}
 			rec.ResponseWriter = held
 			s.api(rec, r)
-			held.send(r, w, s.cfg.SlowLatency)
+			held.Send(w, r, s.cfg.SlowLatency)
 		} else {
 			s.api(rec, r)
 		}
@@ -232,32 +219,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeJSON(rec, http.StatusNotFound, errorModel{Message: "Resource not found"})
 	}
 	s.mu.Lock()
-	s.store.requests[r.Method+" "+rec.route+" "+strconv.Itoa(rec.status())]++
+	s.store.requests[r.Method+" "+rec.route+" "+strconv.Itoa(rec.Status())]++
 	s.mu.Unlock()
 }
 
 // recorder remembers the status written and the route a request matched.
 type recorder struct {
-	http.ResponseWriter
-	code  int
+	targetstest.Recorder
 	route string
 }
-
-func (rec *recorder) WriteHeader(code int) {
-	if rec.code == 0 {
-		rec.code = code
-	}
-	rec.ResponseWriter.WriteHeader(code)
-}
-
-func (rec *recorder) Write(b []byte) (int, error) {
-	if rec.code == 0 {
-		rec.code = http.StatusOK
-	}
-	return rec.ResponseWriter.Write(b)
-}
-
-func (rec *recorder) status() int { return cmp.Or(rec.code, http.StatusOK) }
 
 // baseURL returns the base URL links and the token response use.
 func (s *Server) baseURL(r *http.Request) string {
@@ -271,31 +241,6 @@ func (s *Server) baseURL(r *http.Request) string {
 	return scheme + "://" + r.Host
 }
 
-// sleep waits cfg.Latency, or until the request is cancelled; it reports whether to go on.
-func (s *Server) sleep(r *http.Request) bool {
-	if s.cfg.Latency <= 0 {
-		return true
-	}
-	t := time.NewTimer(s.cfg.Latency)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return true
-	case <-r.Context().Done():
-		return false
-	}
-}
-
-// dice returns the n-th roll in [0, 1) of the stream for seed: a SplitMix64 hash, so rolls need
-// no shared generator state.
-func dice(seed, stream, n uint64) (roll float64, bit bool) {
-	z := seed + stream*0xD1B54A32D192ED03 + n*0x9E3779B97F4A7C15
-	z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9
-	z = (z ^ (z >> 27)) * 0x94D049BB133111EB
-	z ^= z >> 31
-	return float64(z>>11) / (1 << 53), z&1 == 1
-}
-
 // retryAfterSeconds is cfg.RetryAfter in whole seconds, rounded up.
 func (s *Server) retryAfterSeconds() string {
 	secs := (s.cfg.RetryAfter + time.Second - 1) / time.Second
@@ -304,90 +249,26 @@ func (s *Server) retryAfterSeconds() string {
 
 // apiFault answers an injected fault for the next API call; it reports whether it did.
 func (s *Server) apiFault(w http.ResponseWriter) bool {
-	if s.cfg.RateLimitRate == 0 && s.cfg.ErrorRate == 0 {
-		return false
-	}
-	roll, bit := dice(s.cfg.Seed, 1, s.apiCalls.Add(1))
-	switch {
-	case roll < s.cfg.RateLimitRate:
+	switch s.dice.API.Fault(s.cfg.RateLimitRate, s.cfg.ErrorRate) {
+	case http.StatusTooManyRequests:
 		w.Header().Set("Retry-After", s.retryAfterSeconds())
 		writeJSON(w, http.StatusTooManyRequests, errorModel{Message: "Too many requests"})
-	case roll < s.cfg.RateLimitRate+s.cfg.ErrorRate:
-		if bit {
-			writeJSON(w, http.StatusServiceUnavailable, errorModel{Message: "Service unavailable"})
-		} else {
-			writeJSON(w, http.StatusInternalServerError, errorModel{Message: "An error has occurred."})
-		}
+	case http.StatusServiceUnavailable:
+		writeJSON(w, http.StatusServiceUnavailable, errorModel{Message: "Service unavailable"})
+	case http.StatusInternalServerError:
+		writeJSON(w, http.StatusInternalServerError, errorModel{Message: "An error has occurred."})
 	default:
 		return false
 	}
-	s.mu.Lock()
-	s.store.faults++
-	s.mu.Unlock()
 	return true
-}
-
-// slowAnswer reports whether the answer to the next API call is held back SlowLatency.
-func (s *Server) slowAnswer() bool {
-	if s.cfg.SlowRate == 0 || s.cfg.SlowLatency <= 0 {
-		return false
-	}
-	if roll, _ := dice(s.cfg.Seed, 3, s.slowCalls.Add(1)); roll >= s.cfg.SlowRate {
-		return false
-	}
-	s.mu.Lock()
-	s.store.slowAnswers++
-	s.mu.Unlock()
-	return true
-}
-
-// heldAnswer is an answer written in full, to be sent later.
-type heldAnswer struct {
-	header http.Header
-	code   int
-	body   bytes.Buffer
-}
-
-func (h *heldAnswer) Header() http.Header { return h.header }
-
-func (h *heldAnswer) WriteHeader(code int) {
-	if h.code == 0 {
-		h.code = code
-	}
-}
-
-func (h *heldAnswer) Write(b []byte) (int, error) {
-	h.WriteHeader(http.StatusOK)
-	return h.body.Write(b)
-}
-
-// send waits d, or until the client goes away (what it asked is done all the same), then
-// writes the answer to w.
-func (h *heldAnswer) send(r *http.Request, w http.ResponseWriter, d time.Duration) {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-r.Context().Done():
-		return
-	}
-	maps.Copy(w.Header(), h.header)
-	w.WriteHeader(cmp.Or(h.code, http.StatusOK))
-	_, _ = w.Write(h.body.Bytes())
 }
 
 // tokenFault answers an injected fault for the next token request; it reports whether it did.
 func (s *Server) tokenFault(w http.ResponseWriter) bool {
-	if s.cfg.TokenErrorRate == 0 {
-		return false
-	}
-	if roll, _ := dice(s.cfg.Seed, 2, s.tokenCalls.Add(1)); roll >= s.cfg.TokenErrorRate {
+	if !s.dice.Auth.Hit(s.cfg.TokenErrorRate) {
 		return false
 	}
 	writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "temporarily_unavailable"})
-	s.mu.Lock()
-	s.store.faults++
-	s.mu.Unlock()
 	return true
 }
 

@@ -32,8 +32,6 @@ type store struct {
 
 	// observations
 	requests       map[string]int
-	faults         int
-	slowAnswers    int
 	ignored        map[string]int
 	failures       int
 	recentFailures []ValidationFailure
@@ -128,8 +126,8 @@ func (s *Server) State() State {
 		DuplicateConflicts: st.conflicts,
 		Attachments:        map[int32]int{},
 		Requests:           maps.Clone(st.requests),
-		Faults:             st.faults,
-		SlowAnswers:        st.slowAnswers,
+		Faults:             s.dice.Faults(),
+		SlowAnswers:        s.dice.Slow.Hits(),
 		IgnoredFields:      maps.Clone(st.ignored),
 		ValidationFailures: st.failures,
 		RecentFailures:     slices.Clone(st.recentFailures),
