@@ -65,6 +65,9 @@ type idRecord struct {
 	CandidateID    int    `json:"candidate_id"`
 	CreatedBy      string `json:"created_by,omitempty"` // job id of the push that created it
 	ResumeUploaded bool   `json:"resume_uploaded,omitempty"`
+	// ResumeID is the HrFlow hash of the uploaded resume ([targets.Document].ID), "" when
+	// HrFlow gave none: a push whose resume has another hash uploads it as a new Resume.
+	ResumeID string `json:"resume_id,omitempty"`
 	// CreatingAt and CreatingJob are set, before a candidate that JobAdder's duplicate check
 	// cannot find again (no email, or duplicates allowed) is created, to when and by which
 	// job; they are cleared with the candidate's id. A push that finds them set without an id
@@ -140,13 +143,13 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 	}
 	res.ID = strconv.Itoa(rec.CandidateID)
 
-	if item.Resume != nil && !rec.ResumeUploaded {
+	if item.Resume != nil && (!rec.ResumeUploaded || resumeChanged(&rec, item.Resume)) {
 		uploaded, err := t.uploadResume(ctx, key, &rec, item.Resume)
 		if err != nil {
 			return nil, err
 		}
 		res.ResumeUploaded = uploaded
-		rec.ResumeUploaded, rec.UploadingAt = true, time.Time{}
+		rec.ResumeUploaded, rec.ResumeID, rec.UploadingAt = true, item.Resume.ID, time.Time{}
 		if err := t.save(ctx, key, &rec); err != nil {
 			// The push succeeded; the next push of this profile uploads the resume again.
 			t.logger.Warn("jobadder: could not record the resume upload", "key", key, "error", err)
@@ -251,6 +254,12 @@ func (t *Target) uploadResume(ctx context.Context, key string, rec *idRecord, do
 		return false, targets.Permanent(err)
 	}
 	return err == nil, err
+}
+
+// resumeChanged reports whether doc is another file than the resume rec says was uploaded, as
+// far as their HrFlow hashes tell.
+func resumeChanged(rec *idRecord, doc *targets.Document) bool {
+	return rec.ResumeID != "" && doc.ID != "" && doc.ID != rec.ResumeID
 }
 
 // clockSkew is how far JobAdder's clock and the workers' may differ: a candidate or file

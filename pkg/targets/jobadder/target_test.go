@@ -211,6 +211,34 @@ func TestTargetPush(t *testing.T) {
 		}
 	})
 
+	t.Run("a changed resume is uploaded, once", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		var uploads atomic.Int32
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		})
+		mux.HandleFunc("PUT /candidates/7", updateHandler(t))
+		mux.HandleFunc("POST /candidates/7/attachments/Resume", counter(&uploads, func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"attachmentId": 1}`)
+		}))
+		resume := func(id string) *targets.Document {
+			return &targets.Document{ID: id, Name: "resume.pdf", ContentType: "application/pdf",
+				Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("%PDF")), nil }}
+		}
+		item := testItem()
+		item.Resume = resume("hash-1")
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "7", ResumeUploaded: true})
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Updated, ID: "7"})
+		item.Resume = resume("hash-2")
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Updated, ID: "7", ResumeUploaded: true})
+		wantStoredID(t, ids, idRecord{CandidateID: 7, ResumeUploaded: true, ResumeID: "hash-2"})
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Updated, ID: "7"})
+		if n := uploads.Load(); n != 2 {
+			t.Errorf("%d uploads, want 2 (one per resume)", n)
+		}
+	})
+
 	t.Run("a resume download failure keeps the candidate", func(t *testing.T) {
 		t.Parallel()
 		target, mux, ids := setupTarget(t)
