@@ -31,8 +31,10 @@
 // A profile with a known id is updated with PUT /candidates/{id} (re-created if JobAdder
 // deleted it); an unknown one is created with POST /candidates and its id stored at once, before
 // the resume is uploaded. The resume is uploaded once, as the candidate's Resume attachment,
-// and the record remembers it. A redelivered job therefore updates what the first delivery
-// created, and retries only what it did not finish.
+// and the record remembers it with its HrFlow hash: a later push uploads the resume again only
+// when its hash changed (a new resume is added; JobAdder keeps the earlier ones). A redelivered
+// job therefore updates what the first delivery created, and retries only what it did not
+// finish.
 //
 // A worker can die, or lose JobAdder's answer, after JobAdder created the candidate or stored
 // the resume and before the record says so. A candidate with an email is then found by
