@@ -19,6 +19,7 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 const (
@@ -233,7 +234,7 @@ func wantCalls(t *testing.T, as *authServer, want ...string) {
 type authOptions struct {
 	owner    string
 	password string
-	clock    *clock
+	clock    *targetstest.Clock
 }
 
 func newTestAuth(t *testing.T, as *authServer, kv jetstream.KeyValue, o authOptions) *Auth {

@@ -3,13 +3,13 @@ package bullhorn
 import (
 	"errors"
 	"os"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // natsServer is the embedded NATS server shared by the package's tests; each test uses its own
@@ -30,26 +30,9 @@ func newLockBucket(t *testing.T) jetstream.KeyValue {
 	return natsServer.KeyValue(t, jetstream.KeyValueConfig{LimitMarkerTTL: time.Second})
 }
 
-// clock is a settable clock shared by the workers of a test.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func newClock() *clock {
-	return &clock{now: time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
+// newClock returns a settable clock shared by the parts of a test.
+func newClock() *targetstest.Clock {
+	return targetstest.NewClock(time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC))
 }
 
 // permanent, retryAfter and credentials read an error as the job runtime does.

@@ -20,6 +20,7 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 const (
@@ -147,7 +148,7 @@ type authOptions struct {
 	owner  string
 	code   string
 	secret string
-	clock  *clock
+	clock  *targetstest.Clock
 }
 
 func newTestAuth(t *testing.T, ts *tokenServer, kv jetstream.KeyValue, o authOptions) *Auth {
