@@ -282,7 +282,7 @@ func TestE2EFailures(t *testing.T) {
 			}
 		},
 	}, {
-		name:    "target down",
+		name:    "5xx on every call of one job",
 		ja:      jobaddertest.Config{ErrorRate: 1},
 		tune:    func(c *config) { c.RetryBudget = time.Second },
 		healthy: "bullhorn",
@@ -300,6 +300,9 @@ func TestE2EFailures(t *testing.T) {
 				t.Errorf("three deliveries took %s; want at least the two redelivery delays (2 s + 4 s, -20 %%)", took)
 			}
 		},
+	}, {
+		name: "target down for an hour",
+		run:  targetDown,
 	}, {
 		name: "revoked credentials: HrFlow key",
 		run:  revokedHrFlow,
@@ -684,7 +687,13 @@ func (f *failureRun) logRecords(msg string) []map[string]any {
 
 // checkPaused checks that target is paused and the other enabled one is not, in /readyz and
 // /metrics, and that the pause was logged as an error.
-func (f *failureRun) checkPaused(target, other, reason string) {
+// The ERROR logs of a job put back because its target is paused.
+const (
+	logCredentials = "target credentials refused; target paused, job put back"
+	logUnreachable = "target unreachable; target paused, job put back"
+)
+
+func (f *failureRun) checkPaused(target, other, reason, logMsg string) {
 	f.t.Helper()
 	f.waitFor(target+" paused in /readyz", 60*time.Second, func() bool {
 		code, body := f.get("/readyz")
@@ -704,16 +713,16 @@ func (f *failureRun) checkPaused(target, other, reason string) {
 			f.t.Errorf("/metrics lacks %s", want)
 		}
 	}
-	refused := f.logRecords("target credentials refused; target paused, job put back")
+	refused := f.logRecords(logMsg)
 	if len(refused) == 0 || refused[0]["level"] != "ERROR" || refused[0]["target"] != target {
-		f.t.Errorf("refusal logs: %v; want errors naming %s", refused, target)
+		f.t.Errorf("logs %q: %v; want errors naming %s", logMsg, refused, target)
 	}
 }
 
-// checkNotDeadLettered waits until a job of target was refused on a delivery past the
-// delivery budget (its requeued copy's first), then checks the DLQ is empty: the backlog
-// waits through any number of refused deliveries.
-func (f *failureRun) checkNotDeadLettered(target string) {
+// checkNotDeadLettered waits until a job of target was put back (logged logMsg) on a delivery
+// past the delivery budget (its requeued copy's first), then checks the DLQ is empty: the
+// backlog waits through any number of refused deliveries.
+func (f *failureRun) checkNotDeadLettered(target, logMsg string) {
 	f.t.Helper()
 	var job string
 	f.waitFor("a "+target+" job requeued on its last delivery", 90*time.Second, func() bool {
@@ -727,7 +736,7 @@ func (f *failureRun) checkNotDeadLettered(target string) {
 	})
 	f.waitFor("the requeued job refused again", 90*time.Second, func() bool {
 		n := 0
-		for _, rec := range f.logRecords("target credentials refused; target paused, job put back") {
+		for _, rec := range f.logRecords(logMsg) {
 			if rec["job_id"] == job {
 				n++
 			}
@@ -735,7 +744,7 @@ func (f *failureRun) checkNotDeadLettered(target string) {
 		return n > f.maxDeliveries || len(f.deadLetters()) > 0
 	})
 	for _, d := range f.deadLetters() {
-		f.t.Errorf("dead-lettered while the credentials were refused: job %s %s (%s): %s", d.JobID, d.Reason, d.Class, d.Error)
+		f.t.Errorf("dead-lettered while the target was paused: job %s %s (%s): %s", d.JobID, d.Reason, d.Class, d.Error)
 	}
 }
 
@@ -751,8 +760,8 @@ func revokedJobAdder(t *testing.T, f *failureRun) {
 	f.e.ja.RevokeAll()
 	backlog := f.enqueue("e2e", "jobadder", f.e.keys[1:6]...)
 	f.written(f.enqueue("e2e-bullhorn", "bullhorn", f.e.keys[6:11]...))
-	f.checkPaused("jobadder", "bullhorn", "jobadder: credentials refused: ")
-	f.checkNotDeadLettered("jobadder")
+	f.checkPaused("jobadder", "bullhorn", "jobadder: credentials refused: ", logCredentials)
+	f.checkNotDeadLettered("jobadder", logCredentials)
 	f.written(f.enqueue("e2e-bullhorn", "bullhorn", f.e.keys[11]))
 	if _, body := f.get("/readyz"); !strings.Contains(body, "jobadder paused") {
 		t.Errorf("/readyz = %q; JobAdder should still be paused while Bullhorn flows", body)
@@ -772,14 +781,55 @@ func revokedJobAdder(t *testing.T, f *failureRun) {
 	f.checkNothingLeft()
 }
 
+// targetDown: JobAdder's API is down (503 on every call) for longer than the jobs' delivery
+// budget. After a few jobs in a row fail so, the JobAdder consumer pauses (not ready,
+// "unreachable"), the backlog waits however many deliveries it takes, Bullhorn jobs keep
+// flowing, and once JobAdder is back every job is written once.
+func targetDown(t *testing.T, f *failureRun) {
+	f.row.tune = func(c *config) { c.MaxDeliveries = 2 }
+	f.e.useBullhorn(bullhorntest.Config{CallsPerMinute: 100000})
+	f.start("w1", nil)
+	f.written(f.enqueue("e2e", "jobadder", f.e.keys[0]))
+	f.e.ja.SetDown(true)
+	backlog := f.enqueue("e2e", "jobadder", f.e.keys[1:6]...)
+	f.written(f.enqueue("e2e-bullhorn", "bullhorn", f.e.keys[6:11]...))
+	f.checkPaused("jobadder", "bullhorn", "jobadder paused: unreachable: jobadder: ", logUnreachable)
+	// A job requeued on its last delivery has outlived its budget; the doubling pauses (5 s,
+	// 10 s, 20 s, ...) make waiting for more rounds slow, which the credentials rows cover.
+	f.waitFor("a jobadder job requeued on its last delivery", 90*time.Second, func() bool {
+		for _, rec := range f.logRecords("job requeued as a new message: its delivery budget is not spent on what is not its failure") {
+			if rec["target"] == "jobadder" {
+				return true
+			}
+		}
+		return len(f.deadLetters()) > 0
+	})
+	for _, d := range f.deadLetters() {
+		t.Errorf("dead-lettered while JobAdder was down: job %s %s (%s): %s", d.JobID, d.Reason, d.Class, d.Error)
+	}
+	f.e.ja.SetDown(false)
+	f.written(backlog)
+	f.waitFor("/readyz ready", 60*time.Second, func() bool { c, _ := f.get("/readyz"); return c == http.StatusOK })
+	if len(f.logRecords("target reachable again; target resumed")) == 0 {
+		t.Error("no log says the target resumed")
+	}
+	if st := f.e.ja.State(); st.Candidates != 6 {
+		t.Errorf("JobAdder holds %d candidates, want 6", st.Candidates)
+	}
+	if n := len(f.deadLetters()); n != 0 {
+		t.Errorf("DLQ holds %d entries", n)
+	}
+	f.checkNothingLeft()
+}
+
 // revokedHrFlow: HrFlow refuses the API key (401). Reading is refused for every target: each
 // target's consumer pauses, and the backlog waits for a worker with the right key.
 func revokedHrFlow(t *testing.T, f *failureRun) {
 	f.row.tune = func(c *config) { c.MaxDeliveries = 1 }
 	stop := f.start("wrong-key", func(c *config) { c.HrFlowAPISecret = "not-the-key" })
 	backlog := f.enqueue("e2e", "jobadder", f.e.keys[0:2]...)
-	f.checkPaused("jobadder", "", "jobadder paused: hrflow: GET ")
-	f.checkNotDeadLettered("jobadder")
+	f.checkPaused("jobadder", "", "jobadder paused: hrflow: GET ", logCredentials)
+	f.checkNotDeadLettered("jobadder", logCredentials)
 	stop()
 	f.start("right-key", nil)
 	f.written(backlog)
@@ -801,8 +851,8 @@ func revokedBullhorn(t *testing.T, f *failureRun) {
 	stop = f.start("old-password", func(c *config) { c.BullhornPassword = "the-old-password" })
 	backlog := f.enqueue("e2e-bullhorn", "bullhorn", f.e.keys[1:4]...)
 	f.written(f.enqueue("e2e", "jobadder", f.e.keys[4:9]...))
-	f.checkPaused("bullhorn", "jobadder", "the username or password was refused: check BULLHORN_USERNAME and BULLHORN_PASSWORD")
-	f.checkNotDeadLettered("bullhorn")
+	f.checkPaused("bullhorn", "jobadder", "the username or password was refused: check BULLHORN_USERNAME and BULLHORN_PASSWORD", logCredentials)
+	f.checkNotDeadLettered("bullhorn", logCredentials)
 	f.written(f.enqueue("e2e", "jobadder", f.e.keys[9]))
 	if _, body := f.get("/readyz"); !strings.Contains(body, "bullhorn paused") {
 		t.Errorf("/readyz = %q; Bullhorn should still be paused while JobAdder flows", body)

@@ -78,6 +78,7 @@ type config struct {
 	AckWait       time.Duration `envconfig:"WORKER_ACK_WAIT" default:"30s"`
 	MaxDeliveries int           `envconfig:"WORKER_MAX_DELIVERIES" default:"10" desc:"deliveries before a transient failure is dead-lettered"`
 	RetryBudget   time.Duration `envconfig:"WORKER_RETRY_BUDGET" default:"15s" desc:"in-process retries of one delivery"`
+	OutageAfter   int           `envconfig:"WORKER_OUTAGE_AFTER" default:"3" desc:"different jobs in a row failing to reach their services (refused or timed-out connections, 502, 503, 504) that pause the target as down instead of dead-lettering its backlog"`
 	JobTimeout    time.Duration `envconfig:"WORKER_JOB_TIMEOUT" default:"2m"`
 	ShutdownGrace time.Duration `envconfig:"WORKER_SHUTDOWN_GRACE" default:"20s"`
 	LogLevel      string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn, error"`
@@ -253,6 +254,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		AckWait:       cfg.AckWait,
 		MaxDeliveries: cfg.MaxDeliveries,
 		RetryBudget:   cfg.RetryBudget,
+		OutageAfter:   cfg.OutageAfter,
 		JobTimeout:    cfg.JobTimeout,
 		ShutdownGrace: cfg.ShutdownGrace,
 		Name:          cfg.Name,

@@ -342,6 +342,16 @@ func (e *ErrorResponse) status() int {
 	return e.Code
 }
 
+// Unavailable reports whether the answer says HrFlow is down rather than that it refused this
+// request: 502, 503 or 504.
+func (e *ErrorResponse) Unavailable() bool {
+	switch e.status() {
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
 // Permanent reports whether sending the same request again cannot succeed: a 4xx other than
 // 401, 402, 403, 408 and 429. It includes 400 (HrFlow's answer for a missing profile),
 // 404 and 422.

@@ -381,3 +381,16 @@ func TestSecretNeverPrinted(t *testing.T) {
 		}
 	}
 }
+
+func TestErrorResponseUnavailable(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		status, code int
+		want         bool
+	}{{503, 503, true}, {502, 502, true}, {504, 504, true}, {500, 500, false}, {200, 503, true}, {400, 400, false}, {429, 429, false}} {
+		e := &hrflow.ErrorResponse{StatusCode: tt.status, Code: tt.code}
+		if got := e.Unavailable(); got != tt.want {
+			t.Errorf("http %d, code %d: Unavailable() = %v, want %v", tt.status, tt.code, got, tt.want)
+		}
+	}
+}

@@ -3,6 +3,7 @@ package jobs
 import (
 	"context"
 	"errors"
+	"net"
 	"time"
 )
 
@@ -79,7 +80,20 @@ type (
 	throttled   interface{ RetryAfter() time.Duration }
 	credentials interface{ Credentials() bool }
 	reasoned    interface{ Reason() string }
+	unavailable interface{ Unavailable() bool }
 )
+
+// isUnavailable reports whether err says that a service could not be reached or answered that
+// it is down (a 502, 503 or 504; a refused, reset or timed-out connection), rather than that it
+// failed this one job: the failures that, from several jobs in a row, mean an outage.
+func isUnavailable(err error) bool {
+	var u unavailable
+	if errors.As(err, &u) {
+		return u.Unavailable()
+	}
+	var ne net.Error
+	return errors.As(err, &ne)
+}
 
 // class is what the runtime does with a failed attempt.
 type class int

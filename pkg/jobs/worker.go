@@ -70,9 +70,17 @@ type Config struct {
 	// ±20 % jitter, capped by MaxRedeliveryDelay). Defaults 2 s and 5 minutes.
 	RedeliveryDelay    time.Duration
 	MaxRedeliveryDelay time.Duration
-	// CredentialsPause is the first pause of a target whose credentials were refused; it doubles
-	// up to 5 minutes while they stay refused. Default 5 s.
+	// CredentialsPause is the first pause of a target whose credentials were refused, or that
+	// is down (see OutageAfter); it doubles up to 5 minutes while that lasts. Default 5 s.
 	CredentialsPause time.Duration
+	// OutageAfter is how many different jobs in a row, with no success between them, must end a
+	// delivery unable to reach their services (connection refused or timed out, 502, 503 or
+	// 504, after the in-process retries) for the target to count as down. A down target is
+	// paused as for refused credentials (not ready, doubling pause, jobs put back without
+	// spending their delivery budget) until a job succeeds, so that an outage does not
+	// dead-letter the backlog. A single job that keeps failing so still ends in the DLQ.
+	// Default 3.
+	OutageAfter int
 	// PullExpiry is how long one pull request waits for jobs. Keep it short (a few seconds).
 	// Default 2 s.
 	PullExpiry time.Duration
@@ -98,6 +106,7 @@ func (c Config) WithDefaults() Config {
 	c.RedeliveryDelay = cmp.Or(c.RedeliveryDelay, 2*time.Second)
 	c.MaxRedeliveryDelay = cmp.Or(c.MaxRedeliveryDelay, 5*time.Minute)
 	c.CredentialsPause = cmp.Or(c.CredentialsPause, 5*time.Second)
+	c.OutageAfter = cmp.Or(c.OutageAfter, 3)
 	c.PullExpiry = cmp.Or(c.PullExpiry, 2*time.Second)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
 	if c.Name == "" {
@@ -157,8 +166,11 @@ type lane struct {
 
 	mu          sync.Mutex
 	pausedUntil time.Time
-	credentials error // set while the target's credentials are refused
-	credPause   time.Duration
+	blocked     error // set while the target's credentials are refused or it is down
+	blockPause  time.Duration
+	// unreachable holds the jobs whose last delivery could not reach their services since the
+	// last success; OutageAfter of them make the target down.
+	unreachable map[string]bool
 }
 
 // NewWorker checks the config and returns a worker; Start runs it.
@@ -255,8 +267,8 @@ func (w *Worker) Stop(ctx context.Context) error {
 	return err
 }
 
-// Ready returns nil when the worker is connected and no target is paused for its credentials,
-// and otherwise an error saying what is wrong (for /readyz).
+// Ready returns nil when the worker is connected and no target is paused for its credentials
+// or for an outage, and otherwise an error saying what is wrong (for /readyz).
 func (w *Worker) Ready() error {
 	if st := w.cfg.JetStream.Conn().Status(); st != nats.CONNECTED {
 		return fmt.Errorf("nats connection is %s", st)
@@ -275,7 +287,7 @@ type TargetStatus struct {
 	Target string
 	// InFlight is the number of jobs running now.
 	InFlight int
-	// Paused is set while the target's credentials are refused; Reason says why.
+	// Paused is set while the target's credentials are refused or it is down; Reason says why.
 	Paused bool
 	Reason string
 }
@@ -286,8 +298,8 @@ func (w *Worker) Status() []TargetStatus {
 	for _, l := range w.lanes {
 		st := TargetStatus{Target: l.target, InFlight: int(l.running.Load())}
 		l.mu.Lock()
-		if l.credentials != nil {
-			st.Paused, st.Reason = true, l.credentials.Error()
+		if l.blocked != nil {
+			st.Paused, st.Reason = true, l.blocked.Error()
 		}
 		l.mu.Unlock()
 		out = append(out, st)
@@ -394,31 +406,55 @@ func (l *lane) pause(d time.Duration) {
 	}
 }
 
-// credentialsRefused pauses the lane with a doubling pause and marks it not ready. It returns
-// how long the lane stays paused. The jobs refused while a pause set by another refusal runs
-// belong to the same probe (they were running together): the pause doubles once per probe.
-func (l *lane) credentialsRefused(err error, first time.Duration) time.Duration {
+// block pauses the lane with a doubling pause and marks it not ready, with err as the reason.
+// It returns how long the lane stays paused. The jobs that fail while a pause set by another
+// failure runs belong to the same probe (they were running together): the pause doubles once
+// per probe.
+func (l *lane) block(err error, first time.Duration) time.Duration {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	l.credentials = err
+	l.blocked = err
 	now := time.Now()
-	if l.credPause > 0 && now.Before(l.pausedUntil) {
+	if l.blockPause > 0 && now.Before(l.pausedUntil) {
 		return l.pausedUntil.Sub(now)
 	}
-	l.credPause = min(max(2*l.credPause, first), 5*time.Minute)
-	if until := now.Add(l.credPause); until.After(l.pausedUntil) {
+	l.blockPause = min(max(2*l.blockPause, first), 5*time.Minute)
+	if until := now.Add(l.blockPause); until.After(l.pausedUntil) {
 		l.pausedUntil = until
 	}
 	return l.pausedUntil.Sub(now)
 }
 
-func (l *lane) succeeded() (recovered bool) {
+// unreachableFailure records that job's delivery could not reach its services, and reports
+// whether the target is down: it was already, or outageAfter different jobs in a row have now
+// failed so.
+func (l *lane) unreachableFailure(jobKey string, outageAfter int) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	recovered = l.credentials != nil
-	l.credentials, l.credPause = nil, 0
-	return recovered
+	if l.unreachable == nil {
+		l.unreachable = map[string]bool{}
+	}
+	l.unreachable[jobKey] = true
+	var down outageError
+	return errors.As(l.blocked, &down) || len(l.unreachable) >= outageAfter
 }
+
+// succeeded records a success: the target is neither blocked nor counting an outage. It
+// returns the error the lane was blocked with, or nil.
+func (l *lane) succeeded() (was error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	was = l.blocked
+	l.blocked, l.blockPause = nil, 0
+	clear(l.unreachable)
+	return was
+}
+
+// outageError is the reason of a lane paused because its target is down.
+type outageError struct{ err error }
+
+func (e outageError) Error() string { return "unreachable: " + e.err.Error() }
+func (e outageError) Unwrap() error { return e.err }
 
 // maxJobSize is the largest job document accepted; jobs are a few hundred bytes.
 const maxJobSize = 64 << 10
@@ -475,7 +511,11 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 	stopBeat()
 
 	if err == nil {
-		if l.succeeded() {
+		var down outageError
+		switch was := l.succeeded(); {
+		case errors.As(was, &down):
+			log.Info("target reachable again; target resumed")
+		case was != nil:
 			log.Info("target credentials accepted again; target resumed")
 		}
 		ev := w.event(job, attempt)
@@ -506,8 +546,12 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 		d.Class = "permanent"
 		w.fail(hardCtx, msg, job, d, log)
 	case c == classCredentials:
-		pause := l.credentialsRefused(err, w.cfg.CredentialsPause)
+		pause := l.block(err, w.cfg.CredentialsPause)
 		log.Error("target credentials refused; target paused, job put back", "pause", pause, "error", err)
+		w.putBack(hardCtx, msg, meta, pause, log)
+	case c == classTransient && isUnavailable(err) && l.unreachableFailure(jobKey(job, meta), w.cfg.OutageAfter):
+		pause := l.block(outageError{err}, w.cfg.CredentialsPause)
+		log.Error("target unreachable; target paused, job put back", "pause", pause, "error", err)
 		w.putBack(hardCtx, msg, meta, pause, log)
 	case attempt >= w.cfg.MaxDeliveries:
 		d.Class = "exhausted"
@@ -524,7 +568,7 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 }
 
 // putBack returns a delivery that did not fail through the job's fault (refused credentials, a
-// shutdown, an outcome that could not be recorded) to the queue after delay. JetStream counts
+// target down, a shutdown, an outcome that could not be recorded) to the queue after delay. JetStream counts
 // every delivery, and the delivery after the last permitted one is dead-lettered (see process):
 // so on the job's last permitted delivery, putBack requeues it instead. Without this, a target
 // paused for its credentials longer than MaxDeliveries probes would have its backlog
@@ -659,6 +703,14 @@ func (w *Worker) publishEvent(ctx context.Context, ev Event) error {
 	_, err = w.cfg.JetStream.Publish(ctx, eventsSubject(ev.BatchID), data,
 		jetstream.WithMsgID("evt-"+ev.JobID+"-"+string(ev.Outcome)))
 	return err
+}
+
+// jobKey identifies a job for the outage count: its id, or its stream sequence.
+func jobKey(job *Job, meta *jetstream.MsgMetadata) string {
+	if job.ID != "" {
+		return job.ID
+	}
+	return "seq-" + strconv.FormatUint(meta.Sequence.Stream, 10)
 }
 
 // redeliveryDelay is the delay before delivery attempt+1: base·2^(attempt-1), capped, ±20 %.

@@ -117,6 +117,17 @@ func (e *ErrorResponse) Permanent() bool {
 	return e.StatusCode >= 400 && e.StatusCode < 500
 }
 
+// Unavailable reports whether the answer says the service is down rather than that it refused
+// this request: 502, 503 or 504. The job runtime pauses a target when several jobs in a row
+// end so.
+func (e *ErrorResponse) Unavailable() bool {
+	switch e.StatusCode {
+	case 502, 503, 504:
+		return true
+	}
+	return false
+}
+
 // RateLimitError is a 429 answer. RetryAfter is the wait the ATS asked for, or the target's
 // documented default when it named none.
 type RateLimitError struct {

@@ -64,6 +64,11 @@ func TestErrorClasses(t *testing.T) {
 			t.Errorf("status %d: Permanent() = %v", status, e.Permanent())
 		}
 	}
+	for status, down := range map[int]bool{500: false, 502: true, 503: true, 504: true, 400: false, 429: false} {
+		if e := (&targets.ErrorResponse{StatusCode: status}); e.Unavailable() != down {
+			t.Errorf("status %d: Unavailable() = %v", status, e.Unavailable())
+		}
+	}
 	rl := &targets.RateLimitError{ErrorResponse: &targets.ErrorResponse{StatusCode: 429}, Wait: 3 * time.Second}
 	if rl.RetryAfter() != 3*time.Second || !strings.Contains(rl.Error(), "retry after 3s") {
 		t.Errorf("RateLimitError = %v", rl)

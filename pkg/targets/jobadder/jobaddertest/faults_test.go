@@ -179,3 +179,16 @@ func TestSlowAnswers(t *testing.T) {
 		}
 	})
 }
+
+// TestDown: a down API answers 503 and does nothing until it is back.
+func TestDown(t *testing.T) {
+	t.Parallel()
+	srv, tok := setup(t, jobaddertest.Config{})
+	srv.SetDown(true)
+	wantStatus(t, call(t, srv, tok, http.MethodPost, "/v2/candidates", map[string]any{"email": "down@example.com"}), http.StatusServiceUnavailable)
+	if n := srv.State().Candidates; n != 0 {
+		t.Errorf("a down API stored %d candidates", n)
+	}
+	srv.SetDown(false)
+	wantStatus(t, call(t, srv, tok, http.MethodPost, "/v2/candidates", map[string]any{"email": "down@example.com"}), http.StatusCreated)
+}

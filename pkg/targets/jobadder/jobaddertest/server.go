@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/targets/targetstest"
@@ -131,6 +132,7 @@ type Server struct {
 	ts   *httptest.Server // set by NewServer only
 
 	dice *targetstest.Dice
+	down atomic.Bool // SetDown
 
 	mu    sync.Mutex
 	store store
@@ -203,6 +205,9 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case p == "/connect/token":
 		rec.route = p
 		s.token(rec, r)
+	case (p == basePath || strings.HasPrefix(p, basePath+"/")) && s.down.Load():
+		rec.route = "(down)"
+		writeJSON(rec, http.StatusServiceUnavailable, errorModel{Message: "Service unavailable"})
 	case p == basePath || strings.HasPrefix(p, basePath+"/"):
 		if s.cfg.SlowLatency > 0 && s.dice.Slow.Hit(s.cfg.SlowRate) { // a slow answer: done now, sent SlowLatency later
 			held := &targetstest.HeldAnswer{}
@@ -222,6 +227,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.store.requests[r.Method+" "+rec.route+" "+strconv.Itoa(rec.Status())]++
 	s.mu.Unlock()
 }
+
+// SetDown takes the API down (every API call answered 503, nothing done) or brings it back,
+// as an outage of JobAdder would. The token endpoint keeps answering.
+func (s *Server) SetDown(down bool) { s.down.Store(down) }
 
 // recorder remembers the status written and the route a request matched.
 type recorder struct {

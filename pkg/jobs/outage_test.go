@@ -1,0 +1,111 @@
+package jobs_test
+
+import (
+	"context"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/targets"
+)
+
+// unavailable is what a target returns while its ATS answers 503.
+func unavailable() error {
+	return &targets.ErrorResponse{Target: "jobadder", Method: "POST", URL: "https://ats.example/candidates", StatusCode: 503}
+}
+
+// TestWorkerOutageOutlastsTheBudget: an ATS down for longer than the jobs' delivery budget
+// pauses the target (not ready, "unreachable") instead of dead-lettering the backlog; once it
+// is back, every job is written exactly once.
+func TestWorkerOutageOutlastsTheBudget(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	const budget, n = 3, 5
+	var mu sync.Mutex
+	calls := map[string]int{}
+	var down atomic.Bool
+	down.Store(true)
+	var done atomic.Int32
+	w := startWorker(t, js, jobs.HandlerFunc(func(_ context.Context, job *jobs.Job) (jobs.Result, error) {
+		mu.Lock()
+		calls[job.ID]++
+		mu.Unlock()
+		if down.Load() {
+			return jobs.Result{}, unavailable()
+		}
+		done.Add(1)
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) { c.MaxDeliveries = budget; c.CredentialsPause = 20 * time.Millisecond })
+	p := jobs.NewPublisher(js)
+	for i := range n {
+		if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "not ready: unreachable", func() bool {
+		err := w.Ready()
+		return err != nil && strings.Contains(err.Error(), "jobadder paused: unreachable: ") && strings.Contains(err.Error(), ": 503")
+	})
+	waitFor(t, "a job failed past its budget", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		for _, c := range calls {
+			if c > budget {
+				return true
+			}
+		}
+		return streamMsgs(t, js, jobs.DLQStream) > 0
+	})
+	down.Store(false)
+	waitFor(t, "every job done, or dead-lettered", func() bool {
+		return int(done.Load())+int(streamMsgs(t, js, jobs.DLQStream)) >= n
+	})
+	for _, d := range dlqEntries(t, js) {
+		t.Errorf("dead-lettered during the outage: job %s, %s (%s) after %d deliveries: %s", d.JobID, d.Reason, d.Class, d.Attempts, d.Error)
+	}
+	waitFor(t, "ready", func() bool { return w.Ready() == nil })
+	waitFor(t, "the jobs stream to drain", func() bool { return streamMsgs(t, js, jobs.JobsStream) == 0 })
+	if got := done.Load(); got != n {
+		t.Errorf("%d jobs done, want %d (each exactly once)", got, n)
+	}
+}
+
+// TestWorkerUnreachableAloneIsNotAnOutage: one job that keeps failing with 503 while others
+// succeed, and jobs that keep failing with 500, do not pause the target: they spend their
+// budget and end in the DLQ.
+func TestWorkerUnreachableAloneIsNotAnOutage(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	var done atomic.Int32
+	w := startWorker(t, js, jobs.HandlerFunc(func(_ context.Context, job *jobs.Job) (jobs.Result, error) {
+		switch job.ProfileKey {
+		case "p000":
+			return jobs.Result{}, unavailable()
+		case "p001", "p002", "p003":
+			return jobs.Result{}, &targets.ErrorResponse{Target: "jobadder", StatusCode: 500}
+		}
+		done.Add(1)
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), nil)
+	p := jobs.NewPublisher(js)
+	for i := range 8 {
+		if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "four jobs dead-lettered", func() bool { return streamMsgs(t, js, jobs.DLQStream) >= 4 })
+	for _, d := range dlqEntries(t, js) {
+		if d.Class != "exhausted" || d.Attempts != 3 {
+			t.Errorf("job %s: %s after %d deliveries, want exhausted after 3", d.ProfileKey, d.Class, d.Attempts)
+		}
+	}
+	if err := w.Ready(); err != nil {
+		t.Errorf("Ready = %v, want nil: no outage", err)
+	}
+	if got := done.Load(); got != 4 {
+		t.Errorf("%d jobs done, want 4", got)
+	}
+}
