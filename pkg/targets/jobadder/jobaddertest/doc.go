@@ -71,7 +71,8 @@
 // seeded by [Config].Seed. [Config].TokenErrorRate does the same for the token endpoint, and
 // [Config].Latency delays both. [Config].SlowRate picks a share of API calls whose answer is
 // held back [Config].SlowLatency after the call was processed: the write is done even if the
-// client gives up or dies waiting ([State].SlowAnswers counts them).
+// client gives up or dies waiting ([State].SlowAnswers counts them). [Server.SetDown] takes
+// the whole API down (503 to every call) and back, as an outage would.
 //
 // # Observing
 //
