@@ -109,3 +109,43 @@ func TestWorkerUnreachableAloneIsNotAnOutage(t *testing.T) {
 		t.Errorf("%d jobs done, want 4", got)
 	}
 }
+
+// TestWorkerOutageNotEndedByADiscard: a job a logic discards never reached the target, so it
+// does not end the outage.
+func TestWorkerOutageNotEndedByADiscard(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	var worker atomic.Pointer[jobs.Worker]
+	readyAtDiscard := make(chan error, 1)
+	w := startWorker(t, js, jobs.HandlerFunc(func(_ context.Context, job *jobs.Job) (jobs.Result, error) {
+		if job.ProfileKey == "p000" {
+			return jobs.Result{Outcome: jobs.Discarded}, nil
+		}
+		return jobs.Result{}, unavailable()
+	}), func(c *jobs.Config) {
+		c.Observe = func(ev jobs.Event) {
+			if ev.Outcome == jobs.Discarded {
+				readyAtDiscard <- worker.Load().Ready()
+			}
+		}
+	})
+	worker.Store(w)
+	p := jobs.NewPublisher(js)
+	for i := 1; i <= 4; i++ {
+		if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "not ready", func() bool { return w.Ready() != nil })
+	if _, err := p.Publish(t.Context(), newJob(0, "")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-readyAtDiscard:
+		if err == nil || !strings.Contains(err.Error(), "unreachable") {
+			t.Errorf("Ready right after a discarded job = %v; want the outage still on", err)
+		}
+	case <-time.After(20 * time.Second):
+		t.Fatal("the discarded job never ran")
+	}
+}

@@ -434,7 +434,9 @@ func (l *lane) unreachableFailure(jobKey string, outageAfter int) bool {
 	if l.unreachable == nil {
 		l.unreachable = map[string]bool{}
 	}
-	l.unreachable[jobKey] = true
+	if len(l.unreachable) < outageAfter { // enough to tell an outage; a backlog need not be kept
+		l.unreachable[jobKey] = true
+	}
 	var down outageError
 	return errors.As(l.blocked, &down) || len(l.unreachable) >= outageAfter
 }
@@ -511,8 +513,13 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 	stopBeat()
 
 	if err == nil {
+		// Only a write shows that the target is back: a discarded job never reached it.
+		var was error
+		if res.Outcome != Discarded {
+			was = l.succeeded()
+		}
 		var down outageError
-		switch was := l.succeeded(); {
+		switch {
 		case errors.As(was, &down):
 			log.Info("target reachable again; target resumed")
 		case was != nil:
