@@ -17,62 +17,74 @@ import (
 // TestWorkerOutcomes, and a worker dying during the last delivery is
 // TestWorkerDeadLettersPastBudget.
 
-// TestWorkerCredentialsOutlastTheBudget: a target whose credentials stay refused for more
-// deliveries than the budget allows keeps its backlog. Every refused delivery counts in
-// JetStream's delivery count, so a job refused on its last permitted delivery is put back as
-// a fresh message instead of being dead-lettered on the next one.
-func TestWorkerCredentialsOutlastTheBudget(t *testing.T) {
+// TestWorkerPausesOutlastTheBudget: a target whose credentials stay refused, or that stays down,
+// for more deliveries than the budget allows keeps its backlog (paused, not ready). Every
+// failed delivery counts in JetStream's delivery count, so a job put back on its last permitted
+// delivery is requeued as a fresh message instead of being dead-lettered on the next one. Once
+// the target is back, every job is written exactly once.
+func TestWorkerPausesOutlastTheBudget(t *testing.T) {
 	t.Parallel()
-	js := setup(t)
-	const budget = 3
-	var mu sync.Mutex
-	calls := map[string]int{}
-	var refused atomic.Bool
-	refused.Store(true)
-	var done atomic.Int32
-	w := startWorker(t, js, jobs.HandlerFunc(func(_ context.Context, job *jobs.Job) (jobs.Result, error) {
-		mu.Lock()
-		calls[job.ID]++
-		mu.Unlock()
-		if refused.Load() {
-			return jobs.Result{}, &targets.CredentialsError{Target: "jobadder", Reason: "refresh token refused"}
-		}
-		done.Add(1)
-		return jobs.Result{Outcome: jobs.Created}, nil
-	}), func(c *jobs.Config) { c.MaxDeliveries = budget; c.CredentialsPause = 20 * time.Millisecond })
-	p := jobs.NewPublisher(js)
-	for i := range 3 {
-		if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "not ready", func() bool { return w.Ready() != nil })
-	// Keep refusing until a job was refused more often than its budget (or, the bug, was
-	// dead-lettered when its delivery past the budget came).
-	waitFor(t, "a job refused past its budget", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, n := range calls {
-			if n > budget {
-				return true
+	for _, tt := range []struct {
+		name  string
+		err   func() error
+		ready string // in Ready's error while paused
+	}{
+		{"credentials refused", func() error {
+			return &targets.CredentialsError{Target: "jobadder", Reason: "refresh token refused"}
+		}, "jobadder paused: jobadder: credentials refused: refresh token refused"},
+		{"target down", unavailable, "jobadder paused: unreachable: jobadder: POST https://ats.example/candidates: 503"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			js := setup(t)
+			const budget, n = 3, 5
+			var mu sync.Mutex
+			calls := map[string]int{}
+			var failing atomic.Bool
+			failing.Store(true)
+			var done atomic.Int32
+			w := startWorker(t, js, jobs.HandlerFunc(func(_ context.Context, job *jobs.Job) (jobs.Result, error) {
+				mu.Lock()
+				calls[job.ID]++
+				mu.Unlock()
+				if failing.Load() {
+					return jobs.Result{}, tt.err()
+				}
+				done.Add(1)
+				return jobs.Result{Outcome: jobs.Created}, nil
+			}), func(c *jobs.Config) { c.MaxDeliveries = budget; c.CredentialsPause = 20 * time.Millisecond })
+			p := jobs.NewPublisher(js)
+			for i := range n {
+				if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
+					t.Fatal(err)
+				}
 			}
-		}
-		return streamMsgs(t, js, jobs.DLQStream) > 0
-	})
-	refused.Store(false)
-	waitFor(t, "every job done, or dead-lettered", func() bool {
-		return int(done.Load())+int(streamMsgs(t, js, jobs.DLQStream)) >= 3
-	})
-	if n := streamMsgs(t, js, jobs.DLQStream); n != 0 {
-		for _, d := range dlqEntries(t, js) {
-			t.Errorf("dead-lettered: job %s, %s (%s): %s", d.JobID, d.Reason, d.Class, d.Error)
-		}
-		t.Fatalf("DLQ holds %d jobs; refused credentials must never dead-letter", n)
-	}
-	waitFor(t, "ready", func() bool { return w.Ready() == nil })
-	waitFor(t, "the jobs stream to drain", func() bool { return streamMsgs(t, js, jobs.JobsStream) == 0 })
-	if got := done.Load(); got != 3 {
-		t.Errorf("%d jobs done, want 3 (each exactly once)", got)
+			waitFor(t, "not ready", func() bool { err := w.Ready(); return err != nil && strings.Contains(err.Error(), tt.ready) })
+			// Keep failing until a job failed more often than its budget (or, the bug, was
+			// dead-lettered when its delivery past the budget came).
+			waitFor(t, "a job failed past its budget", func() bool {
+				mu.Lock()
+				defer mu.Unlock()
+				for _, c := range calls {
+					if c > budget {
+						return true
+					}
+				}
+				return streamMsgs(t, js, jobs.DLQStream) > 0
+			})
+			failing.Store(false)
+			waitFor(t, "every job done, or dead-lettered", func() bool {
+				return int(done.Load())+int(streamMsgs(t, js, jobs.DLQStream)) >= n
+			})
+			for _, d := range dlqEntries(t, js) {
+				t.Errorf("dead-lettered while paused: job %s, %s (%s) after %d deliveries: %s", d.JobID, d.Reason, d.Class, d.Attempts, d.Error)
+			}
+			waitFor(t, "ready", func() bool { return w.Ready() == nil })
+			waitFor(t, "the jobs stream to drain", func() bool { return streamMsgs(t, js, jobs.JobsStream) == 0 })
+			if got := done.Load(); got != n {
+				t.Errorf("%d jobs done, want %d (each exactly once)", got, n)
+			}
+		})
 	}
 }
 

@@ -3,7 +3,6 @@ package jobs_test
 import (
 	"context"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -15,62 +14,6 @@ import (
 // unavailable is what a target returns while its ATS answers 503.
 func unavailable() error {
 	return &targets.ErrorResponse{Target: "jobadder", Method: "POST", URL: "https://ats.example/candidates", StatusCode: 503}
-}
-
-// TestWorkerOutageOutlastsTheBudget: an ATS down for longer than the jobs' delivery budget
-// pauses the target (not ready, "unreachable") instead of dead-lettering the backlog; once it
-// is back, every job is written exactly once.
-func TestWorkerOutageOutlastsTheBudget(t *testing.T) {
-	t.Parallel()
-	js := setup(t)
-	const budget, n = 3, 5
-	var mu sync.Mutex
-	calls := map[string]int{}
-	var down atomic.Bool
-	down.Store(true)
-	var done atomic.Int32
-	w := startWorker(t, js, jobs.HandlerFunc(func(_ context.Context, job *jobs.Job) (jobs.Result, error) {
-		mu.Lock()
-		calls[job.ID]++
-		mu.Unlock()
-		if down.Load() {
-			return jobs.Result{}, unavailable()
-		}
-		done.Add(1)
-		return jobs.Result{Outcome: jobs.Created}, nil
-	}), func(c *jobs.Config) { c.MaxDeliveries = budget; c.CredentialsPause = 20 * time.Millisecond })
-	p := jobs.NewPublisher(js)
-	for i := range n {
-		if _, err := p.Publish(t.Context(), newJob(i, "")); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitFor(t, "not ready: unreachable", func() bool {
-		err := w.Ready()
-		return err != nil && strings.Contains(err.Error(), "jobadder paused: unreachable: ") && strings.Contains(err.Error(), ": 503")
-	})
-	waitFor(t, "a job failed past its budget", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range calls {
-			if c > budget {
-				return true
-			}
-		}
-		return streamMsgs(t, js, jobs.DLQStream) > 0
-	})
-	down.Store(false)
-	waitFor(t, "every job done, or dead-lettered", func() bool {
-		return int(done.Load())+int(streamMsgs(t, js, jobs.DLQStream)) >= n
-	})
-	for _, d := range dlqEntries(t, js) {
-		t.Errorf("dead-lettered during the outage: job %s, %s (%s) after %d deliveries: %s", d.JobID, d.Reason, d.Class, d.Attempts, d.Error)
-	}
-	waitFor(t, "ready", func() bool { return w.Ready() == nil })
-	waitFor(t, "the jobs stream to drain", func() bool { return streamMsgs(t, js, jobs.JobsStream) == 0 })
-	if got := done.Load(); got != n {
-		t.Errorf("%d jobs done, want %d (each exactly once)", got, n)
-	}
 }
 
 // TestWorkerUnreachableAloneIsNotAnOutage: one job that keeps failing with 503 while others
