@@ -165,12 +165,13 @@ func (a *app) connect(ctx context.Context) error {
 	nc, err := broker.Connect(client, nats.Timeout(5*time.Second))
 	var fe *broker.FieldError
 	if errors.As(err, &fe) {
-		names := map[string]string{
-			"URL": "--nats-url (NATS_URL)", "CredsFile": "--creds (NATS_CREDS_FILE)", "NKeySeedFile": "NATS_NKEY_SEED_FILE",
-			"User": "NATS_USER", "Password": "NATS_PASSWORD", "Token": "NATS_TOKEN",
-			"TLSCAFile": "--tls-ca (NATS_TLS_CA_FILE)", "TLSCertFile": "NATS_TLS_CERT_FILE", "TLSKeyFile": "NATS_TLS_KEY_FILE",
-		}
-		return errors.New(fe.Describe(func(f string) string { return names[f] }))
+		flags := map[string]string{"URL": "--nats-url", "CredsFile": "--creds", "TLSCAFile": "--tls-ca"}
+		return errors.New(fe.Describe(func(f string) string {
+			if flag := flags[f]; flag != "" {
+				return flag + " (" + broker.EnvNames[f] + ")"
+			}
+			return broker.EnvNames[f]
+		}))
 	}
 	if errors.Is(err, nats.ErrAuthorization) {
 		return fmt.Errorf("NATS at %s refused the credentials: %w (see --creds, NATS_NKEY_SEED_FILE, NATS_USER and NATS_PASSWORD, NATS_TOKEN)", redactURL(a.natsURL), err)

@@ -586,6 +586,17 @@ func (f *failureRun) checkNothingLeft() {
 	})
 }
 
+// checkResumed waits until /readyz says ready again after a pause, then checks that nothing
+// was dead-lettered and nothing is left.
+func (f *failureRun) checkResumed() {
+	f.t.Helper()
+	f.waitFor("/readyz ready", 60*time.Second, func() bool { c, _ := f.get("/readyz"); return c == http.StatusOK })
+	if n := len(f.deadLetters()); n != 0 {
+		f.t.Errorf("DLQ holds %d entries", n)
+	}
+	f.checkNothingLeft()
+}
+
 // subjectMsgs counts the jobs stored on subject.
 func (f *failureRun) subjectMsgs(subject string) uint64 {
 	f.t.Helper()
@@ -771,14 +782,10 @@ func revokedJobAdder(t *testing.T, f *failureRun) {
 	code := f.e.ja.IssueCode()
 	f.start("after", func(c *config) { c.JobAdderAuthorizationCode = secret.Value(code) })
 	f.written(backlog)
-	f.waitFor("/readyz ready", 30*time.Second, func() bool { c, _ := f.get("/readyz"); return c == http.StatusOK })
+	f.checkResumed()
 	if st := f.e.ja.State(); st.Candidates != 6 || st.Exchanges(code) != 1 {
 		t.Errorf("JobAdder holds %d candidates, want 6; the new code was exchanged %d times, want 1", st.Candidates, st.Exchanges(code))
 	}
-	if n := len(f.deadLetters()); n != 0 {
-		t.Errorf("DLQ holds %d entries", n)
-	}
-	f.checkNothingLeft()
 }
 
 // targetDown: JobAdder's API is down (503 on every call) for longer than the jobs' delivery
@@ -809,17 +816,13 @@ func targetDown(t *testing.T, f *failureRun) {
 	}
 	f.e.ja.SetDown(false)
 	f.written(backlog)
-	f.waitFor("/readyz ready", 60*time.Second, func() bool { c, _ := f.get("/readyz"); return c == http.StatusOK })
+	f.checkResumed()
 	if len(f.logRecords("target reachable again; target resumed")) == 0 {
 		t.Error("no log says the target resumed")
 	}
 	if st := f.e.ja.State(); st.Candidates != 6 {
 		t.Errorf("JobAdder holds %d candidates, want 6", st.Candidates)
 	}
-	if n := len(f.deadLetters()); n != 0 {
-		t.Errorf("DLQ holds %d entries", n)
-	}
-	f.checkNothingLeft()
 }
 
 // revokedHrFlow: HrFlow refuses the API key (401). Reading is refused for every target: each
@@ -861,14 +864,10 @@ func revokedBullhorn(t *testing.T, f *failureRun) {
 	stop()
 	f.start("new-password", nil)
 	f.written(backlog)
-	f.waitFor("/readyz ready", 30*time.Second, func() bool { c, _ := f.get("/readyz"); return c == http.StatusOK })
+	f.checkResumed()
 	if st := f.e.bh.State(); st.Candidates != 4 {
 		t.Errorf("Bullhorn holds %d candidates, want 4", st.Candidates)
 	}
-	if n := len(f.deadLetters()); n != 0 {
-		t.Errorf("DLQ holds %d entries", n)
-	}
-	f.checkNothingLeft()
 }
 
 // duplicateConflict: a profile whose email a candidate already has (JobAdder answers 409)

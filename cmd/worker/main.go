@@ -303,11 +303,6 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		TLSKeyFile:   cfg.NATSTLSKeyFile,
 		InboxPrefix:  broker.WorkerInboxPrefix,
 	}
-	envName := map[string]string{
-		"URL": "NATS_URL", "CredsFile": "NATS_CREDS_FILE", "NKeySeedFile": "NATS_NKEY_SEED_FILE",
-		"User": "NATS_USER", "Password": "NATS_PASSWORD", "Token": "NATS_TOKEN",
-		"TLSCAFile": "NATS_TLS_CA_FILE", "TLSCertFile": "NATS_TLS_CERT_FILE", "TLSKeyFile": "NATS_TLS_KEY_FILE",
-	}
 	opts := []nats.Option{
 		nats.MaxReconnects(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
@@ -318,7 +313,7 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		nc, err := broker.Connect(client, opts...)
 		var fe *broker.FieldError
 		if errors.As(err, &fe) {
-			return nil, &configError{fe.Describe(func(f string) string { return envName[f] })}
+			return nil, &configError{fe.Describe(func(f string) string { return broker.EnvNames[f] })}
 		}
 		return nc, err
 	}
@@ -334,17 +329,8 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		return nc, drain(nc), nil
 	}
 	var set []string
-	for _, v := range []struct {
-		name string
-		ok   bool
-	}{
-		{"NATS_CREDS_FILE", cfg.NATSCredsFile != ""}, {"NATS_NKEY_SEED_FILE", cfg.NATSNKeySeedFile != ""},
-		{"NATS_USER", cfg.NATSUser != ""}, {"NATS_PASSWORD", !cfg.NATSPassword.IsZero()}, {"NATS_TOKEN", !cfg.NATSToken.IsZero()},
-		{"NATS_TLS_CA_FILE", cfg.NATSTLSCAFile != ""}, {"NATS_TLS_CERT_FILE", cfg.NATSTLSCertFile != ""}, {"NATS_TLS_KEY_FILE", cfg.NATSTLSKeyFile != ""},
-	} {
-		if v.ok {
-			set = append(set, v.name)
-		}
+	for _, f := range client.SecurityFields() {
+		set = append(set, broker.EnvNames[f])
 	}
 	if len(set) > 0 {
 		return nil, nil, &configError{fmt.Sprintf("%s set but NATS_URL is empty: these apply to a NATS server given by NATS_URL; "+

@@ -72,6 +72,18 @@ func TestServeWithoutCodeOrToken(t *testing.T) {
 	}
 }
 
+// TestConnectRefusesSecurityWithoutURL: NATS credentials or TLS without NATS_URL (the embedded
+// server has neither) stop start-up with a configuration error naming the variables.
+func TestConnectRefusesSecurityWithoutURL(t *testing.T) {
+	t.Parallel()
+	cfg := config{NATSUser: "u", NATSPassword: "p", NATSTLSCAFile: "/ca.pem", NATSListen: "127.0.0.1:0"}
+	_, _, err := connect(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	var ce *configError
+	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "NATS_USER, NATS_PASSWORD, NATS_TLS_CA_FILE set but NATS_URL is empty") {
+		t.Fatalf("connect = %v; want a configuration error naming the variables", err)
+	}
+}
+
 func TestHealthAndMetricsEndpoints(t *testing.T) {
 	t.Parallel()
 	e := newE2E(t, 1, jobaddertest.Config{})

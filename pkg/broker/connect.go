@@ -66,6 +66,33 @@ type ClientConfig struct {
 	InboxPrefix string
 }
 
+// EnvNames names, for each ClientConfig field, the environment variable that sets it in
+// hrpush's commands, for messages (cmd/enqueue names its flags for some of them).
+var EnvNames = map[string]string{ //nolint:gochecknoglobals // constant table
+	"URL": "NATS_URL", "CredsFile": "NATS_CREDS_FILE", "NKeySeedFile": "NATS_NKEY_SEED_FILE",
+	"User": "NATS_USER", "Password": "NATS_PASSWORD", "Token": "NATS_TOKEN",
+	"TLSCAFile": "NATS_TLS_CA_FILE", "TLSCertFile": "NATS_TLS_CERT_FILE", "TLSKeyFile": "NATS_TLS_KEY_FILE",
+}
+
+// SecurityFields returns the names of the credential and TLS fields that are set, in the
+// order of the struct.
+func (c ClientConfig) SecurityFields() []string {
+	var out []string
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"CredsFile", c.CredsFile != ""}, {"NKeySeedFile", c.NKeySeedFile != ""},
+		{"User", c.User != ""}, {"Password", !c.Password.IsZero()}, {"Token", !c.Token.IsZero()},
+		{"TLSCAFile", c.TLSCAFile != ""}, {"TLSCertFile", c.TLSCertFile != ""}, {"TLSKeyFile", c.TLSKeyFile != ""},
+	} {
+		if f.set {
+			out = append(out, f.name)
+		}
+	}
+	return out
+}
+
 // FieldError is returned by [ClientConfig.Options] and [Connect] for a setting that is
 // invalid, unreadable, or not allowed with another one. Field names the ClientConfig field;
 // With, when not empty, the other field of a forbidden or incomplete combination. Errors never

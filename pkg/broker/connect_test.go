@@ -110,18 +110,28 @@ func TestOptionsRejectsBadConfigurations(t *testing.T) {
 
 func TestFieldErrorDescribe(t *testing.T) {
 	t.Parallel()
-	env := map[string]string{"CredsFile": "NATS_CREDS_FILE", "User": "NATS_USER"}
 	_, err := broker.ClientConfig{CredsFile: "/x.creds", User: "u", Password: "p"}.Options()
 	var fe *broker.FieldError
 	if !errors.As(err, &fe) {
 		t.Fatal(err)
 	}
-	got := fe.Describe(func(f string) string { return env[f] })
+	got := fe.Describe(func(f string) string { return broker.EnvNames[f] })
 	if !strings.HasPrefix(got, "NATS_CREDS_FILE and NATS_USER: cannot be used together") {
 		t.Errorf("Describe = %q", got)
 	}
 	if !strings.HasPrefix(err.Error(), "broker: CredsFile and User: ") {
 		t.Errorf("Error = %q", err.Error())
+	}
+}
+
+func TestSecurityFields(t *testing.T) {
+	t.Parallel()
+	if got := (broker.ClientConfig{URL: "nats://x", Name: "n", InboxPrefix: "_I"}).SecurityFields(); len(got) != 0 {
+		t.Errorf("SecurityFields of a plain config = %v", got)
+	}
+	c := broker.ClientConfig{User: "u", Password: "p", TLSCAFile: "/ca.pem", TLSKeyFile: "/k.pem"}
+	if got, want := strings.Join(c.SecurityFields(), ","), "User,Password,TLSCAFile,TLSKeyFile"; got != want {
+		t.Errorf("SecurityFields = %s, want %s", got, want)
 	}
 }
 

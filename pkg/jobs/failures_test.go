@@ -165,39 +165,6 @@ func TestWorkerThrottledPastTheBudget(t *testing.T) {
 	}
 }
 
-// TestWorkerStopOnTheLastDelivery: a job interrupted by a shutdown (a deploy, or the restart
-// that brings new credentials) on its last permitted delivery is not dead-lettered on the
-// next one: the shutdown is not the job's failure.
-func TestWorkerStopOnTheLastDelivery(t *testing.T) {
-	t.Parallel()
-	js := setup(t)
-	started := make(chan struct{})
-	var once sync.Once
-	w := startWorker(t, js, jobs.HandlerFunc(func(ctx context.Context, _ *jobs.Job) (jobs.Result, error) {
-		once.Do(func() { close(started) })
-		<-ctx.Done()
-		return jobs.Result{}, context.Cause(ctx)
-	}), func(c *jobs.Config) { c.MaxDeliveries = 1; c.ShutdownGrace = 100 * time.Millisecond })
-	if _, err := jobs.NewPublisher(js).Publish(t.Context(), newJob(1, "")); err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	if err := w.Stop(t.Context()); err == nil {
-		t.Error("Stop returned nil although it had to cancel a job")
-	}
-	var got atomic.Int32
-	startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
-		got.Add(1)
-		return jobs.Result{Outcome: jobs.Created}, nil
-	}), func(c *jobs.Config) { c.MaxDeliveries = 1 })
-	waitFor(t, "the job done by the second worker, or dead-lettered", func() bool {
-		return got.Load() == 1 || streamMsgs(t, js, jobs.DLQStream) > 0
-	})
-	for _, d := range dlqEntries(t, js) {
-		t.Errorf("dead-lettered after a shutdown: %s (%s): %s", d.Reason, d.Class, d.Error)
-	}
-}
-
 // TestWorkerFetchesNothingIntoAPause: while a target is paused, its worker fetches no job. A
 // job fetched into a pause would wait it out in process, running down its timeout, and fail
 // with "context deadline exceeded" once the pause outgrows WORKER_JOB_TIMEOUT.

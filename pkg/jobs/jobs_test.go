@@ -355,31 +355,43 @@ func TestWorkerCredentialsPauseTarget(t *testing.T) {
 }
 
 // TestWorkerStopPutsBackRunningJobs: a job still running when the grace period ends is
-// cancelled with ErrShutdown and put back, and another worker finishes it.
+// cancelled with ErrShutdown and put back, and another worker finishes it. On the job's last
+// permitted delivery too (a deploy, or the restart that brings new credentials): the shutdown
+// is not the job's failure, so the next delivery does not dead-letter it.
 func TestWorkerStopPutsBackRunningJobs(t *testing.T) {
 	t.Parallel()
-	js := setup(t)
-	started := make(chan struct{})
-	var once sync.Once
-	w := startWorker(t, js, jobs.HandlerFunc(func(ctx context.Context, _ *jobs.Job) (jobs.Result, error) {
-		once.Do(func() { close(started) })
-		<-ctx.Done()
-		return jobs.Result{}, ctx.Err()
-	}), func(c *jobs.Config) { c.ShutdownGrace = 100 * time.Millisecond })
-	if _, err := jobs.NewPublisher(js).Publish(t.Context(), newJob(1, "")); err != nil {
-		t.Fatal(err)
-	}
-	<-started
-	if err := w.Stop(t.Context()); err == nil {
-		t.Error("Stop returned nil although it had to cancel a job")
-	}
-	var got atomic.Int32
-	startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
-		got.Add(1)
-		return jobs.Result{Outcome: jobs.Created}, nil
-	}), nil)
-	waitFor(t, "the job to be finished by the second worker", func() bool { return got.Load() == 1 })
-	if n := streamMsgs(t, js, jobs.DLQStream); n != 0 {
-		t.Errorf("shutdown dead-lettered %d jobs", n)
+	for _, tt := range []struct {
+		name          string
+		maxDeliveries int
+	}{{"with deliveries left", 3}, {"on the last delivery", 1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			js := setup(t)
+			started := make(chan struct{})
+			var once sync.Once
+			w := startWorker(t, js, jobs.HandlerFunc(func(ctx context.Context, _ *jobs.Job) (jobs.Result, error) {
+				once.Do(func() { close(started) })
+				<-ctx.Done()
+				return jobs.Result{}, ctx.Err()
+			}), func(c *jobs.Config) { c.MaxDeliveries = tt.maxDeliveries; c.ShutdownGrace = 100 * time.Millisecond })
+			if _, err := jobs.NewPublisher(js).Publish(t.Context(), newJob(1, "")); err != nil {
+				t.Fatal(err)
+			}
+			<-started
+			if err := w.Stop(t.Context()); err == nil {
+				t.Error("Stop returned nil although it had to cancel a job")
+			}
+			var got atomic.Int32
+			startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+				got.Add(1)
+				return jobs.Result{Outcome: jobs.Created}, nil
+			}), func(c *jobs.Config) { c.MaxDeliveries = tt.maxDeliveries })
+			waitFor(t, "the job done by the second worker, or dead-lettered", func() bool {
+				return got.Load() == 1 || streamMsgs(t, js, jobs.DLQStream) > 0
+			})
+			for _, d := range dlqEntries(t, js) {
+				t.Errorf("dead-lettered after a shutdown: %s (%s): %s", d.Reason, d.Class, d.Error)
+			}
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -178,17 +179,42 @@ func (s *Server) Profile(sourceKey, key string) (json.RawMessage, bool) {
 	return withOrigin(e.raw, s.origin()), true
 }
 
+// ReadProfile reads the profile document of a file that holds one, bare or in HrFlow's
+// {"code": ..., "message": ..., "data": {...}} envelope (as the samples of the API notes do).
+func ReadProfile(path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	doc, err := unwrap(b)
+	if err != nil {
+		return nil, fmt.Errorf("hrflowtest: %s: %w", path, err)
+	}
+	return doc, nil
+}
+
+// unwrap returns the "data" member of an envelope, or b itself when it has none.
+func unwrap(b []byte) ([]byte, error) {
+	var env struct {
+		Data json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(b, &env); err != nil {
+		return nil, err
+	}
+	if env.Data != nil {
+		return env.Data, nil
+	}
+	return b, nil
+}
+
 // LoadSamples adds the two sample profiles of the API notes to the source sourceKey and
 // returns their keys, [SampleProfileKey] and [SampleFixtureKey]. Their attachments are served
 // by this server.
 func (s *Server) LoadSamples(sourceKey string) []string {
-	var env struct {
-		Data json.RawMessage `json:"data"`
-	}
-	err := json.Unmarshal(sampleResponse, &env)
+	data, err := unwrap(sampleResponse)
 	var sample, fixture *entry
 	if err == nil {
-		sample, err = newEntry(sourceKey, env.Data)
+		sample, err = newEntry(sourceKey, data)
 	}
 	if err == nil {
 		fixture, err = newEntry(sourceKey, withKey(sampleFixture, SampleFixtureKey))

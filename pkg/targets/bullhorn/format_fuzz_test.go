@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -12,6 +11,7 @@ import (
 	"unicode/utf16"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 )
 
 // FuzzFormat checks that Format never panics and that whatever profile it is given, built here
@@ -69,18 +69,9 @@ func FuzzFormat(f *testing.F) {
 // every document that decodes into an hrflow.Profile must yield a payload the target accepts.
 func FuzzFormatJSON(f *testing.F) {
 	for _, tc := range goldenCases {
-		b, err := os.ReadFile(filepath.Join("testdata", tc.profile))
+		b, err := hrflowtest.ReadProfile(filepath.Join("testdata", tc.profile))
 		if err != nil {
 			f.Fatal(err)
-		}
-		var envelope struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(b, &envelope); err != nil {
-			f.Fatal(err)
-		}
-		if envelope.Data != nil {
-			b = envelope.Data
 		}
 		f.Add(b)
 	}

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"maps"
 	"net/url"
-	"os"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -16,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 )
 
 // FuzzFormat checks that Format never panics and that whatever profile it is given, built here
@@ -71,18 +71,9 @@ func FuzzFormat(f *testing.F) {
 // every document that decodes into an hrflow.Profile must yield a payload JobAdder accepts.
 func FuzzFormatJSON(f *testing.F) {
 	for _, tc := range goldenCases {
-		b, err := os.ReadFile(filepath.Join("testdata", tc.profile))
+		b, err := hrflowtest.ReadProfile(filepath.Join("testdata", tc.profile))
 		if err != nil {
 			f.Fatal(err)
-		}
-		var envelope struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(b, &envelope); err != nil {
-			f.Fatal(err)
-		}
-		if envelope.Data != nil {
-			b = envelope.Data
 		}
 		f.Add(b)
 	}

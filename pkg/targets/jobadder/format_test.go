@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 )
 
 var update = flag.Bool("update", false, "rewrite the golden files in testdata")
@@ -29,18 +30,9 @@ var goldenCases = []struct{ profile, golden string }{
 // loadProfile reads a profile, bare or in HrFlow's {"data": ...} envelope.
 func loadProfile(t *testing.T, name string) *hrflow.Profile {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join("testdata", name))
+	b, err := hrflowtest.ReadProfile(filepath.Join("testdata", name))
 	if err != nil {
 		t.Fatal(err)
-	}
-	var envelope struct {
-		Data json.RawMessage `json:"data"`
-	}
-	if err := json.Unmarshal(b, &envelope); err != nil {
-		t.Fatal(err)
-	}
-	if envelope.Data != nil {
-		b = envelope.Data
 	}
 	p := new(hrflow.Profile)
 	if err := json.Unmarshal(b, p); err != nil {
