@@ -31,7 +31,8 @@ holds the job (references only: never a secret nor the profile), the last error 
 Filters (every subcommand; they combine):
   --target T        jobadder, bullhorn, or unknown (bad jobs that named no valid target)
   --reason R        bad_job, read_failure, format_failure, logics_failure, write_failure,
-                    deliveries_exhausted, panic; or a class: permanent, exhausted
+                    download_refused, deliveries_exhausted, panic; or a class: permanent,
+                    exhausted
   --workflow-id W   the job's workflow
   --batch ID        the job's batch
   --since D         dead-lettered since D: RFC 3339 (2026-11-23T10:00:00Z), a date (2026-11-23,
@@ -71,7 +72,7 @@ type dlqFlags struct {
 
 // The reasons and classes workers write in DLQ entries; handlers may add reasons of their own.
 const (
-	dlqReasons = jobs.ReasonBadJob + ", read_failure, format_failure, logics_failure, write_failure, " +
+	dlqReasons = jobs.ReasonBadJob + ", read_failure, format_failure, logics_failure, write_failure, download_refused, " +
 		jobs.ReasonExhausted + ", " + jobs.ReasonPanic
 	dlqClasses = "permanent, exhausted"
 )

@@ -161,6 +161,7 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 		"HRFLOW_API_URL=" + hf.URL(),
 		"HRFLOW_API_SECRET=" + sandboxKey,
 		"HRFLOW_API_USER=" + sandboxUser,
+		"HRFLOW_DOWNLOAD_ALLOW=127.0.0.0/8", // the fake serves resumes on http://127.0.0.1
 		"JOBADDER_AUTHORIZATION_URL=" + ja.AuthURL(),
 		"JOBADDER_TOKEN_URL=" + ja.TokenURL(),
 		"JOBADDER_CLIENT_ID=" + cfg.ClientID,

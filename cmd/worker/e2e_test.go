@@ -70,6 +70,7 @@ func (e *e2e) config() config {
 		HrFlowAPIURL:              e.hrflow.URL(),
 		HrFlowAPISecret:           testKey,
 		HrFlowAPIUser:             testUser,
+		HrFlowDownloadAllow:       []string{"127.0.0.0/8"}, // the fake serves files there
 		JobAdderAuthorizationURL:  e.ja.AuthURL(),
 		JobAdderTokenURL:          e.ja.TokenURL(),
 		JobAdderClientID:          jc.ClientID,

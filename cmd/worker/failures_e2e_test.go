@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -298,6 +299,43 @@ func TestE2EFailures(t *testing.T) {
 			}
 			if took := d.LastAttemptAt.Sub(d.FirstAttemptAt); took < 5*time.Second {
 				t.Errorf("three deliveries took %s; want at least the two redelivery delays (2 s + 4 s, -20 %%)", took)
+			}
+		},
+	}, {
+		name: "resume link to an internal address",
+		inject: func(t *testing.T, f *failureRun) uint64 {
+			// An internal service on the IPv6 loopback (the workers allow 127.0.0.0/8 only);
+			// the link carries a token in its query, which must not show anywhere.
+			internal := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				t.Error("the internal service was reached")
+				fmt.Fprint(w, "internal data")
+			}))
+			ln, err := net.Listen("tcp", "[::1]:0")
+			if err != nil {
+				t.Skipf("no IPv6 loopback: %v", err)
+			}
+			internal.Listener = ln
+			internal.Start()
+			t.Cleanup(internal.Close)
+			key := f.variant(0, "5e", func(p map[string]any) {
+				p["attachments"] = []any{map[string]any{"type": "resume", "alt": "5e5e", "file_name": "resume", "extension": ".pdf", "file_size": 13}}
+			})
+			if !f.e.hrflow.SetPublicURL(f.e.source, key, "resume", "https://"+ln.Addr().String()+"/latest/meta-data?token=s3cr3t-t0ken") {
+				t.Fatal("no resume to point elsewhere")
+			}
+			return f.publishDoc(jobs.SubjectPrefix+"jobadder", f.jobDoc("ssrf", "e2e", "jobadder", key))
+		},
+		want: ending{workflow.EventDownloadRefused, "permanent", "download from ::1 refused: loopback address ::1", 1},
+		check: func(t *testing.T, f *failureRun, d jobs.DLQEntry) {
+			if strings.Contains(d.Error, "s3cr3t") || strings.Contains(f.logs.String(), "s3cr3t") {
+				t.Errorf("the link's query shows in the DLQ entry or the logs: %s", d.Error)
+			}
+			total := 0
+			for _, n := range f.e.ja.State().Attachments {
+				total += n
+			}
+			if total > 1 {
+				t.Errorf("JobAdder holds %d attachments, want at most the healthy job's", total)
 			}
 		},
 	}, {

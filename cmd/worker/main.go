@@ -7,6 +7,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -28,6 +29,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/transport"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
@@ -52,6 +54,10 @@ type config struct {
 	HrFlowAPIURL    string       `envconfig:"HRFLOW_API_URL" default:"https://api.hrflow.ai/v1"`
 	HrFlowAPISecret secret.Value `envconfig:"HRFLOW_API_SECRET" required:"true" desc:"HrFlow API key (X-API-KEY)"`
 	HrFlowAPIUser   string       `envconfig:"HRFLOW_API_USER" required:"true" desc:"HrFlow account email (X-USER-EMAIL)"`
+	// Resume links come from profiles, that is from outside: see transport.Guard.
+	HrFlowDownloadAllow   []string      `envconfig:"HRFLOW_DOWNLOAD_ALLOW" desc:"CIDRs and host names resume downloads may reach although private (loopback, private, link-local, unique-local addresses are refused), over http too; e.g. 127.0.0.0/8 for the sandbox"`
+	HrFlowDownloadHosts   []string      `envconfig:"HRFLOW_DOWNLOAD_HOSTS" desc:"if set, the only hosts resume downloads may reach (each matches itself and its subdomains), on every redirect"`
+	HrFlowDownloadTimeout time.Duration `envconfig:"HRFLOW_DOWNLOAD_TIMEOUT" default:"60s" desc:"bound of one resume download"`
 
 	JobAdderAuthorizationURL  string       `envconfig:"JOBADDER_AUTHORIZATION_URL" default:"https://id.jobadder.com/connect/authorize"`
 	JobAdderTokenURL          string       `envconfig:"JOBADDER_TOKEN_URL" default:"https://id.jobadder.com/connect/token"`
@@ -223,7 +229,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		return err
 	}
 
-	hf, err := hrflow.New(hrflow.WithBaseURL(cfg.HrFlowAPIURL), hrflow.WithAPISecret(cfg.HrFlowAPISecret), hrflow.WithUserEmail(cfg.HrFlowAPIUser))
+	hf, err := newHrFlow(cfg)
 	if err != nil {
 		return &configError{err.Error()}
 	}
@@ -281,6 +287,30 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		log.Warn("stop", "error", err)
 	}
 	return nil
+}
+
+// newHrFlow builds the HrFlow client: one pooled transport sized for every target's jobs at
+// once, and a guarded one for resume downloads.
+func newHrFlow(cfg config) (*hrflow.Client, error) {
+	guard, err := transport.NewGuard(transport.Policy{Allow: cfg.HrFlowDownloadAllow, Hosts: cfg.HrFlowDownloadHosts})
+	if err != nil {
+		return nil, fmt.Errorf("HRFLOW_DOWNLOAD_ALLOW or HRFLOW_DOWNLOAD_HOSTS: %w", err)
+	}
+	conns := cfg.Concurrency * cfg.targets()
+	return hrflow.New(hrflow.WithBaseURL(cfg.HrFlowAPIURL), hrflow.WithAPISecret(cfg.HrFlowAPISecret), hrflow.WithUserEmail(cfg.HrFlowAPIUser),
+		hrflow.WithHTTPClient(transport.Client(conns, hrflow.DefaultTimeout)),
+		hrflow.WithDownloadClient(guard.Client(conns, cmp.Or(cfg.HrFlowDownloadTimeout, hrflow.DefaultDownloadTimeout))))
+}
+
+// targets is how many targets the configuration enables.
+func (cfg config) targets() int {
+	n := 0
+	for _, id := range []string{cfg.JobAdderClientID, cfg.BullhornClientID} {
+		if id != "" {
+			n++
+		}
+	}
+	return n
 }
 
 // connect connects to NATS_URL, or starts an embedded server. It returns a func that drains

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
@@ -11,6 +12,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/targets"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder"
+	"github.com/hrpush/hrpush/pkg/transport"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
@@ -39,6 +41,7 @@ func buildTargets(ctx context.Context, cfg config, buckets *jobs.Buckets, log *s
 }
 
 func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {
+	hc := apiClient(cfg)
 	auth, err := jobadder.NewAuth(jobadder.AuthConfig{
 		ClientID:          cfg.JobAdderClientID,
 		ClientSecret:      cfg.JobAdderClientSecret,
@@ -49,6 +52,7 @@ func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 		Tokens:            buckets.Tokens,
 		Logger:            log,
 		Owner:             cfg.Name,
+		HTTPClient:        hc,
 	})
 	if err != nil {
 		return workflow.Destination{}, &configError{err.Error()}
@@ -61,7 +65,7 @@ func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 		return workflow.Destination{}, &configError{"JobAdder: no token is stored for this client id and JOBADDER_AUTHORIZATION_CODE is empty: " +
 			"authorise the app (see the README, \"Connecting real HrFlow and JobAdder accounts\") and set the code: " + err.Error()}
 	}
-	client, err := jobadder.New(auth)
+	client, err := jobadder.New(auth, jobadder.WithHTTPClient(hc))
 	if err != nil {
 		return workflow.Destination{}, &configError{err.Error()}
 	}
@@ -73,6 +77,7 @@ func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 }
 
 func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {
+	hc := apiClient(cfg)
 	auth, err := bullhorn.NewAuth(bullhorn.AuthConfig{
 		LoginInfoURL: cfg.BullhornLoginInfoURL,
 		ClientID:     cfg.BullhornClientID,
@@ -84,6 +89,7 @@ func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 		Tokens:       buckets.Tokens,
 		Logger:       log,
 		Owner:        cfg.Name,
+		HTTPClient:   hc,
 	})
 	if err != nil {
 		return workflow.Destination{}, &configError{err.Error()}
@@ -96,7 +102,7 @@ func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 	if err != nil {
 		return workflow.Destination{}, &configError{err.Error()}
 	}
-	client, err := bullhorn.New(auth, bullhorn.WithRateLimiter(limiter))
+	client, err := bullhorn.New(auth, bullhorn.WithRateLimiter(limiter), bullhorn.WithHTTPClient(hc))
 	if err != nil {
 		return workflow.Destination{}, &configError{err.Error()}
 	}
@@ -105,6 +111,12 @@ func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 		return workflow.Destination{}, &configError{err.Error()}
 	}
 	return workflow.Destination{Target: target, Format: bullhornFormat}, nil
+}
+
+// apiClient is the HTTP client of one ATS, shared by its authentication and its API calls: one
+// pooled transport with a connection per job the target runs at once.
+func apiClient(cfg config) *http.Client {
+	return transport.Client(cfg.Concurrency, 30*time.Second)
 }
 
 // warmUp authenticates a target at start-up and logs the outcome. Refused credentials do not

@@ -10,6 +10,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
 // Example reads a profile and downloads its resume, from a fake HrFlow server.
@@ -19,10 +20,17 @@ func Example() {
 	defer srv.Close()
 	srv.LoadSamples(sourceKey)
 
+	guard, err := transport.NewGuard(transport.Policy{Allow: []string{"127.0.0.0/8"}})
+	if err != nil {
+		log.Fatal(err)
+	}
 	client, err := hrflow.New(
 		hrflow.WithBaseURL(srv.URL()), // omit to use https://api.hrflow.ai/v1/
 		hrflow.WithAPISecret(secret.Value("api-secret")),
 		hrflow.WithUserEmail("ops@example.com"),
+		// Resume links come from outside, so downloads refuse private addresses and plain http
+		// unless allowed: the fake serves its files on http://127.0.0.1.
+		hrflow.WithDownloadClient(guard.Client(8, hrflow.DefaultDownloadTimeout)),
 	)
 	if err != nil {
 		log.Fatal(err)

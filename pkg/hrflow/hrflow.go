@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
 const (
@@ -23,6 +24,13 @@ const (
 	// DefaultTimeout bounds every request (connection, headers and body) of the default HTTP
 	// client.
 	DefaultTimeout = 30 * time.Second
+
+	// DefaultDownloadTimeout bounds every download of the default download client: files are
+	// larger and their hosts slower than the API.
+	DefaultDownloadTimeout = 60 * time.Second
+
+	// defaultConns is the idle connections per host the default clients keep.
+	defaultConns = 16
 
 	defaultUserAgent = "hrpush"
 
@@ -47,6 +55,7 @@ var ErrNotFound = errors.New("hrflow: not found")
 type Client struct {
 	baseURL    *url.URL // always ends with "/"
 	httpClient *http.Client
+	downloads  *http.Client
 	auth       *auth
 	userAgent  string
 	now        func() time.Time
@@ -95,14 +104,29 @@ func WithBaseURL(rawURL string) Option {
 	}
 }
 
-// WithHTTPClient sets the HTTP client. Default: a client with a [DefaultTimeout] timeout
-// (never [http.DefaultClient], which has none).
+// WithHTTPClient sets the HTTP client of API calls. Default: a client with a [DefaultTimeout]
+// timeout on a pooled transport (never [http.DefaultClient], which has no timeout and keeps
+// two idle connections).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
 			return fmt.Errorf("%w: nil http client", ErrInvalidOption)
 		}
 		c.httpClient = hc
+		return nil
+	}
+}
+
+// WithDownloadClient sets the HTTP client of [Client.Download]. Attachment URLs come from
+// outside (profiles), so give a client that refuses to reach the worker's own network, one made
+// by a [transport.Guard]. Default: a guard's client with the zero [transport.Policy] (https to
+// public addresses only) and a [DefaultDownloadTimeout] timeout.
+func WithDownloadClient(hc *http.Client) Option {
+	return func(c *Client) error {
+		if hc == nil {
+			return fmt.Errorf("%w: nil download client", ErrInvalidOption)
+		}
+		c.downloads = hc
 		return nil
 	}
 }
@@ -150,7 +174,7 @@ func New(opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		baseURL:    base,
-		httpClient: &http.Client{Timeout: DefaultTimeout},
+		httpClient: transport.Client(defaultConns, DefaultTimeout),
 		auth:       &auth{},
 		userAgent:  defaultUserAgent,
 		now:        time.Now,
@@ -169,6 +193,13 @@ func New(opts ...Option) (*Client, error) {
 	}
 	if len(missing) > 0 {
 		return nil, fmt.Errorf("%w: set %s", ErrMissingCredentials, strings.Join(missing, " and "))
+	}
+	if c.downloads == nil {
+		guard, err := transport.NewGuard(transport.Policy{})
+		if err != nil {
+			return nil, fmt.Errorf("hrflow: download guard: %w", err)
+		}
+		c.downloads = guard.Client(defaultConns, DefaultDownloadTimeout)
 	}
 	c.common.client = c
 	c.Profiles = (*ProfilesService)(&c.common)

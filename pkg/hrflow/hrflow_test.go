@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
 const (
@@ -55,6 +56,7 @@ func setup(t *testing.T) (client *hrflow.Client, mux *http.ServeMux, apiURL stri
 		hrflow.WithAPISecret(testSecret),
 		hrflow.WithUserEmail(testEmail),
 		hrflow.WithHTTPClient(srv.Client()),
+		loopbackDownloads(t),
 	)
 	if err != nil {
 		t.Fatal(err)
@@ -393,4 +395,15 @@ func TestErrorResponseUnavailable(t *testing.T) {
 			t.Errorf("http %d, code %d: Unavailable() = %v, want %v", tt.status, tt.code, got, tt.want)
 		}
 	}
+}
+
+// loopbackDownloads is the option of a download client allowed to reach the test servers,
+// which listen on loopback.
+func loopbackDownloads(t *testing.T) hrflow.Option {
+	t.Helper()
+	guard, err := transport.NewGuard(transport.Policy{Allow: []string{"127.0.0.0/8", "::1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return hrflow.WithDownloadClient(guard.Client(4, 10*time.Second))
 }

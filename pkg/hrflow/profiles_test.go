@@ -315,7 +315,7 @@ func fake(t *testing.T, cfg hrflowtest.Config) (*hrflow.Client, *hrflowtest.Serv
 	cfg.APIKey, cfg.UserEmail = testSecret, testEmail
 	srv := hrflowtest.NewServer(cfg)
 	t.Cleanup(srv.Close)
-	client, err := hrflow.New(hrflow.WithBaseURL(srv.URL()), hrflow.WithAPISecret(testSecret), hrflow.WithUserEmail(testEmail))
+	client, err := hrflow.New(hrflow.WithBaseURL(srv.URL()), hrflow.WithAPISecret(testSecret), hrflow.WithUserEmail(testEmail), loopbackDownloads(t))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -468,8 +468,8 @@ func TestDownload(t *testing.T) {
 			t.Errorf("%s: error %v", tt.file, err)
 			continue
 		}
-		if strings.Contains(err.Error(), "s3cr3t") || !strings.Contains(err.Error(), "X-Amz-Expires=300") {
-			t.Errorf("%s: error %q shows the signature or hides the rest", tt.file, err)
+		if strings.Contains(err.Error(), "s3cr3t") || strings.Contains(err.Error(), "X-Amz") || !strings.Contains(err.Error(), "/files/"+tt.file) {
+			t.Errorf("%s: error %q shows the query or hides the path", tt.file, err)
 		}
 		var cred interface{ Credentials() bool }
 		if errors.As(err, &cred) {

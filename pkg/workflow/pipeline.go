@@ -16,10 +16,13 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
-// Run events, as the seed connectors name them, plus skipped_unchanged (an hrpush addition:
-// an incremental workflow found the profile unchanged since its last push).
+// Run events, as the seed connectors name them, plus two hrpush additions: skipped_unchanged
+// (an incremental workflow found the profile unchanged since its last push) and
+// download_refused (the resume link points where downloads may not go, see
+// transport.Guard: the job fails for good).
 const (
 	EventReadFailure      = "read_failure"
 	EventFormatFailure    = "format_failure"
@@ -28,6 +31,7 @@ const (
 	EventWriteFailure     = "write_failure"
 	EventWritten          = "written"
 	EventSkippedUnchanged = "skipped_unchanged"
+	EventDownloadRefused  = "download_refused"
 )
 
 // Profiles reads profiles from HrFlow; *hrflow.ProfilesService implements it.
@@ -161,6 +165,9 @@ func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, erro
 		apply(item)
 	}
 	res, err := dest.Target.Push(ctx, item)
+	if _, refused := errors.AsType[*transport.RefusedError](err); refused {
+		return jobs.Result{}, jobs.WithReason(EventDownloadRefused, jobs.Permanent(err))
+	}
 	if err != nil {
 		return jobs.Result{}, jobs.WithReason(EventWriteFailure, err)
 	}

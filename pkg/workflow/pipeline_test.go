@@ -18,6 +18,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
 const testSource = "src"
@@ -94,6 +95,9 @@ func (f *fakeTarget) Push(_ context.Context, item *targets.Item) (*targets.Resul
 	defer f.mu.Unlock()
 	if _, ok := item.Payload["fail"]; ok {
 		return nil, refused{}
+	}
+	if _, ok := item.Payload["private_resume"]; ok {
+		return nil, fmt.Errorf("fake: open resume: %w", &transport.RefusedError{Host: "169.254.169.254", Rule: "link-local (cloud metadata) address 169.254.169.254"})
 	}
 	f.items = append(f.items, item)
 	action := targets.Created
@@ -249,6 +253,10 @@ func TestLogics(t *testing.T) {
 		{
 			name: "write failure", logics: []string{`'.fail = true'`}, key: "p1",
 			want: outcome{Reason: EventWriteFailure, Class: "permanent", Error: "fake: 422 refused"},
+		},
+		{
+			name: "download refused", logics: []string{`'.private_resume = true'`}, key: "p1",
+			want: outcome{Reason: EventDownloadRefused, Class: "permanent", Error: "fake: open resume: download from 169.254.169.254 refused: link-local (cloud metadata) address 169.254.169.254"},
 		},
 		{
 			name: "read failure not found", logics: []string{`'.'`}, key: "nosuch",

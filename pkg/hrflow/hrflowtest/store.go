@@ -158,6 +158,35 @@ func (s *Server) AddProfile(sourceKey string, profile json.RawMessage) (string, 
 	return e.key, nil
 }
 
+// SetPublicURL points the public_url of the stored profile's attachments of type typ at
+// rawURL, as a hostile or broken profile would (a link to an internal address, say), and
+// reports whether the profile has such an attachment. AddProfile rewrites every link to this
+// server; this one is kept as given.
+func (s *Server) SetPublicURL(sourceKey, key, typ, rawURL string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src, ok := s.sources[sourceKey]
+	if !ok || src.byKey[key] == nil {
+		return false
+	}
+	e := src.byKey[key]
+	var m map[string]json.RawMessage
+	var atts []map[string]json.RawMessage
+	if json.Unmarshal(e.raw, &m) != nil || json.Unmarshal(m["attachments"], &atts) != nil {
+		return false
+	}
+	found := false
+	for _, a := range atts {
+		var t string
+		if _ = json.Unmarshal(a["type"], &t); t == typ {
+			a["public_url"], found = mustJSON(rawURL), true
+		}
+	}
+	m["attachments"] = mustJSON(atts)
+	e.raw = mustJSON(m)
+	return found
+}
+
 // RemoveProfile deletes a profile and reports whether it existed. Its source stays, empty or
 // not.
 func (s *Server) RemoveProfile(sourceKey, key string) bool {

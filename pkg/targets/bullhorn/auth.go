@@ -24,6 +24,7 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
 const (
@@ -76,7 +77,7 @@ type AuthConfig struct {
 	// Tokens is the KV bucket shared by all workers that holds the session record.
 	Tokens jetstream.KeyValue
 	// HTTPClient calls the authentication endpoints. It must follow redirects (loginInfo may
-	// answer 307); the authorize call never does. Default: a client with a 30 s timeout.
+	// answer 307); the authorize call never does. Default: a client with a 30 s timeout on a pooled transport.
 	HTTPClient *http.Client
 	// Logger defaults to discarding.
 	Logger *slog.Logger
@@ -144,7 +145,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		ttl:          cmp.Or(cfg.SessionTTL, defaultSessionTTL).Truncate(time.Minute),
 		records:      targets.Records{KV: cfg.Tokens, Name: "bullhorn: session record"},
 		key:          "bullhorn." + hash(cfg.Username)[:16],
-		http:         cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 30 * time.Second}),
+		http:         cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
 		logger:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:          cfg.Now,
 		owner:        cmp.Or(cfg.Owner, rand.Text()),

@@ -15,10 +15,13 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
 const (
 	defaultUserAgent = "hrpush"
+	// defaultConns is the idle connections per host of the default HTTP clients.
+	defaultConns = 16
 	// minRetryAfter is the wait of a 429: Bullhorn's documented "pause one second", or longer
 	// when the answer carries a longer Retry-After.
 	minRetryAfter = time.Second
@@ -61,7 +64,8 @@ type service struct {
 // Option configures a [Client].
 type Option func(*Client) error
 
-// WithHTTPClient sets the HTTP client. Default: a client with a 30 s timeout.
+// WithHTTPClient sets the HTTP client. Default: a client with a 30 s timeout on a pooled
+// transport (transport.Pooled).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -102,7 +106,7 @@ func New(auth SessionProvider, opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		auth:       auth,
-		httpClient: &http.Client{Timeout: 30 * time.Second},
+		httpClient: transport.Client(defaultConns, 30*time.Second),
 		userAgent:  defaultUserAgent,
 	}
 	for _, opt := range opts {

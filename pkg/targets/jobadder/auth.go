@@ -18,6 +18,7 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
 const (
@@ -63,7 +64,7 @@ type AuthConfig struct {
 	Scopes []string
 	// Tokens is the KV bucket shared by all workers that holds the token record.
 	Tokens jetstream.KeyValue
-	// HTTPClient calls the token endpoint. Default: a client with a 30 s timeout.
+	// HTTPClient calls the token endpoint. Default: a client with a 30 s timeout on a pooled transport.
 	HTTPClient *http.Client
 	// Logger defaults to discarding.
 	Logger *slog.Logger
@@ -134,7 +135,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		code:    cfg.AuthorizationCode,
 		records: targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
 		key:     "jobadder." + hash(cfg.ClientID)[:16],
-		http:    cmp.Or(cfg.HTTPClient, &http.Client{Timeout: 30 * time.Second}),
+		http:    cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
 		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:     cfg.Now,
 		owner:   cmp.Or(cfg.Owner, rand.Text()),

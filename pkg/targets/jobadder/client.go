@@ -15,10 +15,13 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/transport"
 )
 
 const (
 	defaultUserAgent = "hrpush"
+	// defaultConns is the idle connections per host of the default HTTP clients.
+	defaultConns = 16
 	// defaultRetryAfter is the wait of a 429 without Retry-After.
 	defaultRetryAfter = time.Second
 	// headerAllowDuplicates carries the duplicate override code of a 409, both ways.
@@ -51,7 +54,8 @@ type service struct {
 // Option configures a [Client].
 type Option func(*Client) error
 
-// WithHTTPClient sets the HTTP client. Default: a client with a 30 s timeout.
+// WithHTTPClient sets the HTTP client. Default: a client with a 30 s timeout on a pooled
+// transport (transport.Pooled).
 func WithHTTPClient(hc *http.Client) Option {
 	return func(c *Client) error {
 		if hc == nil {
@@ -95,7 +99,7 @@ func New(auth TokenProvider, opts ...Option) (*Client, error) {
 	}
 	c := &Client{
 		auth:       auth,
-		httpClient: &http.Client{Timeout: 30 * time.Second},
+		httpClient: transport.Client(defaultConns, 30*time.Second),
 		userAgent:  defaultUserAgent,
 	}
 	for _, opt := range opts {
