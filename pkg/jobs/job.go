@@ -22,13 +22,16 @@ var Targets = []string{"jobadder", "bullhorn"} //nolint:gochecknoglobals // read
 // Job is a push-profile job, the v1 contract (schema: job.v1.schema.json). It carries references
 // only: never a secret and never the profile itself.
 type Job struct {
-	Version    int       `json:"version"`
-	ID         string    `json:"id"`
-	WorkflowID string    `json:"workflow_id"`
-	Target     string    `json:"target"`
-	SourceKey  string    `json:"source_key"`
-	ProfileKey string    `json:"profile_key"`
-	BatchID    string    `json:"batch_id,omitempty"`
+	Version    int    `json:"version"`
+	ID         string `json:"id"`
+	WorkflowID string `json:"workflow_id"`
+	Target     string `json:"target"`
+	SourceKey  string `json:"source_key"`
+	ProfileKey string `json:"profile_key"`
+	BatchID    string `json:"batch_id,omitempty"`
+	// Connection names the ATS account to write to, for producers that route per tenant;
+	// empty: the workflow's connection, else "default". Optional, so the version stays 1.
+	Connection string    `json:"connection,omitempty"`
 	DedupKey   string    `json:"dedup_key,omitempty"`
 	EnqueuedAt time.Time `json:"enqueued_at"`
 }
@@ -39,6 +42,10 @@ var ErrBadJob = errors.New("jobs: bad job")
 
 // namePattern is what workflow and batch ids may contain: they become NATS subject tokens.
 var namePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
+
+// ConnectionPattern is what a connection name may contain: it becomes a KV key token and a
+// metrics label.
+var ConnectionPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9_-]{0,63}$`)
 
 // Validate checks the job against the v1 contract. Errors wrap [ErrBadJob] and name the field.
 func (j *Job) Validate() error {
@@ -60,6 +67,9 @@ func (j *Job) Validate() error {
 	}
 	if j.BatchID != "" && !namePattern.MatchString(j.BatchID) {
 		problems = append(problems, "batch_id must match "+namePattern.String())
+	}
+	if j.Connection != "" && !ConnectionPattern.MatchString(j.Connection) {
+		problems = append(problems, "connection must match "+ConnectionPattern.String())
 	}
 	if j.Target != "" && !slices.Contains(Targets, j.Target) {
 		problems = append(problems, fmt.Sprintf("target %q is unknown (want one of %s)", j.Target, strings.Join(Targets, ", ")))
@@ -99,12 +109,16 @@ func Decode(data []byte) (*Job, error) {
 func (j *Job) Subject() string { return SubjectPrefix + j.Target }
 
 // MsgID is the Nats-Msg-Id the job is published with: its dedup_key, or a key derived from the
-// workflow, target, source and profile, so that a profile enqueued twice within the stream's
-// duplicates window is pushed once.
+// workflow, target, connection (when the job names one), source and profile, so that a profile
+// enqueued twice within the stream's duplicates window is pushed once, and once per connection.
 func (j *Job) MsgID() string {
 	if j.DedupKey != "" {
 		return j.DedupKey
 	}
-	sum := sha256.Sum256([]byte(strings.Join([]string{j.WorkflowID, j.Target, j.SourceKey, j.ProfileKey}, "\x00")))
+	parts := []string{j.WorkflowID, j.Target, j.SourceKey, j.ProfileKey}
+	if j.Connection != "" {
+		parts = append(parts, j.Connection) // jobs without one keep the ids they always had
+	}
+	sum := sha256.Sum256([]byte(strings.Join(parts, "\x00")))
 	return "push-" + hex.EncodeToString(sum[:16])
 }

@@ -39,6 +39,9 @@ const (
 	LocksBucket = "hrpush_locks"
 	// StateBucket holds workflow state, e.g. what incremental read mode last pushed.
 	StateBucket = "hrpush_state"
+	// ConnectionsBucket holds the ATS accounts (connections) workers write to, their
+	// secrets sealed (package connections).
+	ConnectionsBucket = "hrpush_connections"
 	// ConsumerPrefix is followed by the target: the durable pull consumer of that target.
 	ConsumerPrefix = "hrpush-"
 )
@@ -73,6 +76,8 @@ type Buckets struct {
 	IDs    jetstream.KeyValue
 	Locks  jetstream.KeyValue
 	State  jetstream.KeyValue
+	// Connections is read through package connections.
+	Connections jetstream.KeyValue
 }
 
 // EnsureStreams creates or updates the jobs, DLQ and events streams and the KV buckets. Both
@@ -128,6 +133,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		{jetstream.KeyValueConfig{Bucket: IDsBucket, Description: "profile to ATS id", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.IDs},
 		{jetstream.KeyValueConfig{Bucket: LocksBucket, Description: "short-lived locks", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, LimitMarkerTTL: time.Minute}, &b.Locks},
 		{jetstream.KeyValueConfig{Bucket: StateBucket, Description: "workflow state", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.State},
+		{jetstream.KeyValueConfig{Bucket: ConnectionsBucket, Description: "ATS accounts (connections), secrets sealed", History: 5, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Connections},
 	} {
 		var kv jetstream.KeyValue
 		err := retrySetup(ctx, func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc.cfg); return err })
