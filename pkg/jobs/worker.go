@@ -48,6 +48,12 @@ type Config struct {
 	JetStream jetstream.JetStream
 	// Handlers by target name ("jobadder", "bullhorn"). The worker consumes only these targets.
 	Handlers map[string]Handler
+	// Partition names the account a job writes to (its connection). Throttling, refused
+	// credentials and outages pause the jobs of one partition of a target, never the others:
+	// a job of a paused partition is put back without spending its delivery budget while the
+	// others run. Default: every job of a target in one partition, "". A partition named ""
+	// is reported under the target's name alone.
+	Partition func(*Job) string
 	// Concurrency is the number of jobs run at once per target. Default 8.
 	Concurrency int
 	// AckWait is how long JetStream waits for an ack before redelivering. Running jobs send
@@ -156,7 +162,7 @@ type Worker struct {
 	stopOnce   sync.Once
 }
 
-// lane is one target's consumer, slots and pause state.
+// lane is one target's consumer, slots, and the pause state of its partitions.
 type lane struct {
 	target  string
 	handler Handler
@@ -164,13 +170,56 @@ type lane struct {
 	slots   chan struct{}
 	running atomic.Int32
 
+	mu    sync.Mutex
+	gates map[string]*gate // by partition
+}
+
+// gate is the pause state of one partition (connection) of a target.
+type gate struct {
 	mu          sync.Mutex
 	pausedUntil time.Time
-	blocked     error // set while the target's credentials are refused or it is down
+	blocked     error // set while the partition's credentials are refused or it is down
 	blockPause  time.Duration
 	// unreachable holds the jobs whose last delivery could not reach their services since the
-	// last success; OutageAfter of them make the target down.
+	// last success; OutageAfter of them make the partition down.
 	unreachable map[string]bool
+}
+
+// gate returns the gate of partition, created on first use.
+func (l *lane) gate(partition string) *gate {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	g, ok := l.gates[partition]
+	if !ok {
+		g = &gate{}
+		if l.gates == nil {
+			l.gates = map[string]*gate{}
+		}
+		l.gates[partition] = g
+	}
+	return g
+}
+
+// allPaused returns how long every partition of the lane stays paused, or 0 when one is not
+// (or none is known yet): a lane whose every account is paused fetches nothing.
+func (l *lane) allPaused() time.Duration {
+	l.mu.Lock()
+	gates := make([]*gate, 0, len(l.gates))
+	for _, g := range l.gates {
+		gates = append(gates, g)
+	}
+	l.mu.Unlock()
+	var least time.Duration
+	for i, g := range gates {
+		d := g.remaining()
+		if d <= 0 {
+			return 0
+		}
+		if i == 0 || d < least {
+			least = d
+		}
+	}
+	return least
 }
 
 // NewWorker checks the config and returns a worker; Start runs it.
@@ -287,7 +336,17 @@ type TargetStatus struct {
 	Target string
 	// InFlight is the number of jobs running now.
 	InFlight int
-	// Paused is set while the target's credentials are refused or it is down; Reason says why.
+	// Paused is set while a partition's credentials are refused or it is down; Reason says
+	// why, for each paused partition.
+	Paused bool
+	Reason string
+	// Partitions are the partitions (connections) this worker has run jobs of.
+	Partitions []PartitionStatus
+}
+
+// PartitionStatus is the state of one partition of a target.
+type PartitionStatus struct {
+	Name   string // the partition, "" for the target's default
 	Paused bool
 	Reason string
 }
@@ -298,10 +357,31 @@ func (w *Worker) Status() []TargetStatus {
 	for _, l := range w.lanes {
 		st := TargetStatus{Target: l.target, InFlight: int(l.running.Load())}
 		l.mu.Lock()
-		if l.blocked != nil {
-			st.Paused, st.Reason = true, l.blocked.Error()
+		names := make([]string, 0, len(l.gates))
+		for name := range l.gates {
+			names = append(names, name)
 		}
 		l.mu.Unlock()
+		slices.Sort(names)
+		var reasons []string
+		for _, name := range names {
+			g := l.gate(name)
+			ps := PartitionStatus{Name: name}
+			g.mu.Lock()
+			if g.blocked != nil {
+				ps.Paused, ps.Reason = true, g.blocked.Error()
+				if name == "" {
+					reasons = append(reasons, ps.Reason)
+				} else {
+					reasons = append(reasons, "connection "+name+": "+ps.Reason)
+				}
+			}
+			g.mu.Unlock()
+			st.Partitions = append(st.Partitions, ps)
+		}
+		if len(reasons) > 0 {
+			st.Paused, st.Reason = true, strings.Join(reasons, "; ")
+		}
 		out = append(out, st)
 	}
 	return out
@@ -312,15 +392,21 @@ func (w *Worker) Status() []TargetStatus {
 func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
 	defer w.pulling.Done()
 	for softCtx.Err() == nil {
-		if !l.waitUnpaused(softCtx) {
-			return
+		// With partitions, the queue may hold jobs of accounts that are not paused behind
+		// those of paused ones: fetching goes on, and process puts back, delayed until the
+		// pause ends, each job of a paused partition.
+		if d := l.allPaused(); d > 0 && w.cfg.Partition == nil {
+			if !sleep(softCtx, d) {
+				return
+			}
+			continue
 		}
 		select {
 		case l.slots <- struct{}{}:
 		case <-softCtx.Done():
 			return
 		}
-		if l.paused() {
+		if w.cfg.Partition == nil && l.allPaused() > 0 {
 			// A job that ended while this loop waited for a slot paused the lane: a job
 			// fetched now would wait out the pause in process, spending a delivery.
 			l.release(1)
@@ -375,12 +461,10 @@ func (l *lane) release(n int) {
 	}
 }
 
-// waitUnpaused waits until the lane's pause, if any, is over. It returns false if ctx ended.
-func (l *lane) waitUnpaused(ctx context.Context) bool {
+// waitUnpaused waits until the gate's pause, if any, is over. It returns false if ctx ended.
+func (g *gate) waitUnpaused(ctx context.Context) bool {
 	for {
-		l.mu.Lock()
-		d := time.Until(l.pausedUntil)
-		l.mu.Unlock()
+		d := g.remaining()
 		if d <= 0 {
 			return true
 		}
@@ -390,65 +474,72 @@ func (l *lane) waitUnpaused(ctx context.Context) bool {
 	}
 }
 
-// paused reports whether the lane is paused now.
-func (l *lane) paused() bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return time.Now().Before(l.pausedUntil)
+// remaining is how long the gate stays paused; 0 or less when it is not.
+func (g *gate) remaining() time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return time.Until(g.pausedUntil)
 }
 
-// pause stops the lane from starting attempts for d (throttling is per account).
-func (l *lane) pause(d time.Duration) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if until := time.Now().Add(d); until.After(l.pausedUntil) {
-		l.pausedUntil = until
+// isBlocked reports whether the gate is paused for refused credentials or an outage.
+func (g *gate) isBlocked() bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.blocked != nil
+}
+
+// pause stops the partition from starting attempts for d (throttling is per account).
+func (g *gate) pause(d time.Duration) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if until := time.Now().Add(d); until.After(g.pausedUntil) {
+		g.pausedUntil = until
 	}
 }
 
-// block pauses the lane with a doubling pause and marks it not ready, with err as the reason.
-// It returns how long the lane stays paused. The jobs that fail while a pause set by another
-// failure runs belong to the same probe (they were running together): the pause doubles once
-// per probe.
-func (l *lane) block(err error, first time.Duration) time.Duration {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	l.blocked = err
+// block pauses the partition with a doubling pause and marks it not ready, with err as the
+// reason. It returns how long the partition stays paused. The jobs that fail while a pause set
+// by another failure runs belong to the same probe (they were running together): the pause
+// doubles once per probe.
+func (g *gate) block(err error, first time.Duration) time.Duration {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.blocked = err
 	now := time.Now()
-	if l.blockPause > 0 && now.Before(l.pausedUntil) {
-		return l.pausedUntil.Sub(now)
+	if g.blockPause > 0 && now.Before(g.pausedUntil) {
+		return g.pausedUntil.Sub(now)
 	}
-	l.blockPause = min(max(2*l.blockPause, first), 5*time.Minute)
-	if until := now.Add(l.blockPause); until.After(l.pausedUntil) {
-		l.pausedUntil = until
+	g.blockPause = min(max(2*g.blockPause, first), 5*time.Minute)
+	if until := now.Add(g.blockPause); until.After(g.pausedUntil) {
+		g.pausedUntil = until
 	}
-	return l.pausedUntil.Sub(now)
+	return g.pausedUntil.Sub(now)
 }
 
 // unreachableFailure records that job's delivery could not reach its services, and reports
-// whether the target is down: it was already, or outageAfter different jobs in a row have now
-// failed so.
-func (l *lane) unreachableFailure(jobKey string, outageAfter int) bool {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if l.unreachable == nil {
-		l.unreachable = map[string]bool{}
+// whether the partition is down: it was already, or outageAfter different jobs in a row have
+// now failed so.
+func (g *gate) unreachableFailure(jobKey string, outageAfter int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.unreachable == nil {
+		g.unreachable = map[string]bool{}
 	}
-	if len(l.unreachable) < outageAfter { // enough to tell an outage; a backlog need not be kept
-		l.unreachable[jobKey] = true
+	if len(g.unreachable) < outageAfter { // enough to tell an outage; a backlog need not be kept
+		g.unreachable[jobKey] = true
 	}
 	var down outageError
-	return errors.As(l.blocked, &down) || len(l.unreachable) >= outageAfter
+	return errors.As(g.blocked, &down) || len(g.unreachable) >= outageAfter
 }
 
-// succeeded records a success: the target is neither blocked nor counting an outage. It
-// returns the error the lane was blocked with, or nil.
-func (l *lane) succeeded() (was error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	was = l.blocked
-	l.blocked, l.blockPause = nil, 0
-	clear(l.unreachable)
+// succeeded records a success: the partition is neither blocked nor counting an outage. It
+// returns the error the gate was blocked with, or nil.
+func (g *gate) succeeded() (was error) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	was = g.blocked
+	g.blocked, g.blockPause = nil, 0
+	clear(g.unreachable)
 	return was
 }
 
@@ -506,17 +597,32 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 		return
 	}
 
+	partition := ""
+	if w.cfg.Partition != nil {
+		partition = w.cfg.Partition(job)
+	}
+	if partition != "" {
+		log = log.With("connection", partition)
+	}
+	g := l.gate(partition)
+	if d := g.remaining(); d > 0 && (g.isBlocked() || d > w.cfg.RetryBudget) {
+		// Its account is paused while the others run: do not hold a slot for the pause.
+		log.Info("connection paused; job put back", "pause", d.Round(time.Millisecond))
+		w.putBack(hardCtx, msg, meta, d, log)
+		return
+	}
+
 	ctx, cancel := context.WithTimeout(hardCtx, w.cfg.JobTimeout)
 	defer cancel()
 	stopBeat := heartbeat(msg, w.cfg.AckWait/3)
-	res, errs, err := w.attempts(ctx, l, job)
+	res, errs, err := w.attempts(ctx, l.handler, g, job)
 	stopBeat()
 
 	if err == nil {
 		// Only a write shows that the target is back: a discarded job never reached it.
 		var was error
 		if res.Outcome != Discarded {
-			was = l.succeeded()
+			was = g.succeeded()
 		}
 		var down outageError
 		switch {
@@ -553,11 +659,11 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 		d.Class = "permanent"
 		w.fail(hardCtx, msg, job, d, log)
 	case c == classCredentials:
-		pause := l.block(err, w.cfg.CredentialsPause)
+		pause := g.block(err, w.cfg.CredentialsPause)
 		log.Error("target credentials refused; target paused, job put back", "pause", pause, "error", err)
 		w.putBack(hardCtx, msg, meta, pause, log)
-	case c == classTransient && isUnavailable(err) && l.unreachableFailure(jobKey(job, meta), w.cfg.OutageAfter):
-		pause := l.block(outageError{err}, w.cfg.CredentialsPause)
+	case c == classTransient && isUnavailable(err) && g.unreachableFailure(jobKey(job, meta), w.cfg.OutageAfter):
+		pause := g.block(outageError{err}, w.cfg.CredentialsPause)
 		log.Error("target unreachable; target paused, job put back", "pause", pause, "error", err)
 		w.putBack(hardCtx, msg, meta, pause, log)
 	case attempt >= w.cfg.MaxDeliveries:
@@ -618,7 +724,7 @@ func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, seq uint64, del
 
 // attempts runs the handler, retrying transient failures with exponential backoff and waiting
 // out throttling, within the retry budget. It returns the errors of the failed attempts.
-func (w *Worker) attempts(ctx context.Context, l *lane, job *Job) (Result, []string, error) {
+func (w *Worker) attempts(ctx context.Context, h Handler, g *gate, job *Job) (Result, []string, error) {
 	bo := backoff.NewExponentialBackOff()
 	bo.InitialInterval = 200 * time.Millisecond
 	bo.MaxInterval = 5 * time.Second
@@ -626,10 +732,10 @@ func (w *Worker) attempts(ctx context.Context, l *lane, job *Job) (Result, []str
 	bo.Reset()
 	var errs []string
 	for {
-		if !l.waitUnpaused(ctx) {
+		if !g.waitUnpaused(ctx) {
 			return Result{}, errs, fmt.Errorf("%w: %w", context.Cause(ctx), ctx.Err())
 		}
-		res, err := safeHandle(ctx, l.handler, job)
+		res, err := safeHandle(ctx, h, job)
 		if err == nil {
 			return res, errs, nil
 		}
@@ -640,7 +746,7 @@ func (w *Worker) attempts(ctx context.Context, l *lane, job *Job) (Result, []str
 		var next time.Duration
 		switch c {
 		case classThrottled:
-			l.pause(wait)
+			g.pause(wait)
 			if bo.GetElapsedTime()+wait > w.cfg.RetryBudget {
 				return res, errs, err
 			}
