@@ -43,6 +43,9 @@ Usage:
                                                   one job per profile of an HrFlow source
   enqueue status --batch ID [--wait] [--json]     a batch's progress and report
   enqueue dlq    list|replay|purge [filters]      dead-lettered jobs: show, enqueue again, remove
+  enqueue connections list|show|add|remove|pause|resume [NAME] --target T
+                                                  ATS accounts (connections) the workers write to
+  enqueue connect NAME --target T [--code CODE]   authorise a connection; no worker restart
 
 Targets: jobadder, bullhorn. Every command takes --nats-url (default $NATS_URL, else
 nats://127.0.0.1:4222, where a worker started without NATS_URL serves its embedded server).
@@ -82,6 +85,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		{"source", "enqueue every profile of an HrFlow source", runSource},
 		{"status", "show a batch's progress and report", runStatus},
 		{"dlq", "list, replay or purge dead-lettered jobs", runDLQ},
+		{"connections", "list, show, add, remove, pause or resume ATS accounts", runConnections},
+		{"connect", "authorise a connection (JobAdder consent, Bullhorn login check)", runConnect},
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)

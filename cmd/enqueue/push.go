@@ -11,8 +11,8 @@ import (
 
 // jobFlags are the flags that describe the jobs to enqueue.
 type jobFlags struct {
-	workflowID, target, sourceKey, batchID, dedupKey string
-	force                                            bool
+	workflowID, target, sourceKey, batchID, dedupKey, connection string
+	force                                                        bool
 }
 
 func (f *jobFlags) register(fs interface {
@@ -23,6 +23,7 @@ func (f *jobFlags) register(fs interface {
 	fs.StringVar(&f.target, "target", "", "ATS: jobadder or bullhorn (required)")
 	fs.StringVar(&f.sourceKey, "source-key", "", "HrFlow source key (required)")
 	fs.StringVar(&f.batchID, "batch-id", "", "batch id (default: generated)")
+	fs.StringVar(&f.connection, "connection", "", "the ATS account to write to (see enqueue connections; default: the workflow's, else default)")
 	fs.BoolVar(&f.force, "force", false, "enqueue even if the same profile was enqueued for this workflow in the last 20 minutes (by default such a job is dropped as a duplicate)")
 }
 
@@ -41,7 +42,7 @@ func (f *jobFlags) check() error {
 func (f *jobFlags) job(profileKey string, now time.Time) *jobs.Job {
 	j := &jobs.Job{
 		Version: jobs.Version, ID: newID(now), WorkflowID: f.workflowID, Target: f.target,
-		SourceKey: f.sourceKey, ProfileKey: profileKey, BatchID: f.batchID, DedupKey: f.dedupKey,
+		SourceKey: f.sourceKey, ProfileKey: profileKey, BatchID: f.batchID, DedupKey: f.dedupKey, Connection: f.connection,
 		EnqueuedAt: now.UTC(),
 	}
 	if f.force && j.DedupKey == "" {

@@ -83,6 +83,7 @@ func (e *e2e) config() config {
 		ShutdownGrace:             5 * time.Second,
 		WorkflowsFile:             e.workflowsFile,
 		BullhornSessionTTL:        time.Hour,
+		SecretsKey:                secret.Value(testSecretsKey),
 	}
 }
 

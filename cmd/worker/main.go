@@ -76,6 +76,8 @@ type config struct {
 	BullhornSessionTTL     time.Duration `envconfig:"BULLHORN_SESSION_TTL" default:"60m" desc:"REST session lifetime asked at login (ttl)"`
 	BullhornCallsPerMinute int           `envconfig:"BULLHORN_CALLS_PER_MINUTE" default:"1500" desc:"client-side budget of REST calls per minute, shared by all workers of the account"`
 
+	SecretsKey secret.Value `envconfig:"HRPUSH_SECRETS_KEY" desc:"32 random bytes (base64 or hex) sealing the secrets of stored connections; the same for every worker and enqueue"`
+
 	WorkflowsFile string `envconfig:"WORKFLOWS_FILE" desc:"workflows file (YAML): per workflow id, target, format, logics, read_mode, options; empty accepts every workflow id with the built-in format"`
 
 	Concurrency   int           `envconfig:"WORKER_CONCURRENCY" default:"8" desc:"jobs run at once per target"`
@@ -92,7 +94,7 @@ type config struct {
 }
 
 // secretVars may be given as NAME_FILE.
-var secretVars = []string{"HRFLOW_API_SECRET", "JOBADDER_CLIENT_SECRET", "JOBADDER_AUTHORIZATION_CODE", "BULLHORN_CLIENT_SECRET", "BULLHORN_PASSWORD", "NATS_PASSWORD", "NATS_TOKEN"} //nolint:gochecknoglobals // constant list
+var secretVars = []string{"HRFLOW_API_SECRET", "JOBADDER_CLIENT_SECRET", "JOBADDER_AUTHORIZATION_CODE", "BULLHORN_CLIENT_SECRET", "BULLHORN_PASSWORD", "NATS_PASSWORD", "NATS_TOKEN", "HRPUSH_SECRETS_KEY"} //nolint:gochecknoglobals // constant list
 
 const usageHeader = `worker pulls push-profile jobs from NATS JetStream and writes the profiles to JobAdder
 and Bullhorn. A target is enabled by its client id (JOBADDER_CLIENT_ID, BULLHORN_CLIENT_ID).
@@ -237,10 +239,15 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	conns, err := newConnectionSet(ctx, cfg, buckets, log)
+	if err != nil {
+		return err
+	}
 	pipeline, err := workflow.NewPipeline(workflow.PipelineConfig{
 		Profiles:     hf.Profiles,
 		Downloader:   hf,
 		Destinations: destinations,
+		Connections:  conns,
 		Workflows:    workflows,
 		State:        buckets.State,
 		Logger:       log,
@@ -256,6 +263,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	w, err := jobs.NewWorker(jobs.Config{
 		JetStream:     js,
 		Handlers:      handlers,
+		Partition:     pipeline.Connection,
 		Concurrency:   cfg.Concurrency,
 		AckWait:       cfg.AckWait,
 		MaxDeliveries: cfg.MaxDeliveries,

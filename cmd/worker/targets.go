@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"log/slog"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder"
@@ -61,9 +63,10 @@ func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 	err = warmUp(ctx, "JobAdder", log, func(ctx context.Context) error { _, err := auth.Token(ctx); return err })
 	var ce *targets.CredentialsError
 	if errors.As(err, &ce) && cfg.JobAdderAuthorizationCode.IsZero() {
-		// Nothing could ever make this worker work: stop rather than pause.
-		return workflow.Destination{}, &configError{"JobAdder: no token is stored for this client id and JOBADDER_AUTHORIZATION_CODE is empty: " +
-			"authorise the app (see the README, \"Connecting real HrFlow and JobAdder accounts\") and set the code: " + err.Error()}
+		// The other targets and connections work on; `enqueue connect default --target
+		// jobadder` stores a token and the paused jobs resume without a restart.
+		log.Error("JobAdder (default connection): no usable token is stored and JOBADDER_AUTHORIZATION_CODE is empty; "+
+			"its jobs wait until you run `enqueue connect default --target jobadder` (see the README, \"Connecting real HrFlow and JobAdder accounts\")", "error", err)
 	}
 	client, err := jobadder.New(auth, jobadder.WithHTTPClient(hc))
 	if err != nil {
@@ -77,13 +80,36 @@ func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 }
 
 func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {
+	d, auth, err := buildBullhornAccount(cfg, buckets, log, bullhornAccount{
+		clientID: cfg.BullhornClientID, clientSecret: cfg.BullhornClientSecret.Reveal(),
+		username: cfg.BullhornUsername, password: cfg.BullhornPassword.Reveal(), perMinute: cfg.BullhornCallsPerMinute,
+	})
+	if err != nil {
+		return workflow.Destination{}, &configError{err.Error()}
+	}
+	// Log in now, so that a refused password or unaccepted terms show at start-up.
+	_ = warmUp(ctx, "Bullhorn", log, func(ctx context.Context) error { _, err := auth.Session(ctx); return err })
+	return d, nil
+}
+
+// bullhornAccount is what one Bullhorn connection needs: its API user and its call budget.
+type bullhornAccount struct {
+	connection, loginInfoURL string
+	clientID, clientSecret   string
+	username, password       string
+	perMinute                int
+}
+
+// buildBullhornAccount builds the destination of one Bullhorn account; the environment gives
+// what the account does not (login info URL, redirect URI, session ttl).
+func buildBullhornAccount(cfg config, buckets *jobs.Buckets, log *slog.Logger, acc bullhornAccount) (workflow.Destination, *bullhorn.Auth, error) {
 	hc := apiClient(cfg)
 	auth, err := bullhorn.NewAuth(bullhorn.AuthConfig{
-		LoginInfoURL: cfg.BullhornLoginInfoURL,
-		ClientID:     cfg.BullhornClientID,
-		ClientSecret: cfg.BullhornClientSecret,
-		Username:     cfg.BullhornUsername,
-		Password:     cfg.BullhornPassword,
+		LoginInfoURL: cmp.Or(acc.loginInfoURL, cfg.BullhornLoginInfoURL),
+		ClientID:     acc.clientID,
+		ClientSecret: secret.Value(acc.clientSecret),
+		Username:     acc.username,
+		Password:     secret.Value(acc.password),
 		RedirectURI:  cfg.BullhornRedirectURI,
 		SessionTTL:   cfg.BullhornSessionTTL,
 		Tokens:       buckets.Tokens,
@@ -92,25 +118,23 @@ func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 		HTTPClient:   hc,
 	})
 	if err != nil {
-		return workflow.Destination{}, &configError{err.Error()}
+		return workflow.Destination{}, nil, err
 	}
-	// Log in now, so that a refused password or unaccepted terms show at start-up.
-	_ = warmUp(ctx, "Bullhorn", log, func(ctx context.Context) error { _, err := auth.Session(ctx); return err })
 	limiter, err := bullhorn.NewRateLimiter(bullhorn.RateLimitConfig{
-		Bucket: buckets.Locks, Account: cfg.BullhornUsername, PerMinute: cfg.BullhornCallsPerMinute,
+		Bucket: buckets.Locks, Account: acc.username, PerMinute: acc.perMinute,
 	})
 	if err != nil {
-		return workflow.Destination{}, &configError{err.Error()}
+		return workflow.Destination{}, nil, err
 	}
 	client, err := bullhorn.New(auth, bullhorn.WithRateLimiter(limiter), bullhorn.WithHTTPClient(hc))
 	if err != nil {
-		return workflow.Destination{}, &configError{err.Error()}
+		return workflow.Destination{}, nil, err
 	}
-	target, err := bullhorn.NewTarget(bullhorn.TargetConfig{Client: client, IDs: buckets.IDs, Locks: buckets.Locks, Logger: log})
+	target, err := bullhorn.NewTarget(bullhorn.TargetConfig{Client: client, IDs: buckets.IDs, Locks: buckets.Locks, Logger: log, Connection: acc.connection})
 	if err != nil {
-		return workflow.Destination{}, &configError{err.Error()}
+		return workflow.Destination{}, nil, err
 	}
-	return workflow.Destination{Target: target, Format: bullhornFormat}, nil
+	return workflow.Destination{Target: target, Format: bullhornFormat}, auth, nil
 }
 
 // apiClient is the HTTP client of one ATS, shared by its authentication and its API calls: one

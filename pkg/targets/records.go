@@ -143,9 +143,22 @@ func (l Lease) HeldByOther(owner string, now time.Time) bool {
 	return l.LeaseOwner != "" && l.LeaseOwner != owner && now.Before(l.LeaseUntil)
 }
 
+// Namespace is the first token of the keys an account (connection) owns in the IDs bucket:
+// the target's name for the default connection ("" or "default"), whose keys are those hrpush
+// always wrote, so that nothing needs migrating and workers of two versions agree during a
+// rolling upgrade; "target-connection" for the others, which no key of another connection or
+// of the default can start with (target names hold no "-").
+func Namespace(target, connection string) string {
+	if connection == "" || connection == "default" {
+		return target
+	}
+	return target + "-" + connection
+}
+
 // RecordKey is the key of a profile's record in the IDs bucket of target: readable
 // ("target.source.profile") when both keys are made of [A-Za-z0-9_-] only, and otherwise
 // "target." followed by the hex SHA-256 of the source key, a NUL byte and the profile key.
+// target is a [Namespace].
 func RecordKey(target, sourceKey, profileKey string) string {
 	if plainKey(sourceKey) && plainKey(profileKey) {
 		return target + "." + sourceKey + "." + profileKey

@@ -46,8 +46,11 @@ type Workflow struct {
 	// ID is the workflow id jobs name.
 	ID string
 	// Target is where the workflow pushes: "jobadder" or "bullhorn".
-	Target   string
-	ReadMode ReadMode
+	Target string
+	// Connection is the account it pushes to, unless a job names one; "" is the default
+	// connection (the workers' environment).
+	Connection string
+	ReadMode   ReadMode
 	// Timeout bounds each program of the workflow.
 	Timeout time.Duration
 
@@ -152,8 +155,8 @@ func (p *parser) failErr(workflow, field string, err error) {
 
 // Fields of the file and of a workflow.
 var (
-	fileFields     = []string{"timeout", "workflows"}                                                         //nolint:gochecknoglobals // read-only list
-	workflowFields = []string{"description", "target", "read_mode", "format", "logics", "options", "timeout"} //nolint:gochecknoglobals // read-only list
+	fileFields     = []string{"timeout", "workflows"}                                                                       //nolint:gochecknoglobals // read-only list
+	workflowFields = []string{"description", "target", "connection", "read_mode", "format", "logics", "options", "timeout"} //nolint:gochecknoglobals // read-only list
 )
 
 func (p *parser) parse(data []byte) *Set {
@@ -304,6 +307,15 @@ func (p *parser) workflow(id string, n *yaml.Node, timeout time.Duration) *Workf
 			p.fail(id, "target", "unknown target %q (want one of %s)", t, strings.Join(jobs.Targets, ", "))
 		} else {
 			w.Target = t
+		}
+	}
+	if n, ok := m.get("connection"); ok {
+		if c, ok := p.str(n, id, "connection"); ok {
+			if !jobs.ConnectionPattern.MatchString(c) {
+				p.fail(id, "connection", "%q must match %s", c, jobs.ConnectionPattern)
+			} else if c != "default" {
+				w.Connection = c
+			}
 		}
 	}
 	if n, ok := m.get("read_mode"); ok {

@@ -208,7 +208,7 @@ workflows:
 		`workflow "unregistered": format: go:nosuch is not a registered Go format (registered: jobadder, upper-name)`,
 		`workflow "unregistered": logics[0]: go:nosuch is not a registered Go logic (registered: has-email)`,
 		`workflow "unregistered": logics[1]: want a string (line 36)`,
-		`workflow "typo": logic: unknown field (line 39; known fields: description, target, read_mode, format, logics, options, timeout)`,
+		`workflow "typo": logic: unknown field (line 39; known fields: description, target, connection, read_mode, format, logics, options, timeout)`,
 		`workflow "typo": timeout: 1m0s is out of range (0, 30s]`,
 		`workflow "not-a-mapping": want a mapping (line 41)`,
 	}

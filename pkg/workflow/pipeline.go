@@ -54,13 +54,27 @@ type Destination struct {
 	AllowDuplicates bool
 }
 
+// ErrUnknownConnection is wrapped by the errors of a [Connections] that knows no connection of
+// that name for the target: the job is a bad_job.
+var ErrUnknownConnection = errors.New("workflow: unknown connection")
+
+// Connections resolves the connections (ATS accounts) jobs and workflows name, other than the
+// default one, to their destination. Errors wrapping [ErrUnknownConnection] make the job a
+// bad_job; a *targets.CredentialsError pauses the connection's jobs; others are transient.
+type Connections interface {
+	Destination(ctx context.Context, target, connection string) (Destination, error)
+}
+
 // PipelineConfig configures a [Pipeline]. Profiles, Downloader and Destinations are required.
 type PipelineConfig struct {
 	Profiles   Profiles
 	Downloader Downloader
-	// Destinations by target name ("jobadder", "bullhorn"). A job for a target that is not
-	// here is a bad_job.
+	// Destinations by target name ("jobadder", "bullhorn"): each target's default connection.
+	// A job for a target that is not here is a bad_job.
 	Destinations map[string]Destination
+	// Connections resolves the other connections. Nil: a job or workflow naming one is a
+	// bad_job.
+	Connections Connections
 	// Workflows are the workflows of the workflows file ([Load]). A job naming a workflow the
 	// file does not declare, or naming another target than its workflow's, is a bad_job.
 	// Nil accepts every workflow id, with the target's built-in format, no logics and read
@@ -78,6 +92,7 @@ type Pipeline struct {
 	profiles     Profiles
 	downloader   Downloader
 	destinations map[string]Destination
+	connections  Connections
 	workflows    *Set
 	builtin      map[string]*Workflow // by target, when workflows is nil
 	state        jetstream.KeyValue
@@ -96,6 +111,7 @@ func NewPipeline(cfg PipelineConfig) (*Pipeline, error) {
 		profiles:     cfg.Profiles,
 		downloader:   cfg.Downloader,
 		destinations: cfg.Destinations,
+		connections:  cfg.Connections,
 		workflows:    cfg.Workflows,
 		builtin:      map[string]*Workflow{},
 		state:        cfg.State,
@@ -128,6 +144,16 @@ func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, erro
 	wf, err := p.workflow(job)
 	if err != nil {
 		return jobs.Result{}, badJob(err)
+	}
+	if conn := connection(job, wf); conn != "" {
+		if p.connections == nil {
+			return jobs.Result{}, badJob(fmt.Errorf("%w: %s connection %q: this worker knows only the default connection", ErrUnknownConnection, job.Target, conn))
+		}
+		if dest, err = p.connections.Destination(ctx, job.Target, conn); errors.Is(err, ErrUnknownConnection) {
+			return jobs.Result{}, badJob(err)
+		} else if err != nil {
+			return jobs.Result{}, err
+		}
 	}
 	profile, _, err := p.profiles.Get(ctx, job.SourceKey, job.ProfileKey)
 	if err != nil {
@@ -197,6 +223,28 @@ func (p *Pipeline) workflow(job *jobs.Job) (*Workflow, error) {
 		return nil, fmt.Errorf("workflow: workflow %q pushes to %s, not %s", wf.ID, wf.Target, job.Target)
 	}
 	return wf, nil
+}
+
+// Connection returns the connection a job writes to: the job's own, else its workflow's, else
+// "" for the default connection. It is the worker's partition (jobs.Config.Partition), so that
+// a connection's pauses hold back its jobs only.
+func (p *Pipeline) Connection(job *jobs.Job) string {
+	wf, err := p.workflow(job)
+	if err != nil {
+		return job.Connection
+	}
+	return connection(job, wf)
+}
+
+func connection(job *jobs.Job, wf *Workflow) string {
+	c := job.Connection
+	if c == "" && wf != nil {
+		c = wf.Connection
+	}
+	if c == "default" {
+		return ""
+	}
+	return c
 }
 
 // resume describes the profile's resume for the target; it is downloaded only if the target

@@ -40,6 +40,9 @@ const (
 // TargetConfig configures a [Target]. Client, IDs and Locks are required.
 type TargetConfig struct {
 	Client *Client
+	// Connection names the account, so that its records are its own (targets.Namespace).
+	// Default "": the default connection.
+	Connection string
 	// IDs is the KV bucket that remembers which candidate, rows and file each profile became.
 	IDs jetstream.KeyValue
 	// Locks is the KV bucket of the per-candidate locks. Locks expire with a per-key TTL, so
@@ -64,6 +67,7 @@ type TargetConfig struct {
 // Target writes candidates to one Bullhorn account; see the package documentation for how a
 // push stays idempotent.
 type Target struct {
+	ns       string // the account's namespace of record keys
 	client   *Client
 	ids      targets.Records
 	locks    jetstream.KeyValue
@@ -81,6 +85,7 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 		return nil, errors.New("bullhorn: target needs a client, an ids KV bucket and a locks KV bucket")
 	}
 	t := &Target{
+		ns:       targets.Namespace("bullhorn", cfg.Connection),
 		client:   cfg.Client,
 		ids:      targets.Records{KV: cfg.IDs, Name: "bullhorn: record"},
 		locks:    cfg.Locks,
@@ -161,11 +166,14 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 	if err != nil {
 		return nil, targets.Permanent(err)
 	}
-	key := targets.RecordKey("bullhorn", item.SourceKey, item.ProfileKey)
+	key := targets.RecordKey(t.ns, item.SourceKey, item.ProfileKey)
 	byEmail := p.email != "" && !item.AllowDuplicates
 	lock := key
 	if byEmail {
-		lock = "email\x00" + strings.ToLower(p.email)
+		lock = t.ns + "\x00email\x00" + strings.ToLower(p.email) // one account's email
+		if t.ns == "bullhorn" {
+			lock = "email\x00" + strings.ToLower(p.email) // the key the default account always used
+		}
 	}
 	// The work under the lock ends if the lock cannot be renewed.
 	ctx, unlock, err := t.lock(ctx, "bullhorn.lock."+hash(lock)[:16])
@@ -212,7 +220,7 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 			return nil, err
 		}
 		if byEmail {
-			if err := t.ids.Put(ctx, emailKey(p.email), emailRecord{CandidateID: id}); err != nil {
+			if err := t.ids.Put(ctx, t.emailKey(p.email), emailRecord{CandidateID: id}); err != nil {
 				return nil, err
 			}
 		}
@@ -307,7 +315,7 @@ func (t *Target) find(ctx context.Context, rec *idRecord, p *payload, byEmail bo
 	switch {
 	case byEmail:
 		var er emailRecord
-		if _, err := t.ids.Get(ctx, emailKey(p.email), &er); err != nil {
+		if _, err := t.ids.Get(ctx, t.emailKey(p.email), &er); err != nil {
 			return 0, 0, err
 		}
 		if id = er.CandidateID; id == 0 {
@@ -671,6 +679,7 @@ type emailRecord struct {
 	CandidateID int `json:"candidate_id"`
 }
 
-func emailKey(email string) string {
-	return "bullhorn-email." + hash(strings.ToLower(email))[:32]
+// emailKey is the key of the record of the account's candidate with that email.
+func (t *Target) emailKey(email string) string {
+	return t.ns + "-email." + hash(strings.ToLower(email))[:32]
 }

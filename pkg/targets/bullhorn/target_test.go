@@ -388,7 +388,7 @@ func TestTargetPush(t *testing.T) {
 		target, api, ids := setupTarget(t)
 		var opens atomic.Int32
 		push(t, target, testItem(t, &opens))
-		for _, key := range []string{"bullhorn.source1.profile1", emailKey("harry.potter@gmail.com")} {
+		for _, key := range []string{"bullhorn.source1.profile1", target.emailKey("harry.potter@gmail.com")} {
 			if err := ids.Delete(t.Context(), key); err != nil {
 				t.Fatal(err)
 			}

@@ -72,6 +72,9 @@ type AuthConfig struct {
 	Now func() time.Time
 	// Owner names this worker in token leases. Default: a random id.
 	Owner string
+	// Connection names the account whose consent the tokens carry: each connection has its
+	// own token record. "" or "default": the record hrpush always used for the client id.
+	Connection string
 }
 
 // Token is an access token and the API base URL of the account it was issued for.
@@ -134,7 +137,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		},
 		code:    cfg.AuthorizationCode,
 		records: targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
-		key:     "jobadder." + hash(cfg.ClientID)[:16],
+		key:     tokenKey(cfg.ClientID, cfg.Connection),
 		http:    cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
 		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:     cfg.Now,
@@ -148,6 +151,15 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		a.codeHash = hash(a.code.Reveal())
 	}
 	return a, nil
+}
+
+// tokenKey is the key of a connection's token record in the tokens bucket.
+func tokenKey(clientID, connection string) string {
+	key := "jobadder." + hash(clientID)[:16]
+	if connection != "" && connection != "default" {
+		key += "." + connection
+	}
+	return key
 }
 
 func hash(s string) string {

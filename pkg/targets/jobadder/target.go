@@ -23,6 +23,9 @@ var _ targets.Target = (*Target)(nil)
 // TargetConfig configures a [Target]. Client and IDs are required.
 type TargetConfig struct {
 	Client *Client
+	// Connection names the account, so that its records are its own (targets.Namespace).
+	// Default "": the default connection.
+	Connection string
 	// IDs is the KV bucket that remembers which candidate each profile became.
 	IDs jetstream.KeyValue
 	// Logger defaults to discarding.
@@ -34,6 +37,7 @@ type TargetConfig struct {
 // Target writes candidates to one JobAdder account; see the package documentation for how a
 // push stays idempotent.
 type Target struct {
+	ns     string // the account's namespace of record keys
 	client *Client
 	ids    targets.Records
 	logger *slog.Logger
@@ -46,6 +50,7 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 		return nil, errors.New("jobadder: target needs a client and an ids KV bucket")
 	}
 	t := &Target{
+		ns:     targets.Namespace("jobadder", cfg.Connection),
 		client: cfg.Client,
 		ids:    targets.Records{KV: cfg.IDs, Name: "jobadder: candidate id record"},
 		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
@@ -85,7 +90,7 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 	if len(item.Payload) == 0 {
 		return nil, targets.Permanent(errors.New("jobadder: empty payload"))
 	}
-	key := targets.RecordKey("jobadder", item.SourceKey, item.ProfileKey)
+	key := targets.RecordKey(t.ns, item.SourceKey, item.ProfileKey)
 	rec, err := t.load(ctx, key)
 	if err != nil {
 		return nil, err

@@ -1,0 +1,502 @@
+package main
+
+import (
+	"bufio"
+	"cmp"
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
+	"github.com/hrpush/hrpush/pkg/transport"
+)
+
+const connectionsUsage = `Usage: enqueue connections list|show|add|remove|pause|resume [NAME] --target T [flags]
+
+A connection is one ATS account (a JobAdder account that consented to the app, a Bullhorn API
+user). Jobs name theirs with "connection", or their workflow does ("connection:" in the
+workflows file); the workers' environment is the connection "default" of each target.
+
+  list                         every stored connection (--json)
+  show NAME --target T         one connection (--json); secrets are never shown
+  add NAME --target T          store a connection:
+        JobAdder:  [--allow-duplicates]; then authorise it: enqueue connect NAME --target jobadder
+        Bullhorn:  --client-id ID --username USER [--calls-per-minute N] [--login-info-url URL];
+                   the client secret and password from --client-secret-file and --password-file,
+                   else from BULLHORN_CLIENT_SECRET and BULLHORN_PASSWORD; sealed with
+                   HRPUSH_SECRETS_KEY; then check the login: enqueue connect NAME --target bullhorn
+  remove NAME --target T       delete it (--yes when jobs wait for it: they become bad jobs)
+  pause NAME --target T        its jobs wait in the queue (--reason R)
+  resume NAME --target T       its jobs run again (within the pause in progress, at most 5 min)
+`
+
+// connFlags are the flags of the connections commands.
+type connFlags struct {
+	target, reason, clientID, username, loginInfoURL, clientSecretFile, passwordFile string
+	callsPerMinute                                                                   int
+	allowDuplicates, asJSON, yes                                                     bool
+}
+
+// splitName takes the NAME argument, before or after the flags.
+func splitName(args []string) (string, []string) {
+	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		return args[0], args[1:]
+	}
+	return "", args
+}
+
+func runConnections(ctx context.Context, a *app, args []string) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" {
+		fmt.Fprint(a.stdout, connectionsUsage)
+		if len(args) == 0 {
+			return exitUsage
+		}
+		return exitOK
+	}
+	sub := args[0]
+	name, rest := splitName(args[1:])
+	var f connFlags
+	fs := a.flags("connections "+sub, "[NAME] --target T")
+	fs.StringVar(&f.target, "target", "", "jobadder or bullhorn")
+	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
+	switch sub {
+	case "add":
+		fs.BoolVar(&f.allowDuplicates, "allow-duplicates", false, "JobAdder: create a candidate even when JobAdder reports the email exists")
+		fs.StringVar(&f.clientID, "client-id", "", "Bullhorn OAuth client id")
+		fs.StringVar(&f.username, "username", "", "Bullhorn API user")
+		fs.IntVar(&f.callsPerMinute, "calls-per-minute", 0, "Bullhorn: the account's call budget, shared by all workers (default: the workers' BULLHORN_CALLS_PER_MINUTE)")
+		fs.StringVar(&f.loginInfoURL, "login-info-url", "", "Bullhorn data-centre discovery URL (default: the workers' BULLHORN_LOGIN_INFO_URL)")
+		fs.StringVar(&f.clientSecretFile, "client-secret-file", "", "file holding the Bullhorn client secret (default: $BULLHORN_CLIENT_SECRET)")
+		fs.StringVar(&f.passwordFile, "password-file", "", "file holding the Bullhorn password (default: $BULLHORN_PASSWORD)")
+	case "remove":
+		fs.BoolVar(&f.yes, "yes", false, "remove even when jobs wait for it")
+	case "pause":
+		fs.StringVar(&f.reason, "reason", "paused by an operator", "why, shown in listings and logs")
+	case "list", "show", "resume":
+	default:
+		fmt.Fprintf(a.stderr, "enqueue connections: unknown command %q\n\n%s", sub, connectionsUsage)
+		return exitUsage
+	}
+	if code, ok := parse(fs, rest); !ok {
+		return code
+	}
+	if sub != "list" && (name == "" || f.target == "") {
+		fs.Usage()
+		return a.fail("connections %s needs a NAME and --target (jobadder or bullhorn)", sub)
+	}
+	if err := a.connect(ctx); err != nil {
+		return a.fail("%v", err)
+	}
+	defer a.close()
+	store, err := a.connectionStore(ctx)
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	switch sub {
+	case "list":
+		return a.listConnections(ctx, store, f)
+	case "show":
+		c, _, err := store.Get(ctx, f.target, name)
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		return a.printConnections([]*connections.Connection{c}, f.asJSON)
+	case "add":
+		return a.addConnection(ctx, store, name, f)
+	case "remove":
+		return a.removeConnection(ctx, store, name, f)
+	default: // pause, resume
+		_, err := store.Update(ctx, f.target, name, func(c *connections.Connection) error {
+			c.Paused = ""
+			if sub == "pause" {
+				c.Paused = f.reason
+			}
+			return nil
+		})
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		fmt.Fprintf(a.stdout, "%s connection %s %sd\n", f.target, name, sub)
+		return exitOK
+	}
+}
+
+// connectionStore opens the connections bucket, which the workers create.
+func (a *app) connectionStore(ctx context.Context) (*connections.Store, error) {
+	kv, err := a.js.KeyValue(ctx, jobs.ConnectionsBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return nil, fmt.Errorf("the KV bucket %s does not exist yet: start a worker of this version first (it creates it)", jobs.ConnectionsBucket)
+	}
+	if err != nil {
+		return nil, err
+	}
+	return connections.NewStore(kv), nil
+}
+
+func (a *app) listConnections(ctx context.Context, store *connections.Store, f connFlags) int {
+	list, err := store.List(ctx)
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	if len(list) == 0 && !f.asJSON {
+		fmt.Fprintln(a.stdout, "no stored connection (the workers' environment is the connection default of each target); add one with: enqueue connections add NAME --target T")
+		return exitOK
+	}
+	return a.printConnections(list, f.asJSON)
+}
+
+func (a *app) printConnections(list []*connections.Connection, asJSON bool) int {
+	if asJSON {
+		type view struct {
+			*connections.Connection
+			Secrets []string `json:"secrets,omitempty"` // names only
+		}
+		out := make([]view, 0, len(list))
+		for _, c := range list {
+			v := view{Connection: c}
+			if c.Secrets != nil {
+				v.Secrets = []string{"sealed with key " + c.Secrets.KeyID}
+			}
+			out = append(out, v)
+		}
+		enc := json.NewEncoder(a.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(out); err != nil {
+			return a.fail("%v", err)
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TARGET\tNAME\tSTATE\tSETTINGS\tUPDATED")
+	for _, c := range list {
+		state := "active"
+		if c.Paused != "" {
+			state = "paused: " + c.Paused
+		}
+		var settings []string
+		for _, k := range []string{"allow_duplicates", "client_id", "username", "calls_per_minute", "login_info_url"} {
+			if v := c.Settings[k]; v != "" {
+				settings = append(settings, k+"="+v)
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Target, c.Name, state, strings.Join(settings, " "), c.UpdatedAt.Format(time.RFC3339))
+	}
+	_ = tw.Flush()
+	return exitOK
+}
+
+func (a *app) addConnection(ctx context.Context, store *connections.Store, name string, f connFlags) int {
+	c := &connections.Connection{Name: name, Target: f.target, Settings: map[string]string{}}
+	switch f.target {
+	case "jobadder":
+		if f.allowDuplicates {
+			c.Settings["allow_duplicates"] = "true"
+		}
+	case "bullhorn":
+		if f.clientID == "" || f.username == "" {
+			return a.fail("a Bullhorn connection needs --client-id and --username")
+		}
+		c.Settings["client_id"], c.Settings["username"] = f.clientID, f.username
+		if f.callsPerMinute > 0 {
+			c.Settings["calls_per_minute"] = strconv.Itoa(f.callsPerMinute)
+		}
+		if f.loginInfoURL != "" {
+			c.Settings["login_info_url"] = f.loginInfoURL
+		}
+		clientSecret, err := fileOrEnv(f.clientSecretFile, "BULLHORN_CLIENT_SECRET")
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		password, err := fileOrEnv(f.passwordFile, "BULLHORN_PASSWORD")
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		keyring, err := keyringFromEnv()
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		if c.Secrets, err = keyring.Seal(c.Target, c.Name, map[string]string{"client_secret": clientSecret, "password": password}); err != nil {
+			return a.fail("%v", err)
+		}
+	}
+	if err := store.Create(ctx, c); err != nil {
+		return a.fail("%v", err)
+	}
+	fmt.Fprintf(a.stdout, "%s connection %s added; next: enqueue connect %s --target %s\n", c.Target, c.Name, c.Name, c.Target)
+	return exitOK
+}
+
+func (a *app) removeConnection(ctx context.Context, store *connections.Store, name string, f connFlags) int {
+	if _, _, err := store.Get(ctx, f.target, name); err != nil {
+		return a.fail("%v", err)
+	}
+	if !f.yes {
+		fmt.Fprintf(a.stderr, "enqueue: removing %s connection %s: jobs that still name it become bad jobs (DLQ bad_job, replayable once it is added again); "+
+			"see the backlog with `enqueue status`, then run again with --yes\n", f.target, name)
+		return exitUsage
+	}
+	if err := store.Delete(ctx, f.target, name); err != nil {
+		return a.fail("%v", err)
+	}
+	fmt.Fprintf(a.stdout, "%s connection %s removed\n", f.target, name)
+	return exitOK
+}
+
+// fileOrEnv reads a secret from a file, else from an environment variable (or its _FILE).
+func fileOrEnv(path, env string) (string, error) {
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return "", err
+		}
+		return strings.TrimSpace(string(b)), nil
+	}
+	v, err := envSecret(env)
+	if err != nil {
+		return "", err
+	}
+	if v.IsZero() {
+		return "", fmt.Errorf("no %s: give its file, or set %s (or %s_FILE)", strings.ToLower(strings.TrimPrefix(env, "BULLHORN_")), env, env)
+	}
+	return v.Reveal(), nil
+}
+
+func keyringFromEnv() (*connections.Keyring, error) {
+	key, err := envSecret("HRPUSH_SECRETS_KEY")
+	if err != nil {
+		return nil, err
+	}
+	return connections.NewKeyring(key.Reveal())
+}
+
+const connectUsage = `Usage: enqueue connect NAME --target T [--code CODE | --listen ADDR]
+
+Authorises a connection and checks it with one API call; the workers pick it up without a
+restart, and its paused jobs resume.
+
+JobAdder (NAME "default" is the workers' environment account): prints the authorization URL;
+open it as an account admin and approve the app. JobAdder then redirects to
+JOBADDER_REDIRECT_URI with the code (valid 5 minutes, single-use). Give it with --code, paste
+the redirect URL (or the code) when asked, or let --listen ADDR (e.g. 127.0.0.1:8085, when the
+redirect URI points at this machine) receive it. The app is JOBADDER_CLIENT_ID,
+JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI, as for the workers.
+
+Bullhorn: logs in with the stored API user and says what is wrong (terms of service not
+accepted, password refused).
+`
+
+func runConnect(ctx context.Context, a *app, args []string) int {
+	name, rest := splitName(args)
+	var target, code, listen string
+	fs := a.flags("connect", "NAME --target T [--code CODE | --listen ADDR]")
+	fs.StringVar(&target, "target", "", "jobadder or bullhorn")
+	fs.StringVar(&code, "code", "", "JobAdder: the authorization code of the redirect")
+	fs.StringVar(&listen, "listen", "", "JobAdder: receive the redirect on this address")
+	fs.Usage = func() { fmt.Fprint(fs.Output(), connectUsage); fs.PrintDefaults() }
+	if c, ok := parse(fs, rest); !ok {
+		return c
+	}
+	if name == "" || target == "" {
+		fs.Usage()
+		return a.fail("connect needs a NAME and --target (jobadder or bullhorn)")
+	}
+	if err := a.connect(ctx); err != nil {
+		return a.fail("%v", err)
+	}
+	defer a.close()
+	tokens, err := a.js.KeyValue(ctx, jobs.TokensBucket)
+	if err != nil {
+		return a.fail("the tokens bucket: %v (start a worker first)", err)
+	}
+	store, err := a.connectionStore(ctx)
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	if name != connections.Default {
+		if _, _, err := store.Get(ctx, target, name); errors.Is(err, connections.ErrNotFound) && target == "jobadder" {
+			if err := store.Create(ctx, &connections.Connection{Name: name, Target: target}); err != nil {
+				return a.fail("%v", err)
+			}
+		} else if err != nil {
+			return a.fail("%v", err)
+		}
+	}
+	switch target {
+	case "jobadder":
+		return a.connectJobAdder(ctx, tokens, name, code, listen)
+	case "bullhorn":
+		return a.connectBullhorn(ctx, tokens, store, name)
+	}
+	return a.fail("unknown target %q (want jobadder or bullhorn)", target)
+}
+
+func (a *app) connectJobAdder(ctx context.Context, tokens jetstream.KeyValue, name, code, listen string) int {
+	clientSecret, err := envSecret("JOBADDER_CLIENT_SECRET")
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	cfg := jobadder.AuthConfig{
+		ClientID: os.Getenv("JOBADDER_CLIENT_ID"), ClientSecret: clientSecret, RedirectURI: os.Getenv("JOBADDER_REDIRECT_URI"),
+		AuthorizationURL: os.Getenv("JOBADDER_AUTHORIZATION_URL"), TokenURL: os.Getenv("JOBADDER_TOKEN_URL"),
+		Tokens: tokens, Connection: name, HTTPClient: transport.Client(2, 30*time.Second),
+	}
+	if cfg.ClientID == "" || clientSecret.IsZero() || cfg.RedirectURI == "" {
+		return a.fail("set JOBADDER_CLIENT_ID, JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI (the app, as for the workers)")
+	}
+	if code == "" {
+		state := strings.ToLower(rand.Text())
+		probe, err := jobadder.NewAuth(cfg)
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		fmt.Fprintf(a.stdout, "Open this URL as a JobAdder account admin and approve the app (the code is valid 5 minutes):\n\n  %s\n\n", probe.AuthCodeURL(state))
+		if code, err = a.receiveCode(ctx, state, listen); err != nil {
+			return a.fail("%v", err)
+		}
+	}
+	cfg.AuthorizationCode = secret.Value(code)
+	auth, err := jobadder.NewAuth(cfg)
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	tok, err := auth.Token(ctx)
+	if err != nil {
+		return a.fail("jobadder connection %s: %v", name, err)
+	}
+	client, err := jobadder.New(auth, jobadder.WithHTTPClient(cfg.HTTPClient))
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	list, _, err := client.Candidates.List(ctx, &jobadder.ListOptions{Limit: 1})
+	if err != nil {
+		return a.fail("jobadder connection %s: the token was stored, but the check call failed: %v", name, err)
+	}
+	fmt.Fprintf(a.stdout, "jobadder connection %s: authorised; reached the account at %s (%d candidates); token valid until %s; the workers use it from their next job\n",
+		name, tok.APIURL, list.TotalCount, tok.Expiry.UTC().Format(time.RFC3339))
+	return exitOK
+}
+
+// receiveCode gets the authorization code: from a redirect to listen, or pasted on stdin (the
+// redirect URL or the bare code).
+func (a *app) receiveCode(ctx context.Context, state, listen string) (string, error) {
+	if listen != "" {
+		return receiveRedirect(ctx, state, listen, a.stdout)
+	}
+	fmt.Fprint(a.stdout, "Paste the URL JobAdder redirected to (or the code): ")
+	line, err := bufio.NewReader(a.stdin).ReadString('\n')
+	line = strings.TrimSpace(line)
+	if line == "" {
+		return "", fmt.Errorf("no code given (%v)", err)
+	}
+	if u, err := url.Parse(line); err == nil && u.Query().Get("code") != "" {
+		if got := u.Query().Get("state"); got != state {
+			return "", errors.New("the redirect's state does not match this authorization request: open the URL printed above, not an older one")
+		}
+		return u.Query().Get("code"), nil
+	}
+	return line, nil
+}
+
+// receiveRedirect serves the redirect once on addr and returns its code.
+func receiveRedirect(ctx context.Context, state, addr string, out interface{ Write([]byte) (int, error) }) (string, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return "", err
+	}
+	type result struct {
+		code string
+		err  error
+	}
+	got := make(chan result, 1)
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		q := r.URL.Query()
+		switch {
+		case q.Get("error") != "":
+			http.Error(w, "JobAdder refused: "+q.Get("error"), http.StatusBadRequest)
+			got <- result{err: fmt.Errorf("JobAdder answered %s", q.Get("error"))}
+		case q.Get("state") != state || q.Get("code") == "":
+			http.Error(w, "not the redirect of this authorization request", http.StatusBadRequest)
+			return
+		default:
+			fmt.Fprintln(w, "hrpush received the code; you can close this page.")
+			got <- result{code: q.Get("code")}
+		}
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	fmt.Fprintf(out, "Waiting for the redirect on http://%s ...\n", ln.Addr())
+	select {
+	case r := <-got:
+		return r.code, r.err
+	case <-ctx.Done():
+		return "", ctx.Err()
+	case <-time.After(10 * time.Minute):
+		return "", errors.New("no redirect within 10 minutes")
+	}
+}
+
+func (a *app) connectBullhorn(ctx context.Context, tokens jetstream.KeyValue, store *connections.Store, name string) int {
+	cfg := bullhorn.AuthConfig{Tokens: tokens, HTTPClient: transport.Client(2, 30*time.Second),
+		LoginInfoURL: cmp.Or(os.Getenv("BULLHORN_LOGIN_INFO_URL"), bullhorn.DefaultLoginInfoURL)}
+	if name == connections.Default {
+		var err error
+		cfg.ClientID, cfg.Username = os.Getenv("BULLHORN_CLIENT_ID"), os.Getenv("BULLHORN_USERNAME")
+		if cfg.ClientSecret, err = envSecret("BULLHORN_CLIENT_SECRET"); err != nil {
+			return a.fail("%v", err)
+		}
+		if cfg.Password, err = envSecret("BULLHORN_PASSWORD"); err != nil {
+			return a.fail("%v", err)
+		}
+	} else {
+		c, _, err := store.Get(ctx, "bullhorn", name)
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		keyring, err := keyringFromEnv()
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		secrets, err := keyring.Open("bullhorn", name, c.Secrets)
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		cfg.ClientID, cfg.Username = c.Settings["client_id"], c.Settings["username"]
+		cfg.ClientSecret, cfg.Password = secret.Value(secrets["client_secret"]), secret.Value(secrets["password"])
+		cfg.LoginInfoURL = cmp.Or(c.Settings["login_info_url"], cfg.LoginInfoURL)
+	}
+	auth, err := bullhorn.NewAuth(cfg)
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	s, err := auth.Session(ctx)
+	if err != nil {
+		return a.fail("bullhorn connection %s: %v", name, err)
+	}
+	fmt.Fprintf(a.stdout, "bullhorn connection %s: login accepted; REST session at %s valid until %s\n", name, restHost(s.RestURL), s.Expiry.UTC().Format(time.RFC3339))
+	return exitOK
+}
+
+// restHost is the scheme and host of a REST URL: its path holds the corporation token.
+func restHost(raw string) string {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
+}
