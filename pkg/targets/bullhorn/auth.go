@@ -30,11 +30,11 @@ import (
 const (
 	// DefaultLoginInfoURL is Bullhorn's data-centre discovery endpoint.
 	DefaultLoginInfoURL = "https://rest.bullhornstaffing.com/rest-services/loginInfo"
-	// renewMargin is how long before its expiry a session or an access token is renewed.
-	renewMargin = time.Minute
 	// leaseTTL bounds the work of the worker holding the session record (up to four calls:
 	// loginInfo, authorize, token, login). Another worker takes over an expired lease.
 	leaseTTL = time.Minute
+	// minSessionTTL is the shortest ttl sent on login.
+	minSessionTTL = 2 * time.Minute
 	// defaultSessionTTL is the ttl sent on login.
 	defaultSessionTTL = time.Hour
 	// maxSessionTTL is the longest ttl Bullhorn's SDK accepts (48 hours).
@@ -47,19 +47,48 @@ const (
 	refusalHold = time.Minute
 )
 
-// Reasons of the [targets.CredentialsError] values returned by [Auth.Session].
-const (
-	reasonTerms = "the API user has not accepted Bullhorn's terms of service for this client id " +
+// DefaultConnection is the connection of a deployment configured by its environment
+// (BULLHORN_* variables): the one an empty [AuthConfig].Connection names.
+const DefaultConnection = "default"
+
+// Reasons of the [targets.CredentialsError] values returned by [Auth.Session]; each names the
+// settings to check (see [Auth.settings]).
+func (a *Auth) reasonTerms() string {
+	return "the API user has not accepted Bullhorn's terms of service for this client id " +
 		"(the authorize endpoint answered with a consent page instead of redirecting with a code): " +
-		"open the authorize URL with this client id in a browser, log in as BULLHORN_USERNAME and accept them"
-	reasonPassword = "the username or password was refused: check BULLHORN_USERNAME and BULLHORN_PASSWORD"
-	reasonClient   = "the client id or client secret was refused: check BULLHORN_CLIENT_ID and BULLHORN_CLIENT_SECRET"
-	reasonUser     = "loginInfo knows no API user with this username: check BULLHORN_USERNAME"
-)
+		"open the authorize URL with this client id in a browser, log in as " +
+		a.settings("BULLHORN_USERNAME", "API user") + " and accept them"
+}
+
+func (a *Auth) reasonPassword() string {
+	return "the username or password was refused: check " +
+		a.settings("BULLHORN_USERNAME and BULLHORN_PASSWORD", "username and password")
+}
+
+func (a *Auth) reasonClient() string {
+	return "the client id or client secret was refused: check " +
+		a.settings("BULLHORN_CLIENT_ID and BULLHORN_CLIENT_SECRET", "client id and client secret")
+}
+
+func (a *Auth) reasonUser() string {
+	return "loginInfo knows no API user with this username: check " + a.settings("BULLHORN_USERNAME", "username")
+}
+
+// settings names where the operator sets credentials: env, the environment variables of the
+// default connection, or else the connection's own field.
+func (a *Auth) settings(env, field string) string {
+	if a.connection == DefaultConnection {
+		return env
+	}
+	return "the " + field + " of connection " + a.connection
+}
 
 // AuthConfig configures an [Auth]. ClientID, ClientSecret, Username, Password and Tokens are
 // required.
 type AuthConfig struct {
+	// Connection names the Bullhorn account in logs and errors. Its session record is keyed by
+	// Username, whatever the connection. Default: [DefaultConnection].
+	Connection string
 	// LoginInfoURL is the data-centre discovery endpoint. Default [DefaultLoginInfoURL].
 	LoginInfoURL string
 	// ClientID and ClientSecret identify the OAuth client Bullhorn issued.
@@ -99,6 +128,7 @@ type Session struct {
 // Auth opens Bullhorn REST sessions and shares them with every worker of the account through
 // a KV bucket; see the package documentation. It is safe for concurrent use.
 type Auth struct {
+	connection   string
 	loginInfoURL string
 	clientID     string
 	clientSecret secret.Value
@@ -120,6 +150,7 @@ type Auth struct {
 
 	mu      sync.Mutex
 	cached  *Session
+	renewAt time.Time    // when cached is due for renewal
 	invalid secret.Value // the session token an API call reported invalid
 }
 
@@ -132,10 +163,17 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		return nil, errors.New("bullhorn: auth: username and password are required")
 	case cfg.Tokens == nil:
 		return nil, errors.New("bullhorn: auth: a token KV bucket is required")
-	case cfg.SessionTTL != 0 && (cfg.SessionTTL < 2*renewMargin || cfg.SessionTTL > maxSessionTTL):
+	case cfg.SessionTTL != 0 && (cfg.SessionTTL < minSessionTTL || cfg.SessionTTL > maxSessionTTL):
 		return nil, fmt.Errorf("bullhorn: auth: session TTL %s is not between 2m and 48h", cfg.SessionTTL)
 	}
+	if cfg.Connection != "" {
+		if err := targets.CheckConnection(cfg.Connection); err != nil {
+			return nil, fmt.Errorf("bullhorn: auth: %w", err)
+		}
+	}
+	connection := cmp.Or(cfg.Connection, DefaultConnection)
 	a := &Auth{
+		connection:   connection,
 		loginInfoURL: cmp.Or(cfg.LoginInfoURL, DefaultLoginInfoURL),
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
@@ -146,7 +184,7 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		records:      targets.Records{KV: cfg.Tokens, Name: "bullhorn: session record"},
 		key:          "bullhorn." + hash(cfg.Username)[:16],
 		http:         cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
-		logger:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		logger:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).With("connection", connection),
 		now:          cfg.Now,
 		owner:        cmp.Or(cfg.Owner, rand.Text()),
 		sem:          make(chan struct{}, 1),
@@ -165,8 +203,8 @@ func hash(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Session returns a valid session, opening a new one when the current one expires within a
-// minute or was invalidated. It returns a [*targets.CredentialsError] when Bullhorn refused
+// Session returns a valid session, opening a new one when the current one was invalidated or
+// expires within a fifth of its lifetime (at most a minute, see [targets.RenewMargin]). It returns a [*targets.CredentialsError] when Bullhorn refused
 // the account's credentials.
 func (a *Auth) Session(ctx context.Context) (*Session, error) {
 	if s := a.current(); s != nil {
@@ -200,11 +238,11 @@ func (a *Auth) Invalidate(bhRestToken secret.Value) {
 // session lifetime.
 func (a *Auth) SessionsOpened() int64 { return a.opened.Load() }
 
-// current returns the cached session if it is valid for longer than renewMargin.
+// current returns the cached session if it is not due for renewal.
 func (a *Auth) current() *Session {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cached == nil || a.cached.Expiry.Sub(a.now()) <= renewMargin {
+	if a.cached == nil || !a.now().Before(a.renewAt) {
 		return nil
 	}
 	return a.cached
@@ -219,14 +257,19 @@ func (a *Auth) isInvalid(bhRestToken string) bool {
 // sessionRecord is the JSON value of the session key, the only place tokens are stored.
 type sessionRecord struct {
 	// OAuthURL and LoginRestURL are the oauthUrl and restUrl of loginInfo.
-	OAuthURL      string    `json:"oauth_url,omitempty"`
-	LoginRestURL  string    `json:"login_rest_url,omitempty"`
-	AccessToken   string    `json:"access_token,omitempty"`
-	AccessExpiry  time.Time `json:"access_expiry,omitzero"`
+	OAuthURL     string    `json:"oauth_url,omitempty"`
+	LoginRestURL string    `json:"login_rest_url,omitempty"`
+	AccessToken  string    `json:"access_token,omitempty"`
+	AccessExpiry time.Time `json:"access_expiry,omitzero"`
+	// AccessIssued and SessionIssued are when the access token and the session were issued;
+	// with their expiries they give the lifetimes, of which every worker renews them at the
+	// same fraction before they expire.
+	AccessIssued  time.Time `json:"access_issued,omitzero"`
 	RefreshToken  string    `json:"refresh_token,omitempty"`
 	BhRestToken   string    `json:"bh_rest_token,omitempty"`
 	RestURL       string    `json:"rest_url,omitempty"`
 	SessionExpiry time.Time `json:"session_expiry,omitzero"`
+	SessionIssued time.Time `json:"session_issued,omitzero"`
 	// RefusedReason is the reason of the last credentials refusal; workers return it without
 	// asking Bullhorn again until RefusedUntil.
 	RefusedReason string    `json:"refused_reason,omitempty"`
@@ -251,11 +294,11 @@ func (a *Auth) sync(ctx context.Context) (*Session, error) {
 			}
 			continue
 		}
-		if rec.BhRestToken != "" && rec.SessionExpiry.Sub(now) > renewMargin && !a.isInvalid(rec.BhRestToken) {
+		if rec.BhRestToken != "" && now.Before(targets.RenewAt(rec.SessionIssued, rec.SessionExpiry)) && !a.isInvalid(rec.BhRestToken) {
 			return a.keep(rec), nil
 		}
 		if rec.RefusedReason != "" && now.Before(rec.RefusedUntil) {
-			return nil, credentialsError(rec.RefusedReason, nil)
+			return nil, &targets.CredentialsError{Target: "bullhorn", Reason: rec.RefusedReason}
 		}
 		leaseRev, err := a.lease(ctx, &rec, rev)
 		if errors.Is(err, targets.ErrRecordChanged) {
@@ -272,7 +315,7 @@ func (a *Auth) sync(ctx context.Context) (*Session, error) {
 func (a *Auth) keep(rec sessionRecord) *Session {
 	s := &Session{BhRestToken: secret.Value(rec.BhRestToken), RestURL: rec.RestURL, Expiry: rec.SessionExpiry}
 	a.mu.Lock()
-	a.cached = s
+	a.cached, a.renewAt = s, targets.RenewAt(rec.SessionIssued, rec.SessionExpiry)
 	a.mu.Unlock()
 	return s
 }
@@ -322,7 +365,7 @@ func (a *Auth) open(ctx context.Context, rec *sessionRecord, rev *uint64) error 
 			return err
 		}
 	}
-	if rec.AccessToken != "" && rec.AccessExpiry.Sub(a.now()) > renewMargin {
+	if rec.AccessToken != "" && a.now().Before(targets.RenewAt(rec.AccessIssued, rec.AccessExpiry)) {
 		err := a.login(ctx, rec, false)
 		if !errors.Is(err, errAccessRefused) {
 			return err
@@ -372,7 +415,7 @@ func (a *Auth) discover(ctx context.Context, rec *sessionRecord) error {
 	}
 	defer resp.Body.Close()
 	if err := CheckResponse(resp); err != nil {
-		return credentialsIf4xx(err, reasonUser)
+		return a.credentialsIf4xx(err, a.reasonUser())
 	}
 	var info struct {
 		OAuthURL string `json:"oauthUrl"`
@@ -382,7 +425,7 @@ func (a *Auth) discover(ctx context.Context, rec *sessionRecord) error {
 		return fmt.Errorf("bullhorn: decode loginInfo: %w", err)
 	}
 	if !absoluteURL(info.OAuthURL) || !absoluteURL(info.RestURL) {
-		return credentialsError(reasonUser, nil)
+		return a.credentialsError(a.reasonUser(), nil)
 	}
 	rec.OAuthURL = strings.TrimSuffix(info.OAuthURL, "/")
 	rec.LoginRestURL = strings.TrimSuffix(info.RestURL, "/")
@@ -419,9 +462,9 @@ func (a *Auth) authorize(ctx context.Context, rec *sessionRecord) (string, error
 	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300 && hasPasswordField(page):
-		return "", credentialsError(reasonPassword, nil)
+		return "", a.credentialsError(a.reasonPassword(), nil)
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return "", credentialsError(reasonTerms, nil)
+		return "", a.credentialsError(a.reasonTerms(), nil)
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		loc, err := resp.Location()
 		if err != nil {
@@ -432,15 +475,15 @@ func (a *Auth) authorize(ctx context.Context, rec *sessionRecord) (string, error
 			return code, nil
 		}
 		if e := q.Get("error"); e != "" {
-			return "", credentialsError("the authorize endpoint refused the login ("+
-				targets.Truncate(e+" "+q.Get("error_description"), 200)+"): "+reasonPassword, nil)
+			return "", a.credentialsError("the authorize endpoint refused the login ("+
+				targets.Truncate(e+" "+q.Get("error_description"), 200)+"): "+a.reasonPassword(), nil)
 		}
 		return "", fmt.Errorf("bullhorn: authorize redirected to %s without a code", targets.SanitizeURL(loc))
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return "", CheckResponse(resp)
 	}
-	return "", credentialsError("the authorize endpoint refused the client id or the redirect URI ("+
-		resp.Status+"): check BULLHORN_CLIENT_ID", nil)
+	return "", a.credentialsError("the authorize endpoint refused the client id or the redirect URI ("+
+		resp.Status+"): check "+a.settings("BULLHORN_CLIENT_ID", "client id"), nil)
 }
 
 // hasPasswordField reports whether an HTML page has a password input. Instead of redirecting
@@ -475,10 +518,11 @@ func (a *Auth) exchange(ctx context.Context, rec *sessionRecord, code string) er
 		case "":
 			return tokenError("exchange the authorization code", err)
 		case "invalid_client":
-			return credentialsError(reasonClient, nil)
+			return a.credentialsError(a.reasonClient(), nil)
 		default:
-			return credentialsError("the token endpoint refused the authorization code ("+c+
-				"): check BULLHORN_CLIENT_ID and, if the client has several redirect URIs, the redirect URI", nil)
+			return a.credentialsError("the token endpoint refused the authorization code ("+c+
+				"): check "+a.settings("BULLHORN_CLIENT_ID", "client id")+
+				" and, if the client has several redirect URIs, the redirect URI", nil)
 		}
 	}
 	a.logger.Info("bullhorn: logged in with the username and password", "username", a.username, "owner", a.owner)
@@ -498,7 +542,7 @@ func (a *Auth) refresh(ctx context.Context, rec *sessionRecord) error {
 		case "":
 			return tokenError("refresh the access token", err)
 		case "invalid_client":
-			return credentialsError(reasonClient, nil)
+			return a.credentialsError(a.reasonClient(), nil)
 		}
 		return errGrantRefused
 	}
@@ -516,8 +560,9 @@ func (a *Auth) setTokens(rec *sessionRecord, tok *oauth2.Token, refresh string) 
 	if lifetime <= 0 {
 		lifetime = defaultAccessLifetime
 	}
+	now := a.now()
 	rec.AccessToken = tok.AccessToken
-	rec.AccessExpiry = a.now().Add(lifetime)
+	rec.AccessExpiry, rec.AccessIssued = now.Add(lifetime), now
 	rec.RefreshToken = cmp.Or(tok.RefreshToken, refresh)
 }
 
@@ -548,7 +593,7 @@ func (a *Auth) login(ctx context.Context, rec *sessionRecord, fresh bool) error 
 		if !fresh && isRefusal(err) {
 			return errAccessRefused
 		}
-		return credentialsIf4xx(err, "the REST login refused a new access token")
+		return a.credentialsIf4xx(err, "the REST login refused a new access token")
 	}
 	var s struct {
 		BhRestToken string `json:"BhRestToken"`
@@ -560,7 +605,8 @@ func (a *Auth) login(ctx context.Context, rec *sessionRecord, fresh bool) error 
 	if s.BhRestToken == "" || !absoluteURL(s.RestURL) {
 		return errors.New("bullhorn: login answered without BhRestToken and restUrl")
 	}
-	rec.BhRestToken, rec.RestURL, rec.SessionExpiry = s.BhRestToken, s.RestURL, start.Add(a.ttl)
+	rec.BhRestToken, rec.RestURL = s.BhRestToken, s.RestURL
+	rec.SessionExpiry, rec.SessionIssued = start.Add(a.ttl), start
 	a.opened.Add(1)
 	a.logger.Info("bullhorn: REST session opened", "username", a.username, "owner", a.owner,
 		"expires", rec.SessionExpiry)
@@ -575,11 +621,11 @@ func isRefusal(err error) bool {
 
 // credentialsIf4xx turns a refusal into a credentials error, so that the job runtime pauses
 // the target instead of dead-lettering the job; 429 and 5xx are returned as they are.
-func credentialsIf4xx(err error, reason string) error {
+func (a *Auth) credentialsIf4xx(err error, reason string) error {
 	if !isRefusal(err) {
 		return err
 	}
-	return credentialsError(reason, err)
+	return a.credentialsError(reason, err)
 }
 
 // persist stores new tokens over the lease at *rev, keeping the lease. A failure is only
@@ -627,6 +673,12 @@ func tokenError(op string, err error) error {
 	return fmt.Errorf("bullhorn: %s: the token endpoint answered %s", op, re.Response.Status)
 }
 
-func credentialsError(reason string, err error) error {
-	return &targets.CredentialsError{Target: "bullhorn", Reason: reason, Err: err}
+// credentialsError returns a credentials error naming the connection, the reason and how the
+// operator checks the login once it is fixed.
+func (a *Auth) credentialsError(reason string, err error) error {
+	return &targets.CredentialsError{
+		Target: "bullhorn",
+		Reason: "connection " + a.connection + ": " + reason + ", then run `enqueue connect " + a.connection + "` to check the login",
+		Err:    err,
+	}
 }

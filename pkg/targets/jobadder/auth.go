@@ -22,8 +22,6 @@ import (
 )
 
 const (
-	// refreshMargin is how long before its expiry an access token is renewed.
-	refreshMargin = time.Minute
 	// leaseTTL is how long a worker may hold the token record while it talks to the token
 	// endpoint. Another worker takes over an expired lease.
 	leaseTTL = 30 * time.Second
@@ -31,23 +29,31 @@ const (
 	defaultTokenLifetime = time.Hour
 )
 
-// Reasons of the [targets.CredentialsError] values returned by [Auth.Token].
+// DefaultConnection is the connection of a deployment configured by its environment
+// (JOBADDER_* variables): the one an empty [AuthConfig].Connection names.
+const DefaultConnection = "default"
+
+// Reasons of the [targets.CredentialsError] values returned by [Auth.Token]; each is followed by
+// what the operator does next (see [Auth.reauthorise]).
 const (
-	reasonRefreshRefused = "the refresh token was refused (revoked, expired after 2 weeks unused, " +
-		"or the authorising user was removed): authorise the app again and set " +
-		"JOBADDER_AUTHORIZATION_CODE to the new code"
+	reasonRefreshRefused = "the refresh token was refused (revoked, unused for 2 weeks, the " +
+		"authorising user removed, or a worker stopped between JobAdder's answer to a refresh and " +
+		"storing the new refresh token)"
 	reasonCodeRefused = "the authorization code was refused (invalid, already used, or older than " +
-		"5 minutes): open the authorization URL, approve the app and set " +
-		"JOBADDER_AUTHORIZATION_CODE to the code of the redirect within 5 minutes"
+		"5 minutes)"
 	reasonClient = "the client id or client secret was refused (invalid_client): check " +
 		"JOBADDER_CLIENT_ID and JOBADDER_CLIENT_SECRET"
 	reasonNoToken = "no usable token is stored (the app was never authorised, or the last refresh or " +
-		"code exchange was refused) and no new authorization code is configured: open the " +
-		"authorization URL, approve the app and set JOBADDER_AUTHORIZATION_CODE to the code of the redirect"
+		"code exchange was refused) and no new authorization code is configured"
 )
 
 // AuthConfig configures an [Auth]. ClientID, ClientSecret, RedirectURI and Tokens are required.
 type AuthConfig struct {
+	// Connection names the JobAdder account (made of [a-z0-9_-], at most 64 characters). Each
+	// connection has its own token record, so that two accounts authorised for the same app
+	// keep separate tokens. Default: [DefaultConnection], whose record is the one deployments
+	// stored before connections existed.
+	Connection string
 	// ClientID and ClientSecret identify the app registered with JobAdder.
 	ClientID     string
 	ClientSecret secret.Value
@@ -86,21 +92,23 @@ type Token struct {
 // with every worker through a KV bucket; see the package documentation. It is safe for
 // concurrent use.
 type Auth struct {
-	oauth    oauth2.Config
-	code     secret.Value
-	codeHash string // hex SHA-256 of code, "" without a code
-	records  targets.Records
-	key      string
-	http     *http.Client
-	logger   *slog.Logger
-	now      func() time.Time
-	owner    string
+	oauth      oauth2.Config
+	connection string
+	code       secret.Value
+	codeHash   string // hex SHA-256 of code, "" without a code
+	records    targets.Records
+	key        string
+	http       *http.Client
+	logger     *slog.Logger
+	now        func() time.Time
+	owner      string
 
 	// sem serialises the slow path of this process, so its goroutines read KV once.
 	sem chan struct{}
 
 	mu      sync.Mutex
 	cached  *Token
+	renewAt time.Time    // when cached is due for renewal
 	invalid secret.Value // the access token an API call reported invalid
 }
 
@@ -116,6 +124,12 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 	case cfg.Tokens == nil:
 		return nil, errors.New("jobadder: auth: a token KV bucket is required")
 	}
+	if cfg.Connection != "" {
+		if err := targets.CheckConnection(cfg.Connection); err != nil {
+			return nil, fmt.Errorf("jobadder: auth: %w", err)
+		}
+	}
+	connection := cmp.Or(cfg.Connection, DefaultConnection)
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
 		scopes = []string{"read", "write", "offline_access"}
@@ -132,14 +146,15 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 				AuthStyle: oauth2.AuthStyleInParams,
 			},
 		},
-		code:    cfg.AuthorizationCode,
-		records: targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
-		key:     "jobadder." + hash(cfg.ClientID)[:16],
-		http:    cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
-		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		now:     cfg.Now,
-		owner:   cmp.Or(cfg.Owner, rand.Text()),
-		sem:     make(chan struct{}, 1),
+		connection: connection,
+		code:       cfg.AuthorizationCode,
+		records:    targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
+		key:        tokenKey(cfg.ClientID, connection),
+		http:       cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
+		logger:     cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).With("connection", connection),
+		now:        cfg.Now,
+		owner:      cmp.Or(cfg.Owner, rand.Text()),
+		sem:        make(chan struct{}, 1),
 	}
 	if a.now == nil {
 		a.now = time.Now
@@ -155,14 +170,26 @@ func hash(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
+// tokenKey is the key of a connection's token record: "jobadder." and the start of the client
+// id's hash, the key of the only record before connections existed, which the default
+// connection keeps; other connections append their name.
+func tokenKey(clientID, connection string) string {
+	key := "jobadder." + hash(clientID)[:16]
+	if connection != DefaultConnection {
+		key += "." + connection
+	}
+	return key
+}
+
 // AuthCodeURL returns the URL where a JobAdder user approves the app. JobAdder then redirects
 // to the redirect URI with the authorization code (valid 5 minutes) and state.
 func (a *Auth) AuthCodeURL(state string) string {
 	return a.oauth.AuthCodeURL(state)
 }
 
-// Token returns a valid access token, renewing it when it expires within a minute. It returns
-// a [*targets.CredentialsError] when JobAdder refused the stored authorization.
+// Token returns a valid access token, renewing it when it expires within a fifth of its
+// lifetime (at most a minute, see [targets.RenewMargin]). It returns a
+// [*targets.CredentialsError] when JobAdder refused the stored authorization.
 func (a *Auth) Token(ctx context.Context) (*Token, error) {
 	if t := a.current(); t != nil {
 		return t, nil
@@ -189,11 +216,11 @@ func (a *Auth) Invalidate(accessToken secret.Value) {
 	}
 }
 
-// current returns the cached token if it is valid for longer than refreshMargin.
+// current returns the cached token if it is not due for renewal.
 func (a *Auth) current() *Token {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if a.cached == nil || a.cached.Expiry.Sub(a.now()) <= refreshMargin {
+	if a.cached == nil || !a.now().Before(a.renewAt) {
 		return nil
 	}
 	return a.cached
@@ -204,7 +231,10 @@ type tokenRecord struct {
 	AccessToken  string    `json:"access_token,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
-	API          string    `json:"api,omitempty"`
+	// IssuedAt is when the access token was issued; with Expiry it gives the token's lifetime,
+	// of which every worker renews the token at the same fraction before it expires.
+	IssuedAt time.Time `json:"issued_at,omitzero"`
+	API      string    `json:"api,omitempty"`
 	// CodeSHA256 is the hash of the last authorization code sent to JobAdder, so that no
 	// worker sends it again.
 	CodeSHA256 string    `json:"code_sha256,omitempty"`
@@ -228,7 +258,7 @@ func (a *Auth) sync(ctx context.Context) (*Token, error) {
 			}
 			continue
 		}
-		if rec.AccessToken != "" && rec.Expiry.Sub(now) > refreshMargin && !a.isInvalid(rec.AccessToken) {
+		if rec.AccessToken != "" && now.Before(targets.RenewAt(rec.IssuedAt, rec.Expiry)) && !a.isInvalid(rec.AccessToken) {
 			return a.keep(rec), nil
 		}
 
@@ -239,7 +269,7 @@ func (a *Auth) sync(ctx context.Context) (*Token, error) {
 		case a.codeHash != "" && a.codeHash != rec.CodeSHA256:
 			renew = a.exchange
 		default:
-			return nil, credentialsError(reasonNoToken)
+			return nil, a.credentialsError(reasonNoToken)
 		}
 		leaseRev, err := a.lease(ctx, rec, rev)
 		if errors.Is(err, targets.ErrRecordChanged) {
@@ -262,7 +292,7 @@ func (a *Auth) isInvalid(accessToken string) bool {
 func (a *Auth) keep(rec tokenRecord) *Token {
 	t := &Token{AccessToken: secret.Value(rec.AccessToken), APIURL: rec.API, Expiry: rec.Expiry}
 	a.mu.Lock()
-	a.cached = t
+	a.cached, a.renewAt = t, targets.RenewAt(rec.IssuedAt, rec.Expiry)
 	a.mu.Unlock()
 	return t
 }
@@ -288,7 +318,7 @@ func (a *Auth) exchange(ctx context.Context, rec tokenRecord, leaseRev uint64) (
 		if errorCode(err) == "invalid_grant" {
 			// The code is spent or void: remember it so that no worker sends it again.
 			a.release(ctx, tokenRecord{CodeSHA256: a.codeHash}, leaseRev)
-			return nil, credentialsError(reasonCodeRefused)
+			return nil, a.credentialsError(reasonCodeRefused)
 		}
 		a.release(ctx, rec, leaseRev)
 		return nil, a.tokenError("exchange the authorization code", err)
@@ -298,6 +328,14 @@ func (a *Auth) exchange(ctx context.Context, rec tokenRecord, leaseRev uint64) (
 }
 
 // refresh renews the token with the record's refresh token while holding the lease at leaseRev.
+//
+// JobAdder's refresh tokens rotate: its answer spends the refresh token sent and carries the
+// only valid one. Between that answer and the KV write of store there is a window no client
+// can close: a worker killed there (SIGKILL, OOM, a lost node) takes the new refresh token
+// with it, and the record keeps the spent one. The next refresh is then refused and Token
+// returns a [*targets.CredentialsError] telling the operator to authorise the app again.
+// store writes at once, outliving the job's context, and renewing at a fraction of the
+// lifetime keeps refreshes, and so these windows, as rare as the token lifetime allows.
 func (a *Auth) refresh(ctx context.Context, rec tokenRecord, leaseRev uint64) (*Token, error) {
 	src := a.oauth.TokenSource(a.httpContext(ctx), &oauth2.Token{RefreshToken: rec.RefreshToken})
 	tok, err := src.Token()
@@ -309,7 +347,7 @@ func (a *Auth) refresh(ctx context.Context, rec tokenRecord, leaseRev uint64) (*
 				return a.exchange(ctx, rec, leaseRev)
 			}
 			a.release(ctx, tokenRecord{CodeSHA256: rec.CodeSHA256, API: rec.API}, leaseRev)
-			return nil, credentialsError(reasonRefreshRefused)
+			return nil, a.credentialsError(reasonRefreshRefused)
 		}
 		a.release(ctx, rec, leaseRev)
 		return nil, a.tokenError("refresh the access token", err)
@@ -333,10 +371,12 @@ func (a *Auth) record(tok *oauth2.Token, api, codeHash string) tokenRecord {
 	if s, ok := tok.Extra("api").(string); ok && s != "" {
 		api = s
 	}
+	now := a.now()
 	return tokenRecord{
 		AccessToken:  tok.AccessToken,
 		RefreshToken: tok.RefreshToken,
-		Expiry:       a.now().Add(lifetime),
+		Expiry:       now.Add(lifetime),
+		IssuedAt:     now,
 		API:          api,
 		CodeSHA256:   codeHash,
 	}
@@ -379,7 +419,7 @@ func (a *Auth) tokenError(op string, err error) error {
 		return fmt.Errorf("jobadder: %s: %w", op, err)
 	}
 	if re.ErrorCode == "invalid_client" {
-		return credentialsError(reasonClient)
+		return a.credentialsError(reasonClient)
 	}
 	msg := "jobadder: " + op + ": the token endpoint refused the request"
 	if re.Response != nil {
@@ -391,6 +431,22 @@ func (a *Auth) tokenError(op string, err error) error {
 	return errors.New(msg)
 }
 
-func credentialsError(reason string) error {
-	return &targets.CredentialsError{Target: "jobadder", Reason: reason}
+// credentialsError returns a credentials error naming the connection, the reason and, but for
+// a refused client, how to authorise the app again.
+func (a *Auth) credentialsError(reason string) error {
+	msg := "connection " + a.connection + ": " + reason
+	if reason != reasonClient {
+		msg += ": " + a.reauthorise()
+	}
+	return &targets.CredentialsError{Target: "jobadder", Reason: msg}
+}
+
+// reauthorise says how the operator authorises the app again for the connection.
+func (a *Auth) reauthorise() string {
+	fix := "run `enqueue connect " + a.connection + "`"
+	if a.connection == DefaultConnection {
+		fix += " (or open the authorization URL, approve the app, set JOBADDER_AUTHORIZATION_CODE " +
+			"to the code of the redirect within 5 minutes and restart the workers)"
+	}
+	return fix
 }
