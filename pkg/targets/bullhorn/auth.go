@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -136,22 +135,14 @@ type Auth struct {
 	password     secret.Value
 	redirectURI  string
 	ttl          time.Duration
-	records      targets.Records
 	key          string
 	http         *http.Client
 	noRedirect   *http.Client
 	logger       *slog.Logger
 	now          func() time.Time
 	owner        string
-
-	// sem serialises the slow path of this process, so its goroutines read KV once.
-	sem    chan struct{}
-	opened atomic.Int64
-
-	mu      sync.Mutex
-	cached  *Session
-	renewAt time.Time    // when cached is due for renewal
-	invalid secret.Value // the session token an API call reported invalid
+	cred         *targets.Credential[sessionRecord, *sessionRecord]
+	opened       atomic.Int64
 }
 
 // NewAuth returns an Auth for cfg.
@@ -181,17 +172,25 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		password:     cfg.Password,
 		redirectURI:  cfg.RedirectURI,
 		ttl:          cmp.Or(cfg.SessionTTL, defaultSessionTTL).Truncate(time.Minute),
-		records:      targets.Records{KV: cfg.Tokens, Name: "bullhorn: session record"},
 		key:          "bullhorn." + hash(cfg.Username)[:16],
 		http:         cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
 		logger:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).With("connection", connection),
 		now:          cfg.Now,
 		owner:        cmp.Or(cfg.Owner, rand.Text()),
-		sem:          make(chan struct{}, 1),
 	}
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.cred = targets.NewCredential(targets.CredentialConfig[sessionRecord]{
+		Records:  targets.Records{KV: cfg.Tokens, Name: "bullhorn: session record"},
+		Key:      a.key,
+		Owner:    a.owner,
+		LeaseTTL: leaseTTL,
+		CanRenew: canRenew,
+		Renew:    a.renew,
+		Logger:   a.logger,
+		Now:      a.now,
+	})
 	noRedirect := *a.http
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	a.noRedirect = &noRedirect
@@ -207,52 +206,21 @@ func hash(s string) string {
 // expires within a fifth of its lifetime (at most a minute, see [targets.RenewMargin]). It returns a [*targets.CredentialsError] when Bullhorn refused
 // the account's credentials.
 func (a *Auth) Session(ctx context.Context) (*Session, error) {
-	if s := a.current(); s != nil {
-		return s, nil
+	rec, err := a.cred.Get(ctx)
+	if err != nil {
+		return nil, err
 	}
-	select {
-	case a.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-a.sem }()
-	if s := a.current(); s != nil {
-		return s, nil
-	}
-	return a.sync(ctx)
+	return &Session{BhRestToken: secret.Value(rec.BhRestToken), RestURL: rec.RestURL, Expiry: rec.SessionExpiry}, nil
 }
 
 // Invalidate reports that the API refused bhRestToken (401): the next call to Session renews
 // the session, unless another worker already did.
-func (a *Auth) Invalidate(bhRestToken secret.Value) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.invalid = bhRestToken
-	if a.cached != nil && a.cached.BhRestToken == bhRestToken {
-		a.cached = nil
-	}
-}
+func (a *Auth) Invalidate(bhRestToken secret.Value) { a.cred.Invalidate(bhRestToken) }
 
 // SessionsOpened is how many REST sessions (logins) this Auth opened. Bullhorn limits the
 // concurrent sessions of an account: summed over all workers, it should grow by one per
 // session lifetime.
 func (a *Auth) SessionsOpened() int64 { return a.opened.Load() }
-
-// current returns the cached session if it is not due for renewal.
-func (a *Auth) current() *Session {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cached == nil || !a.now().Before(a.renewAt) {
-		return nil
-	}
-	return a.cached
-}
-
-func (a *Auth) isInvalid(bhRestToken string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.invalid.Reveal() == bhRestToken
-}
 
 // sessionRecord is the JSON value of the session key, the only place tokens are stored.
 type sessionRecord struct {
@@ -274,72 +242,28 @@ type sessionRecord struct {
 	// asking Bullhorn again until RefusedUntil.
 	RefusedReason string    `json:"refused_reason,omitempty"`
 	RefusedUntil  time.Time `json:"refused_until,omitzero"`
-	UpdatedAt     time.Time `json:"updated_at"`
 	// The lease's owner holds the record while it renews the session.
 	targets.Lease
 }
 
-// sync brings the cached session up to date from the session record, renewing the session
-// when the record holds no valid one.
-func (a *Auth) sync(ctx context.Context) (*Session, error) {
-	for {
-		rec, rev, err := a.load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		now := a.now()
-		if rec.HeldByOther(a.owner, now) {
-			if err := a.records.WaitChange(ctx, a.key, rev, rec.LeaseUntil.Sub(now)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if rec.BhRestToken != "" && now.Before(targets.RenewAt(rec.SessionIssued, rec.SessionExpiry)) && !a.isInvalid(rec.BhRestToken) {
-			return a.keep(rec), nil
-		}
-		if rec.RefusedReason != "" && now.Before(rec.RefusedUntil) {
-			return nil, &targets.CredentialsError{Target: "bullhorn", Reason: rec.RefusedReason}
-		}
-		leaseRev, err := a.lease(ctx, &rec, rev)
-		if errors.Is(err, targets.ErrRecordChanged) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return a.renew(ctx, rec, leaseRev)
+// Current returns the session token and when it is due for renewal.
+func (r *sessionRecord) Current() (string, time.Time) {
+	return r.BhRestToken, targets.RenewAt(r.SessionIssued, r.SessionExpiry)
+}
+
+// canRenew returns the credentials refusal another worker recorded, until it is due for
+// another try.
+func canRenew(rec sessionRecord, now time.Time) error {
+	if rec.RefusedReason != "" && now.Before(rec.RefusedUntil) {
+		return &targets.CredentialsError{Target: "bullhorn", Reason: rec.RefusedReason}
 	}
+	return nil
 }
 
-// keep caches the record's session and returns it.
-func (a *Auth) keep(rec sessionRecord) *Session {
-	s := &Session{BhRestToken: secret.Value(rec.BhRestToken), RestURL: rec.RestURL, Expiry: rec.SessionExpiry}
-	a.mu.Lock()
-	a.cached, a.renewAt = s, targets.RenewAt(rec.SessionIssued, rec.SessionExpiry)
-	a.mu.Unlock()
-	return s
-}
-
-// load reads the session record; rev is 0 when there is none.
-func (a *Auth) load(ctx context.Context) (rec sessionRecord, rev uint64, err error) {
-	rev, err = a.records.Get(ctx, a.key, &rec)
-	return rec, rev, err
-}
-
-// lease sets this worker's lease on rec and writes it over revision rev (0: create the
-// record). It returns targets.ErrRecordChanged when another worker changed the record first.
-func (a *Auth) lease(ctx context.Context, rec *sessionRecord, rev uint64) (uint64, error) {
-	now := a.now()
-	rec.LeaseOwner, rec.LeaseUntil, rec.UpdatedAt = a.owner, now.Add(leaseTTL), now
-	return a.records.Swap(ctx, a.key, rec, rev)
-}
-
-// renew opens a session while holding the lease at rev, stores it and releases the lease. A
+// renew opens a session while holding the record's lease and returns the record to store. A
 // credentials refusal is stored too, so that other workers do not repeat it at once.
-func (a *Auth) renew(ctx context.Context, rec sessionRecord, rev uint64) (*Session, error) {
-	rctx, cancel := context.WithTimeout(ctx, leaseTTL)
-	defer cancel()
-	err := a.open(rctx, &rec, &rev)
+func (a *Auth) renew(ctx context.Context, rec sessionRecord, keep func(context.Context, sessionRecord)) (sessionRecord, error) {
+	err := a.open(ctx, &rec, keep)
 	var ce *targets.CredentialsError
 	switch {
 	case err == nil:
@@ -349,17 +273,13 @@ func (a *Auth) renew(ctx context.Context, rec sessionRecord, rev uint64) (*Sessi
 		rec.OAuthURL, rec.LoginRestURL = "", ""
 		rec.RefusedReason, rec.RefusedUntil = ce.Reason, a.now().Add(refusalHold)
 	}
-	a.release(ctx, rec, rev)
-	if err != nil {
-		return nil, err
-	}
-	return a.keep(rec), nil
+	return rec, err
 }
 
 // open fills rec with a new session: it logs in with the stored access token if it is still
 // valid, else with one from the refresh token, else with one from the username and password.
-// A new refresh token is stored before it is used, as the previous one is spent.
-func (a *Auth) open(ctx context.Context, rec *sessionRecord, rev *uint64) error {
+// A new refresh token is stored (keep) before it is used, as the previous one is spent.
+func (a *Auth) open(ctx context.Context, rec *sessionRecord, keep func(context.Context, sessionRecord)) error {
 	if rec.OAuthURL == "" || rec.LoginRestURL == "" {
 		if err := a.discover(ctx, rec); err != nil {
 			return err
@@ -375,7 +295,7 @@ func (a *Auth) open(ctx context.Context, rec *sessionRecord, rev *uint64) error 
 	if rec.RefreshToken != "" {
 		err := a.refresh(ctx, rec)
 		if err == nil {
-			a.persist(ctx, *rec, rev)
+			keep(ctx, *rec)
 			return a.login(ctx, rec, true)
 		}
 		if !errors.Is(err, errGrantRefused) {
@@ -392,7 +312,7 @@ func (a *Auth) open(ctx context.Context, rec *sessionRecord, rev *uint64) error 
 	if err := a.exchange(ctx, rec, code); err != nil {
 		return err
 	}
-	a.persist(ctx, *rec, rev)
+	keep(ctx, *rec)
 	return a.login(ctx, rec, true)
 }
 
@@ -626,28 +546,6 @@ func (a *Auth) credentialsIf4xx(err error, reason string) error {
 		return err
 	}
 	return a.credentialsError(reason, err)
-}
-
-// persist stores new tokens over the lease at *rev, keeping the lease. A failure is only
-// logged: the worker holding the lease can still use the tokens, and the others fall back to
-// the username and password when the refresh token they read is spent.
-func (a *Auth) persist(ctx context.Context, rec sessionRecord, rev *uint64) {
-	rec.UpdatedAt = a.now()
-	newRev, err := a.records.Keep(ctx, a.key, rec, *rev)
-	if err != nil {
-		a.logger.Warn("bullhorn: could not store the new tokens", "key", a.key, "error", err)
-		return
-	}
-	*rev = newRev
-}
-
-// release writes rec without a lease over the lease at rev. A failure is only logged: the
-// lease expires anyway.
-func (a *Auth) release(ctx context.Context, rec sessionRecord, rev uint64) {
-	rec.Lease, rec.UpdatedAt = targets.Lease{}, a.now()
-	if _, err := a.records.Keep(ctx, a.key, rec, rev); err != nil {
-		a.logger.Warn("bullhorn: could not store the session record", "key", a.key, "error", err)
-	}
 }
 
 // oauthRefusal returns the OAuth2 error code of a 4xx token endpoint answer other than 429

@@ -342,7 +342,7 @@ func TestAuth(t *testing.T) {
 			AccessToken: "access-2", AccessExpiry: clk.Now().Add(10 * time.Minute), AccessIssued: clk.Now(), RefreshToken: "refresh-2",
 			BhRestToken: "session-3", RestURL: as.URL + "/rest-services/corp1/", SessionExpiry: clk.Now().Add(time.Hour),
 			SessionIssued: clk.Now(),
-			UpdatedAt:     rec.UpdatedAt,
+			Lease:         targets.Lease{UpdatedAt: rec.UpdatedAt},
 		}
 		if diff := gocmp.Diff(want, rec); diff != "" {
 			t.Errorf("stored record (-want +got):\n%s", diff)

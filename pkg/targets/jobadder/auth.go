@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -96,20 +95,12 @@ type Auth struct {
 	connection string
 	code       secret.Value
 	codeHash   string // hex SHA-256 of code, "" without a code
-	records    targets.Records
 	key        string
 	http       *http.Client
 	logger     *slog.Logger
 	now        func() time.Time
 	owner      string
-
-	// sem serialises the slow path of this process, so its goroutines read KV once.
-	sem chan struct{}
-
-	mu      sync.Mutex
-	cached  *Token
-	renewAt time.Time    // when cached is due for renewal
-	invalid secret.Value // the access token an API call reported invalid
+	cred       *targets.Credential[tokenRecord, *tokenRecord]
 }
 
 // NewAuth returns an Auth for cfg.
@@ -148,17 +139,25 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		},
 		connection: connection,
 		code:       cfg.AuthorizationCode,
-		records:    targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
 		key:        tokenKey(cfg.ClientID, connection),
 		http:       cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
 		logger:     cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).With("connection", connection),
 		now:        cfg.Now,
 		owner:      cmp.Or(cfg.Owner, rand.Text()),
-		sem:        make(chan struct{}, 1),
 	}
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.cred = targets.NewCredential(targets.CredentialConfig[tokenRecord]{
+		Records:  targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
+		Key:      a.key,
+		Owner:    a.owner,
+		LeaseTTL: leaseTTL,
+		CanRenew: a.canRenew,
+		Renew:    a.renew,
+		Logger:   a.logger,
+		Now:      a.now,
+	})
 	if !a.code.IsZero() {
 		a.codeHash = hash(a.code.Reveal())
 	}
@@ -191,40 +190,15 @@ func (a *Auth) AuthCodeURL(state string) string {
 // lifetime (at most a minute, see [targets.RenewMargin]). It returns a
 // [*targets.CredentialsError] when JobAdder refused the stored authorization.
 func (a *Auth) Token(ctx context.Context) (*Token, error) {
-	if t := a.current(); t != nil {
-		return t, nil
+	rec, err := a.cred.Get(ctx)
+	if err != nil {
+		return nil, err
 	}
-	select {
-	case a.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-a.sem }()
-	if t := a.current(); t != nil {
-		return t, nil
-	}
-	return a.sync(ctx)
+	return &Token{AccessToken: secret.Value(rec.AccessToken), APIURL: rec.API, Expiry: rec.Expiry}, nil
 }
 
 // Invalidate reports that the API refused accessToken (401): the next call to Token renews it.
-func (a *Auth) Invalidate(accessToken secret.Value) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.invalid = accessToken
-	if a.cached != nil && a.cached.AccessToken == accessToken {
-		a.cached = nil
-	}
-}
-
-// current returns the cached token if it is not due for renewal.
-func (a *Auth) current() *Token {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cached == nil || !a.now().Before(a.renewAt) {
-		return nil
-	}
-	return a.cached
-}
+func (a *Auth) Invalidate(accessToken secret.Value) { a.cred.Invalidate(accessToken) }
 
 // tokenRecord is the JSON value of the token key. It is the only place tokens are stored.
 type tokenRecord struct {
@@ -237,106 +211,59 @@ type tokenRecord struct {
 	API      string    `json:"api,omitempty"`
 	// CodeSHA256 is the hash of the last authorization code sent to JobAdder, so that no
 	// worker sends it again.
-	CodeSHA256 string    `json:"code_sha256,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	CodeSHA256 string `json:"code_sha256,omitempty"`
 	// The lease's owner holds the record while it calls the token endpoint.
 	targets.Lease
 }
 
-// sync brings the cached token up to date from the token record, exchanging the
-// authorization code or refreshing the token when the record holds no valid token.
-func (a *Auth) sync(ctx context.Context) (*Token, error) {
-	for {
-		rec, rev, err := a.load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		now := a.now()
-		if rec.HeldByOther(a.owner, now) {
-			if err := a.records.WaitChange(ctx, a.key, rev, rec.LeaseUntil.Sub(now)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if rec.AccessToken != "" && now.Before(targets.RenewAt(rec.IssuedAt, rec.Expiry)) && !a.isInvalid(rec.AccessToken) {
-			return a.keep(rec), nil
-		}
+// Current returns the access token and when it is due for renewal.
+func (r *tokenRecord) Current() (string, time.Time) {
+	return r.AccessToken, targets.RenewAt(r.IssuedAt, r.Expiry)
+}
 
-		var renew func(context.Context, tokenRecord, uint64) (*Token, error)
-		switch {
-		case rec.RefreshToken != "":
-			renew = a.refresh
-		case a.codeHash != "" && a.codeHash != rec.CodeSHA256:
-			renew = a.exchange
-		default:
-			return nil, a.credentialsError(reasonNoToken)
-		}
-		leaseRev, err := a.lease(ctx, rec, rev)
-		if errors.Is(err, targets.ErrRecordChanged) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return renew(ctx, rec, leaseRev)
+// canRenew reports whether a record without a valid token can be renewed: with its refresh
+// token, or by exchanging a code no worker sent yet.
+func (a *Auth) canRenew(rec tokenRecord, _ time.Time) error {
+	if rec.RefreshToken == "" && (a.codeHash == "" || a.codeHash == rec.CodeSHA256) {
+		return a.credentialsError(reasonNoToken)
 	}
+	return nil
 }
 
-func (a *Auth) isInvalid(accessToken string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.invalid.Reveal() == accessToken
+// renew refreshes the token, or exchanges the authorization code when the record has no
+// refresh token, while holding the record's lease.
+func (a *Auth) renew(ctx context.Context, rec tokenRecord, _ func(context.Context, tokenRecord)) (tokenRecord, error) {
+	if rec.RefreshToken != "" {
+		return a.refresh(ctx, rec)
+	}
+	return a.exchange(ctx, rec)
 }
 
-// keep caches the record's token and returns it.
-func (a *Auth) keep(rec tokenRecord) *Token {
-	t := &Token{AccessToken: secret.Value(rec.AccessToken), APIURL: rec.API, Expiry: rec.Expiry}
-	a.mu.Lock()
-	a.cached, a.renewAt = t, targets.RenewAt(rec.IssuedAt, rec.Expiry)
-	a.mu.Unlock()
-	return t
-}
-
-// load reads the token record; rev is 0 when there is none.
-func (a *Auth) load(ctx context.Context) (rec tokenRecord, rev uint64, err error) {
-	rev, err = a.records.Get(ctx, a.key, &rec)
-	return rec, rev, err
-}
-
-// lease writes rec with this worker's lease over revision rev (0: create the record). It
-// returns targets.ErrRecordChanged when another worker changed the record first.
-func (a *Auth) lease(ctx context.Context, rec tokenRecord, rev uint64) (uint64, error) {
-	now := a.now()
-	rec.LeaseOwner, rec.LeaseUntil, rec.UpdatedAt = a.owner, now.Add(leaseTTL), now
-	return a.records.Swap(ctx, a.key, rec, rev)
-}
-
-// exchange sends the authorization code while holding the lease at leaseRev.
-func (a *Auth) exchange(ctx context.Context, rec tokenRecord, leaseRev uint64) (*Token, error) {
+// exchange sends the authorization code and returns the record to store.
+func (a *Auth) exchange(ctx context.Context, rec tokenRecord) (tokenRecord, error) {
 	tok, err := a.oauth.Exchange(a.httpContext(ctx), a.code.Reveal())
 	if err != nil {
 		if errorCode(err) == "invalid_grant" {
 			// The code is spent or void: remember it so that no worker sends it again.
-			a.release(ctx, tokenRecord{CodeSHA256: a.codeHash}, leaseRev)
-			return nil, a.credentialsError(reasonCodeRefused)
+			return tokenRecord{CodeSHA256: a.codeHash}, a.credentialsError(reasonCodeRefused)
 		}
-		a.release(ctx, rec, leaseRev)
-		return nil, a.tokenError("exchange the authorization code", err)
+		return rec, a.tokenError("exchange the authorization code", err)
 	}
 	a.logger.Info("jobadder: authorization code exchanged", "owner", a.owner)
-	return a.store(ctx, a.record(tok, rec.API, a.codeHash), leaseRev), nil
+	return a.record(tok, rec.API, a.codeHash), nil
 }
 
-// refresh renews the token with the record's refresh token while holding the lease at leaseRev.
+// refresh renews the token with the record's refresh token and returns the record to store.
 //
 // JobAdder's refresh tokens rotate: its answer spends the refresh token sent and carries the
-// only valid one. Between that answer and the KV write of store there is a window no client
+// only valid one. Between that answer and the record's KV write there is a window no client
 // can close: a worker killed there (SIGKILL, OOM, a lost node) takes the new refresh token
 // with it, and the record keeps the spent one. The next refresh is then refused and Token
 // returns a [*targets.CredentialsError] telling the operator to authorise the app again.
-// store writes at once, outliving the job's context, and renewing at a fraction of the
-// lifetime keeps refreshes, and so these windows, as rare as the token lifetime allows.
-func (a *Auth) refresh(ctx context.Context, rec tokenRecord, leaseRev uint64) (*Token, error) {
+// The record is written at once, outliving the job's context ([targets.Records.Keep]), and
+// renewing at a fraction of the lifetime keeps refreshes, and so these windows, as rare as the
+// token lifetime allows.
+func (a *Auth) refresh(ctx context.Context, rec tokenRecord) (tokenRecord, error) {
 	src := a.oauth.TokenSource(a.httpContext(ctx), &oauth2.Token{RefreshToken: rec.RefreshToken})
 	tok, err := src.Token()
 	if err != nil {
@@ -344,18 +271,16 @@ func (a *Auth) refresh(ctx context.Context, rec tokenRecord, leaseRev uint64) (*
 		case "invalid_grant", "invalid_request":
 			if a.codeHash != "" && a.codeHash != rec.CodeSHA256 {
 				// The operator authorised the app again: use the new code.
-				return a.exchange(ctx, rec, leaseRev)
+				return a.exchange(ctx, rec)
 			}
-			a.release(ctx, tokenRecord{CodeSHA256: rec.CodeSHA256, API: rec.API}, leaseRev)
-			return nil, a.credentialsError(reasonRefreshRefused)
+			return tokenRecord{CodeSHA256: rec.CodeSHA256, API: rec.API}, a.credentialsError(reasonRefreshRefused)
 		}
-		a.release(ctx, rec, leaseRev)
-		return nil, a.tokenError("refresh the access token", err)
+		return rec, a.tokenError("refresh the access token", err)
 	}
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = rec.RefreshToken
 	}
-	return a.store(ctx, a.record(tok, rec.API, rec.CodeSHA256), leaseRev), nil
+	return a.record(tok, rec.API, rec.CodeSHA256), nil
 }
 
 func (a *Auth) httpContext(ctx context.Context) context.Context {
@@ -379,26 +304,6 @@ func (a *Auth) record(tok *oauth2.Token, api, codeHash string) tokenRecord {
 		IssuedAt:     now,
 		API:          api,
 		CodeSHA256:   codeHash,
-	}
-}
-
-// store writes a new token over the lease at leaseRev and caches it. A new refresh token must
-// not be lost, so store goes on, even when ctx is done, and logs an error when it gives up.
-func (a *Auth) store(ctx context.Context, rec tokenRecord, leaseRev uint64) *Token {
-	rec.UpdatedAt = a.now()
-	if _, err := a.records.Keep(ctx, a.key, rec, leaseRev); err != nil {
-		a.logger.Error("jobadder: could not store the new token; the app must be authorised again "+
-			"if this worker stops before the next refresh", "key", a.key, "error", err)
-	}
-	return a.keep(rec)
-}
-
-// release writes rec without a lease over the lease at leaseRev. A failure is only logged: the
-// lease expires anyway.
-func (a *Auth) release(ctx context.Context, rec tokenRecord, leaseRev uint64) {
-	rec.Lease, rec.UpdatedAt = targets.Lease{}, a.now()
-	if _, err := a.records.Keep(ctx, a.key, rec, leaseRev); err != nil {
-		a.logger.Warn("jobadder: could not release the token lease", "key", a.key, "error", err)
 	}
 }
 
