@@ -55,7 +55,7 @@ const (
 	// workers get the same budget from the sandbox's environment.
 	bullhornCallsPerMinute = 30000
 	// tokenTTL makes the workers refresh the ATS tokens during the run (JobAdder's auth
-	// refreshes a minute before expiry: every 15 s; Bullhorn's when it renews its 2-minute
+	// refreshes a fifth of the lifetime before expiry: every 60 s; Bullhorn's when it renews its 2-minute
 	// session with an expired access token), so that reuse of a rotated refresh token under
 	// SIGKILL would show.
 	tokenTTL     = 75 * time.Second

@@ -116,6 +116,7 @@ func buildBullhornAccount(cfg config, buckets *jobs.Buckets, log *slog.Logger, a
 		Logger:       log,
 		Owner:        cfg.Name,
 		HTTPClient:   hc,
+		Connection:   acc.connection,
 	})
 	if err != nil {
 		return workflow.Destination{}, nil, err

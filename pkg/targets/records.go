@@ -132,11 +132,16 @@ func (r Records) WaitChange(ctx context.Context, key string, rev uint64, d time.
 }
 
 // Lease is the part of a shared record that says which worker is renewing what the record
-// holds (a token, a session) and until when the others wait for it.
+// holds (a token, a session) and until when the others wait for it, and when the record was
+// last written.
 type Lease struct {
 	LeaseOwner string    `json:"lease_owner,omitempty"`
 	LeaseUntil time.Time `json:"lease_until,omitzero"`
+	UpdatedAt  time.Time `json:"updated_at"`
 }
+
+// lease makes the records that embed a Lease [SharedRecord] values.
+func (l *Lease) lease() *Lease { return l }
 
 // HeldByOther reports whether a worker other than owner holds the lease at now.
 func (l Lease) HeldByOther(owner string, now time.Time) bool {

@@ -15,7 +15,6 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -30,11 +29,11 @@ import (
 const (
 	// DefaultLoginInfoURL is Bullhorn's data-centre discovery endpoint.
 	DefaultLoginInfoURL = "https://rest.bullhornstaffing.com/rest-services/loginInfo"
-	// renewMargin is how long before its expiry a session or an access token is renewed.
-	renewMargin = time.Minute
 	// leaseTTL bounds the work of the worker holding the session record (up to four calls:
 	// loginInfo, authorize, token, login). Another worker takes over an expired lease.
 	leaseTTL = time.Minute
+	// minSessionTTL is the shortest ttl sent on login.
+	minSessionTTL = 2 * time.Minute
 	// defaultSessionTTL is the ttl sent on login.
 	defaultSessionTTL = time.Hour
 	// maxSessionTTL is the longest ttl Bullhorn's SDK accepts (48 hours).
@@ -47,19 +46,48 @@ const (
 	refusalHold = time.Minute
 )
 
-// Reasons of the [targets.CredentialsError] values returned by [Auth.Session].
-const (
-	reasonTerms = "the API user has not accepted Bullhorn's terms of service for this client id " +
+// DefaultConnection is the connection of a deployment configured by its environment
+// (BULLHORN_* variables): the one an empty [AuthConfig].Connection names.
+const DefaultConnection = "default"
+
+// Reasons of the [targets.CredentialsError] values returned by [Auth.Session]; each names the
+// settings to check (see [Auth.settings]).
+func (a *Auth) reasonTerms() string {
+	return "the API user has not accepted Bullhorn's terms of service for this client id " +
 		"(the authorize endpoint answered with a consent page instead of redirecting with a code): " +
-		"open the authorize URL with this client id in a browser, log in as BULLHORN_USERNAME and accept them"
-	reasonPassword = "the username or password was refused: check BULLHORN_USERNAME and BULLHORN_PASSWORD"
-	reasonClient   = "the client id or client secret was refused: check BULLHORN_CLIENT_ID and BULLHORN_CLIENT_SECRET"
-	reasonUser     = "loginInfo knows no API user with this username: check BULLHORN_USERNAME"
-)
+		"open the authorize URL with this client id in a browser, log in as " +
+		a.settings("BULLHORN_USERNAME", "API user") + " and accept them"
+}
+
+func (a *Auth) reasonPassword() string {
+	return "the username or password was refused: check " +
+		a.settings("BULLHORN_USERNAME and BULLHORN_PASSWORD", "username and password")
+}
+
+func (a *Auth) reasonClient() string {
+	return "the client id or client secret was refused: check " +
+		a.settings("BULLHORN_CLIENT_ID and BULLHORN_CLIENT_SECRET", "client id and client secret")
+}
+
+func (a *Auth) reasonUser() string {
+	return "loginInfo knows no API user with this username: check " + a.settings("BULLHORN_USERNAME", "username")
+}
+
+// settings names where the operator sets credentials: env, the environment variables of the
+// default connection, or else the connection's own field.
+func (a *Auth) settings(env, field string) string {
+	if a.connection == DefaultConnection {
+		return env
+	}
+	return "the " + field + " of connection " + a.connection
+}
 
 // AuthConfig configures an [Auth]. ClientID, ClientSecret, Username, Password and Tokens are
 // required.
 type AuthConfig struct {
+	// Connection names the Bullhorn account in logs and errors. Its session record is keyed by
+	// Username, whatever the connection. Default: [DefaultConnection].
+	Connection string
 	// LoginInfoURL is the data-centre discovery endpoint. Default [DefaultLoginInfoURL].
 	LoginInfoURL string
 	// ClientID and ClientSecret identify the OAuth client Bullhorn issued.
@@ -99,6 +127,7 @@ type Session struct {
 // Auth opens Bullhorn REST sessions and shares them with every worker of the account through
 // a KV bucket; see the package documentation. It is safe for concurrent use.
 type Auth struct {
+	connection   string
 	loginInfoURL string
 	clientID     string
 	clientSecret secret.Value
@@ -106,21 +135,14 @@ type Auth struct {
 	password     secret.Value
 	redirectURI  string
 	ttl          time.Duration
-	records      targets.Records
 	key          string
 	http         *http.Client
 	noRedirect   *http.Client
 	logger       *slog.Logger
 	now          func() time.Time
 	owner        string
-
-	// sem serialises the slow path of this process, so its goroutines read KV once.
-	sem    chan struct{}
-	opened atomic.Int64
-
-	mu      sync.Mutex
-	cached  *Session
-	invalid secret.Value // the session token an API call reported invalid
+	cred         *targets.Credential[sessionRecord, *sessionRecord]
+	opened       atomic.Int64
 }
 
 // NewAuth returns an Auth for cfg.
@@ -132,10 +154,17 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		return nil, errors.New("bullhorn: auth: username and password are required")
 	case cfg.Tokens == nil:
 		return nil, errors.New("bullhorn: auth: a token KV bucket is required")
-	case cfg.SessionTTL != 0 && (cfg.SessionTTL < 2*renewMargin || cfg.SessionTTL > maxSessionTTL):
+	case cfg.SessionTTL != 0 && (cfg.SessionTTL < minSessionTTL || cfg.SessionTTL > maxSessionTTL):
 		return nil, fmt.Errorf("bullhorn: auth: session TTL %s is not between 2m and 48h", cfg.SessionTTL)
 	}
+	if cfg.Connection != "" {
+		if err := targets.CheckConnection(cfg.Connection); err != nil {
+			return nil, fmt.Errorf("bullhorn: auth: %w", err)
+		}
+	}
+	connection := cmp.Or(cfg.Connection, DefaultConnection)
 	a := &Auth{
+		connection:   connection,
 		loginInfoURL: cmp.Or(cfg.LoginInfoURL, DefaultLoginInfoURL),
 		clientID:     cfg.ClientID,
 		clientSecret: cfg.ClientSecret,
@@ -143,17 +172,25 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 		password:     cfg.Password,
 		redirectURI:  cfg.RedirectURI,
 		ttl:          cmp.Or(cfg.SessionTTL, defaultSessionTTL).Truncate(time.Minute),
-		records:      targets.Records{KV: cfg.Tokens, Name: "bullhorn: session record"},
 		key:          "bullhorn." + hash(cfg.Username)[:16],
 		http:         cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
-		logger:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
+		logger:       cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).With("connection", connection),
 		now:          cfg.Now,
 		owner:        cmp.Or(cfg.Owner, rand.Text()),
-		sem:          make(chan struct{}, 1),
 	}
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.cred = targets.NewCredential(targets.CredentialConfig[sessionRecord]{
+		Records:  targets.Records{KV: cfg.Tokens, Name: "bullhorn: session record"},
+		Key:      a.key,
+		Owner:    a.owner,
+		LeaseTTL: leaseTTL,
+		CanRenew: canRenew,
+		Renew:    a.renew,
+		Logger:   a.logger,
+		Now:      a.now,
+	})
 	noRedirect := *a.http
 	noRedirect.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 	a.noRedirect = &noRedirect
@@ -165,138 +202,68 @@ func hash(s string) string {
 	return hex.EncodeToString(sum[:])
 }
 
-// Session returns a valid session, opening a new one when the current one expires within a
-// minute or was invalidated. It returns a [*targets.CredentialsError] when Bullhorn refused
+// Session returns a valid session, opening a new one when the current one was invalidated or
+// expires within a fifth of its lifetime (at most a minute, see [targets.RenewMargin]). It returns a [*targets.CredentialsError] when Bullhorn refused
 // the account's credentials.
 func (a *Auth) Session(ctx context.Context) (*Session, error) {
-	if s := a.current(); s != nil {
-		return s, nil
+	rec, err := a.cred.Get(ctx)
+	if err != nil {
+		return nil, err
 	}
-	select {
-	case a.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-a.sem }()
-	if s := a.current(); s != nil {
-		return s, nil
-	}
-	return a.sync(ctx)
+	return &Session{BhRestToken: secret.Value(rec.BhRestToken), RestURL: rec.RestURL, Expiry: rec.SessionExpiry}, nil
 }
 
 // Invalidate reports that the API refused bhRestToken (401): the next call to Session renews
 // the session, unless another worker already did.
-func (a *Auth) Invalidate(bhRestToken secret.Value) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.invalid = bhRestToken
-	if a.cached != nil && a.cached.BhRestToken == bhRestToken {
-		a.cached = nil
-	}
-}
+func (a *Auth) Invalidate(bhRestToken secret.Value) { a.cred.Invalidate(bhRestToken) }
 
 // SessionsOpened is how many REST sessions (logins) this Auth opened. Bullhorn limits the
 // concurrent sessions of an account: summed over all workers, it should grow by one per
 // session lifetime.
 func (a *Auth) SessionsOpened() int64 { return a.opened.Load() }
 
-// current returns the cached session if it is valid for longer than renewMargin.
-func (a *Auth) current() *Session {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cached == nil || a.cached.Expiry.Sub(a.now()) <= renewMargin {
-		return nil
-	}
-	return a.cached
-}
-
-func (a *Auth) isInvalid(bhRestToken string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.invalid.Reveal() == bhRestToken
-}
-
 // sessionRecord is the JSON value of the session key, the only place tokens are stored.
 type sessionRecord struct {
 	// OAuthURL and LoginRestURL are the oauthUrl and restUrl of loginInfo.
-	OAuthURL      string    `json:"oauth_url,omitempty"`
-	LoginRestURL  string    `json:"login_rest_url,omitempty"`
-	AccessToken   string    `json:"access_token,omitempty"`
-	AccessExpiry  time.Time `json:"access_expiry,omitzero"`
+	OAuthURL     string    `json:"oauth_url,omitempty"`
+	LoginRestURL string    `json:"login_rest_url,omitempty"`
+	AccessToken  string    `json:"access_token,omitempty"`
+	AccessExpiry time.Time `json:"access_expiry,omitzero"`
+	// AccessIssued and SessionIssued are when the access token and the session were issued;
+	// with their expiries they give the lifetimes, of which every worker renews them at the
+	// same fraction before they expire.
+	AccessIssued  time.Time `json:"access_issued,omitzero"`
 	RefreshToken  string    `json:"refresh_token,omitempty"`
 	BhRestToken   string    `json:"bh_rest_token,omitempty"`
 	RestURL       string    `json:"rest_url,omitempty"`
 	SessionExpiry time.Time `json:"session_expiry,omitzero"`
+	SessionIssued time.Time `json:"session_issued,omitzero"`
 	// RefusedReason is the reason of the last credentials refusal; workers return it without
 	// asking Bullhorn again until RefusedUntil.
 	RefusedReason string    `json:"refused_reason,omitempty"`
 	RefusedUntil  time.Time `json:"refused_until,omitzero"`
-	UpdatedAt     time.Time `json:"updated_at"`
 	// The lease's owner holds the record while it renews the session.
 	targets.Lease
 }
 
-// sync brings the cached session up to date from the session record, renewing the session
-// when the record holds no valid one.
-func (a *Auth) sync(ctx context.Context) (*Session, error) {
-	for {
-		rec, rev, err := a.load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		now := a.now()
-		if rec.HeldByOther(a.owner, now) {
-			if err := a.records.WaitChange(ctx, a.key, rev, rec.LeaseUntil.Sub(now)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if rec.BhRestToken != "" && rec.SessionExpiry.Sub(now) > renewMargin && !a.isInvalid(rec.BhRestToken) {
-			return a.keep(rec), nil
-		}
-		if rec.RefusedReason != "" && now.Before(rec.RefusedUntil) {
-			return nil, credentialsError(rec.RefusedReason, nil)
-		}
-		leaseRev, err := a.lease(ctx, &rec, rev)
-		if errors.Is(err, targets.ErrRecordChanged) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return a.renew(ctx, rec, leaseRev)
+// Current returns the session token and when it is due for renewal.
+func (r *sessionRecord) Current() (string, time.Time) {
+	return r.BhRestToken, targets.RenewAt(r.SessionIssued, r.SessionExpiry)
+}
+
+// canRenew returns the credentials refusal another worker recorded, until it is due for
+// another try.
+func canRenew(rec sessionRecord, now time.Time) error {
+	if rec.RefusedReason != "" && now.Before(rec.RefusedUntil) {
+		return &targets.CredentialsError{Target: "bullhorn", Reason: rec.RefusedReason}
 	}
+	return nil
 }
 
-// keep caches the record's session and returns it.
-func (a *Auth) keep(rec sessionRecord) *Session {
-	s := &Session{BhRestToken: secret.Value(rec.BhRestToken), RestURL: rec.RestURL, Expiry: rec.SessionExpiry}
-	a.mu.Lock()
-	a.cached = s
-	a.mu.Unlock()
-	return s
-}
-
-// load reads the session record; rev is 0 when there is none.
-func (a *Auth) load(ctx context.Context) (rec sessionRecord, rev uint64, err error) {
-	rev, err = a.records.Get(ctx, a.key, &rec)
-	return rec, rev, err
-}
-
-// lease sets this worker's lease on rec and writes it over revision rev (0: create the
-// record). It returns targets.ErrRecordChanged when another worker changed the record first.
-func (a *Auth) lease(ctx context.Context, rec *sessionRecord, rev uint64) (uint64, error) {
-	now := a.now()
-	rec.LeaseOwner, rec.LeaseUntil, rec.UpdatedAt = a.owner, now.Add(leaseTTL), now
-	return a.records.Swap(ctx, a.key, rec, rev)
-}
-
-// renew opens a session while holding the lease at rev, stores it and releases the lease. A
+// renew opens a session while holding the record's lease and returns the record to store. A
 // credentials refusal is stored too, so that other workers do not repeat it at once.
-func (a *Auth) renew(ctx context.Context, rec sessionRecord, rev uint64) (*Session, error) {
-	rctx, cancel := context.WithTimeout(ctx, leaseTTL)
-	defer cancel()
-	err := a.open(rctx, &rec, &rev)
+func (a *Auth) renew(ctx context.Context, rec sessionRecord, keep func(context.Context, sessionRecord)) (sessionRecord, error) {
+	err := a.open(ctx, &rec, keep)
 	var ce *targets.CredentialsError
 	switch {
 	case err == nil:
@@ -306,23 +273,19 @@ func (a *Auth) renew(ctx context.Context, rec sessionRecord, rev uint64) (*Sessi
 		rec.OAuthURL, rec.LoginRestURL = "", ""
 		rec.RefusedReason, rec.RefusedUntil = ce.Reason, a.now().Add(refusalHold)
 	}
-	a.release(ctx, rec, rev)
-	if err != nil {
-		return nil, err
-	}
-	return a.keep(rec), nil
+	return rec, err
 }
 
 // open fills rec with a new session: it logs in with the stored access token if it is still
 // valid, else with one from the refresh token, else with one from the username and password.
-// A new refresh token is stored before it is used, as the previous one is spent.
-func (a *Auth) open(ctx context.Context, rec *sessionRecord, rev *uint64) error {
+// A new refresh token is stored (keep) before it is used, as the previous one is spent.
+func (a *Auth) open(ctx context.Context, rec *sessionRecord, keep func(context.Context, sessionRecord)) error {
 	if rec.OAuthURL == "" || rec.LoginRestURL == "" {
 		if err := a.discover(ctx, rec); err != nil {
 			return err
 		}
 	}
-	if rec.AccessToken != "" && rec.AccessExpiry.Sub(a.now()) > renewMargin {
+	if rec.AccessToken != "" && a.now().Before(targets.RenewAt(rec.AccessIssued, rec.AccessExpiry)) {
 		err := a.login(ctx, rec, false)
 		if !errors.Is(err, errAccessRefused) {
 			return err
@@ -332,7 +295,7 @@ func (a *Auth) open(ctx context.Context, rec *sessionRecord, rev *uint64) error 
 	if rec.RefreshToken != "" {
 		err := a.refresh(ctx, rec)
 		if err == nil {
-			a.persist(ctx, *rec, rev)
+			keep(ctx, *rec)
 			return a.login(ctx, rec, true)
 		}
 		if !errors.Is(err, errGrantRefused) {
@@ -349,7 +312,7 @@ func (a *Auth) open(ctx context.Context, rec *sessionRecord, rev *uint64) error 
 	if err := a.exchange(ctx, rec, code); err != nil {
 		return err
 	}
-	a.persist(ctx, *rec, rev)
+	keep(ctx, *rec)
 	return a.login(ctx, rec, true)
 }
 
@@ -372,7 +335,7 @@ func (a *Auth) discover(ctx context.Context, rec *sessionRecord) error {
 	}
 	defer resp.Body.Close()
 	if err := CheckResponse(resp); err != nil {
-		return credentialsIf4xx(err, reasonUser)
+		return a.credentialsIf4xx(err, a.reasonUser())
 	}
 	var info struct {
 		OAuthURL string `json:"oauthUrl"`
@@ -382,7 +345,7 @@ func (a *Auth) discover(ctx context.Context, rec *sessionRecord) error {
 		return fmt.Errorf("bullhorn: decode loginInfo: %w", err)
 	}
 	if !absoluteURL(info.OAuthURL) || !absoluteURL(info.RestURL) {
-		return credentialsError(reasonUser, nil)
+		return a.credentialsError(a.reasonUser(), nil)
 	}
 	rec.OAuthURL = strings.TrimSuffix(info.OAuthURL, "/")
 	rec.LoginRestURL = strings.TrimSuffix(info.RestURL, "/")
@@ -419,9 +382,9 @@ func (a *Auth) authorize(ctx context.Context, rec *sessionRecord) (string, error
 	page, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	switch {
 	case resp.StatusCode >= 200 && resp.StatusCode < 300 && hasPasswordField(page):
-		return "", credentialsError(reasonPassword, nil)
+		return "", a.credentialsError(a.reasonPassword(), nil)
 	case resp.StatusCode >= 200 && resp.StatusCode < 300:
-		return "", credentialsError(reasonTerms, nil)
+		return "", a.credentialsError(a.reasonTerms(), nil)
 	case resp.StatusCode >= 300 && resp.StatusCode < 400:
 		loc, err := resp.Location()
 		if err != nil {
@@ -432,15 +395,15 @@ func (a *Auth) authorize(ctx context.Context, rec *sessionRecord) (string, error
 			return code, nil
 		}
 		if e := q.Get("error"); e != "" {
-			return "", credentialsError("the authorize endpoint refused the login ("+
-				targets.Truncate(e+" "+q.Get("error_description"), 200)+"): "+reasonPassword, nil)
+			return "", a.credentialsError("the authorize endpoint refused the login ("+
+				targets.Truncate(e+" "+q.Get("error_description"), 200)+"): "+a.reasonPassword(), nil)
 		}
 		return "", fmt.Errorf("bullhorn: authorize redirected to %s without a code", targets.SanitizeURL(loc))
 	case resp.StatusCode == http.StatusTooManyRequests || resp.StatusCode >= 500:
 		return "", CheckResponse(resp)
 	}
-	return "", credentialsError("the authorize endpoint refused the client id or the redirect URI ("+
-		resp.Status+"): check BULLHORN_CLIENT_ID", nil)
+	return "", a.credentialsError("the authorize endpoint refused the client id or the redirect URI ("+
+		resp.Status+"): check "+a.settings("BULLHORN_CLIENT_ID", "client id"), nil)
 }
 
 // hasPasswordField reports whether an HTML page has a password input. Instead of redirecting
@@ -475,10 +438,11 @@ func (a *Auth) exchange(ctx context.Context, rec *sessionRecord, code string) er
 		case "":
 			return tokenError("exchange the authorization code", err)
 		case "invalid_client":
-			return credentialsError(reasonClient, nil)
+			return a.credentialsError(a.reasonClient(), nil)
 		default:
-			return credentialsError("the token endpoint refused the authorization code ("+c+
-				"): check BULLHORN_CLIENT_ID and, if the client has several redirect URIs, the redirect URI", nil)
+			return a.credentialsError("the token endpoint refused the authorization code ("+c+
+				"): check "+a.settings("BULLHORN_CLIENT_ID", "client id")+
+				" and, if the client has several redirect URIs, the redirect URI", nil)
 		}
 	}
 	a.logger.Info("bullhorn: logged in with the username and password", "username", a.username, "owner", a.owner)
@@ -498,7 +462,7 @@ func (a *Auth) refresh(ctx context.Context, rec *sessionRecord) error {
 		case "":
 			return tokenError("refresh the access token", err)
 		case "invalid_client":
-			return credentialsError(reasonClient, nil)
+			return a.credentialsError(a.reasonClient(), nil)
 		}
 		return errGrantRefused
 	}
@@ -516,8 +480,9 @@ func (a *Auth) setTokens(rec *sessionRecord, tok *oauth2.Token, refresh string) 
 	if lifetime <= 0 {
 		lifetime = defaultAccessLifetime
 	}
+	now := a.now()
 	rec.AccessToken = tok.AccessToken
-	rec.AccessExpiry = a.now().Add(lifetime)
+	rec.AccessExpiry, rec.AccessIssued = now.Add(lifetime), now
 	rec.RefreshToken = cmp.Or(tok.RefreshToken, refresh)
 }
 
@@ -548,7 +513,7 @@ func (a *Auth) login(ctx context.Context, rec *sessionRecord, fresh bool) error 
 		if !fresh && isRefusal(err) {
 			return errAccessRefused
 		}
-		return credentialsIf4xx(err, "the REST login refused a new access token")
+		return a.credentialsIf4xx(err, "the REST login refused a new access token")
 	}
 	var s struct {
 		BhRestToken string `json:"BhRestToken"`
@@ -560,7 +525,8 @@ func (a *Auth) login(ctx context.Context, rec *sessionRecord, fresh bool) error 
 	if s.BhRestToken == "" || !absoluteURL(s.RestURL) {
 		return errors.New("bullhorn: login answered without BhRestToken and restUrl")
 	}
-	rec.BhRestToken, rec.RestURL, rec.SessionExpiry = s.BhRestToken, s.RestURL, start.Add(a.ttl)
+	rec.BhRestToken, rec.RestURL = s.BhRestToken, s.RestURL
+	rec.SessionExpiry, rec.SessionIssued = start.Add(a.ttl), start
 	a.opened.Add(1)
 	a.logger.Info("bullhorn: REST session opened", "username", a.username, "owner", a.owner,
 		"expires", rec.SessionExpiry)
@@ -575,33 +541,11 @@ func isRefusal(err error) bool {
 
 // credentialsIf4xx turns a refusal into a credentials error, so that the job runtime pauses
 // the target instead of dead-lettering the job; 429 and 5xx are returned as they are.
-func credentialsIf4xx(err error, reason string) error {
+func (a *Auth) credentialsIf4xx(err error, reason string) error {
 	if !isRefusal(err) {
 		return err
 	}
-	return credentialsError(reason, err)
-}
-
-// persist stores new tokens over the lease at *rev, keeping the lease. A failure is only
-// logged: the worker holding the lease can still use the tokens, and the others fall back to
-// the username and password when the refresh token they read is spent.
-func (a *Auth) persist(ctx context.Context, rec sessionRecord, rev *uint64) {
-	rec.UpdatedAt = a.now()
-	newRev, err := a.records.Keep(ctx, a.key, rec, *rev)
-	if err != nil {
-		a.logger.Warn("bullhorn: could not store the new tokens", "key", a.key, "error", err)
-		return
-	}
-	*rev = newRev
-}
-
-// release writes rec without a lease over the lease at rev. A failure is only logged: the
-// lease expires anyway.
-func (a *Auth) release(ctx context.Context, rec sessionRecord, rev uint64) {
-	rec.Lease, rec.UpdatedAt = targets.Lease{}, a.now()
-	if _, err := a.records.Keep(ctx, a.key, rec, rev); err != nil {
-		a.logger.Warn("bullhorn: could not store the session record", "key", a.key, "error", err)
-	}
+	return a.credentialsError(reason, err)
 }
 
 // oauthRefusal returns the OAuth2 error code of a 4xx token endpoint answer other than 429
@@ -627,6 +571,12 @@ func tokenError(op string, err error) error {
 	return fmt.Errorf("bullhorn: %s: the token endpoint answered %s", op, re.Response.Status)
 }
 
-func credentialsError(reason string, err error) error {
-	return &targets.CredentialsError{Target: "bullhorn", Reason: reason, Err: err}
+// credentialsError returns a credentials error naming the connection, the reason and how the
+// operator checks the login once it is fixed.
+func (a *Auth) credentialsError(reason string, err error) error {
+	return &targets.CredentialsError{
+		Target: "bullhorn",
+		Reason: "connection " + a.connection + ": " + reason + ", then run `enqueue connect " + a.connection + "` to check the login",
+		Err:    err,
+	}
 }

@@ -232,9 +232,10 @@ func wantCalls(t *testing.T, as *authServer, want ...string) {
 }
 
 type authOptions struct {
-	owner    string
-	password string
-	clock    *targetstest.Clock
+	owner      string
+	password   string
+	connection string
+	clock      *targetstest.Clock
 }
 
 func newTestAuth(t *testing.T, as *authServer, kv jetstream.KeyValue, o authOptions) *Auth {
@@ -247,6 +248,7 @@ func newTestAuth(t *testing.T, as *authServer, kv jetstream.KeyValue, o authOpti
 		Password:     secret.Value(cmp.Or(o.password, testPassword)),
 		Tokens:       kv,
 		Owner:        o.owner,
+		Connection:   o.connection,
 	}
 	if o.clock != nil {
 		cfg.Now = o.clock.Now
@@ -337,9 +339,10 @@ func TestAuth(t *testing.T) {
 		rec := storedRecord(t, kv)
 		want := sessionRecord{
 			OAuthURL: as.URL + "/oauth", LoginRestURL: as.URL + "/rest-services",
-			AccessToken: "access-2", AccessExpiry: clk.Now().Add(10 * time.Minute), RefreshToken: "refresh-2",
+			AccessToken: "access-2", AccessExpiry: clk.Now().Add(10 * time.Minute), AccessIssued: clk.Now(), RefreshToken: "refresh-2",
 			BhRestToken: "session-3", RestURL: as.URL + "/rest-services/corp1/", SessionExpiry: clk.Now().Add(time.Hour),
-			UpdatedAt: rec.UpdatedAt,
+			SessionIssued: clk.Now(),
+			Lease:         targets.Lease{UpdatedAt: rec.UpdatedAt},
 		}
 		if diff := gocmp.Diff(want, rec); diff != "" {
 			t.Errorf("stored record (-want +got):\n%s", diff)
@@ -372,6 +375,27 @@ func TestAuth(t *testing.T) {
 		wantCalls(t, as, "loginInfo", "authorize", "token:authorization_code", "login")
 		if rec := storedRecord(t, kv); rec.RefusedReason != "" {
 			t.Errorf("refusal kept after a login: %q", rec.RefusedReason)
+		}
+	})
+
+	t.Run("a refusal names the connection, what to check and how to check the login", func(t *testing.T) {
+		t.Parallel()
+		as, kv := newAuthServer(t), newBucket(t)
+		_, err := newTestAuth(t, as, kv, authOptions{owner: "a", password: "wr0ng"}).Session(t.Context())
+		wantCredentialsError(t, err, "bullhorn: credentials refused: connection default: the username or password was refused: "+
+			"check BULLHORN_USERNAME and BULLHORN_PASSWORD, then run `enqueue connect default` to check the login")
+
+		as, kv = newAuthServer(t), newBucket(t)
+		_, err = newTestAuth(t, as, kv, authOptions{owner: "a", password: "wr0ng", connection: "acme"}).Session(t.Context())
+		wantCredentialsError(t, err, "connection acme: the username or password was refused: "+
+			"check the username and password of connection acme, then run `enqueue connect acme` to check the login")
+		if strings.Contains(err.Error(), "BULLHORN_") {
+			t.Errorf("error %q names the default connection's variables", err)
+		}
+		// Another worker returns the recorded refusal as it was.
+		_, again := newTestAuth(t, as, kv, authOptions{owner: "b", connection: "acme"}).Session(t.Context())
+		if again == nil || again.Error() != err.Error() {
+			t.Errorf("recorded refusal = %v, want %v", again, err)
 		}
 	})
 
@@ -591,6 +615,7 @@ func TestNewAuthValidates(t *testing.T) {
 		"bucket":        func(c *AuthConfig) { c.Tokens = nil },
 		"short TTL":     func(c *AuthConfig) { c.SessionTTL = time.Minute },
 		"long TTL":      func(c *AuthConfig) { c.SessionTTL = 49 * time.Hour },
+		"connection":    func(c *AuthConfig) { c.Connection = "Acme" },
 	} {
 		cfg := valid
 		change(&cfg)

@@ -23,9 +23,11 @@
 //
 // All workers of an account share one session through a record in a KV bucket, the only
 // place tokens are stored; Bullhorn allows an account few concurrent sessions. Each worker
-// keeps the session in memory and reads the record again only when the session expires
-// within a minute or an API call was answered 401 or 412 ([Auth.Invalidate]), after which the
-// client sends the call once more. A worker that finds no valid session in the record takes a
+// keeps the session in memory and reads the record again only when the session is due for
+// renewal (a fifth of its lifetime before it expires, at most a minute before:
+// [targets.RenewMargin]; the record keeps when the session and the access token were issued,
+// so that every worker computes the same time) or an API call was answered 401 or 412
+// ([Auth.Invalidate]), after which the client sends the call once more. A worker that finds no valid session in the record takes a
 // lease on it by compare-and-swap and renews the session while the others wait for the record
 // to change; a lease older than a minute may be taken over. The lease holder logs in with the
 // stored access token if it is still valid, else refreshes it (storing the new refresh token
@@ -33,7 +35,8 @@
 // the username and password flow again. [Auth.SessionsOpened] counts the logins.
 //
 // Refused credentials (unknown user, terms not accepted, wrong password or client secret)
-// are a [*targets.CredentialsError] saying what the operator must do: the job runtime pauses
+// are a [*targets.CredentialsError] naming the connection ([AuthConfig].Connection), what to
+// check and `enqueue connect <name>` to check the login again: the job runtime pauses
 // the target instead of dead-lettering jobs. The refusal is recorded for a minute, during
 // which the other workers return it without sending the password again.
 //

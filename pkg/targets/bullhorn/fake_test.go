@@ -154,3 +154,63 @@ func TestAgainstFake(t *testing.T) {
 		}
 	})
 }
+
+func TestAuthAgainstFake(t *testing.T) {
+	t.Parallel()
+
+	t.Run("2-minute sessions and 20 s access tokens are renewed once per lifetime less the margin", func(t *testing.T) {
+		t.Parallel()
+		clk := newClock()
+		srv := bullhorntest.NewServer(bullhorntest.Config{BaseURL: "/bullhorn", AccessTokenTTL: 20 * time.Second, Now: clk.Now})
+		t.Cleanup(srv.Close)
+		kv := newBucket(t)
+		var clients []*Client
+		for _, owner := range []string{"a", "b"} {
+			auth, err := NewAuth(AuthConfig{
+				LoginInfoURL: srv.LoginInfoURL(),
+				ClientID:     bullhorntest.DefaultClientID,
+				ClientSecret: bullhorntest.DefaultClientSecret,
+				Username:     bullhorntest.DefaultUsername,
+				Password:     bullhorntest.DefaultPassword,
+				SessionTTL:   2 * time.Minute,
+				Tokens:       kv,
+				Now:          clk.Now,
+				Owner:        owner,
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			client, err := New(auth)
+			if err != nil {
+				t.Fatal(err)
+			}
+			clients = append(clients, client)
+		}
+
+		// Two workers make four calls every second of an 8-minute run.
+		const run, step = 8 * time.Minute, time.Second
+		calls := 0
+		for elapsed := time.Duration(0); elapsed < run; elapsed += step {
+			var wg sync.WaitGroup
+			for i := range 4 {
+				wg.Go(func() {
+					if _, err := clients[i%2].do(t.Context(), &request{method: "GET", path: []string{"ping"}}, nil); err != nil {
+						t.Errorf("ping at %s: %v", elapsed, err)
+					}
+				})
+			}
+			wg.Wait()
+			calls += 4
+			clk.Advance(step)
+		}
+		st := srv.State()
+		t.Logf("%d calls in %s with 2-minute sessions and 20 s access tokens: %d sessions opened, %d refreshes, %d authorizations",
+			calls, run, st.SessionsOpened, st.Refreshes, st.Authorizations)
+		// The session's margin is a fifth of 2 minutes: a session is renewed 96 s after its
+		// login, at 96, 192, 288 and 384 s of the run, each time with a refreshed access token
+		// (the last one, 96 s old, expired).
+		if st.SessionsOpened != 5 || st.Refreshes != 4 || st.Authorizations != 1 {
+			t.Errorf("%d sessions, %d refreshes, %d authorizations; want 5, 4, 1", st.SessionsOpened, st.Refreshes, st.Authorizations)
+		}
+	})
+}

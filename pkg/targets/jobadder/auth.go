@@ -10,7 +10,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -22,8 +21,6 @@ import (
 )
 
 const (
-	// refreshMargin is how long before its expiry an access token is renewed.
-	refreshMargin = time.Minute
 	// leaseTTL is how long a worker may hold the token record while it talks to the token
 	// endpoint. Another worker takes over an expired lease.
 	leaseTTL = 30 * time.Second
@@ -31,23 +28,31 @@ const (
 	defaultTokenLifetime = time.Hour
 )
 
-// Reasons of the [targets.CredentialsError] values returned by [Auth.Token].
+// DefaultConnection is the connection of a deployment configured by its environment
+// (JOBADDER_* variables): the one an empty [AuthConfig].Connection names.
+const DefaultConnection = "default"
+
+// Reasons of the [targets.CredentialsError] values returned by [Auth.Token]; each is followed by
+// what the operator does next (see [Auth.reauthorise]).
 const (
-	reasonRefreshRefused = "the refresh token was refused (revoked, expired after 2 weeks unused, " +
-		"or the authorising user was removed): authorise the app again and set " +
-		"JOBADDER_AUTHORIZATION_CODE to the new code"
+	reasonRefreshRefused = "the refresh token was refused (revoked, unused for 2 weeks, the " +
+		"authorising user removed, or a worker stopped between JobAdder's answer to a refresh and " +
+		"storing the new refresh token)"
 	reasonCodeRefused = "the authorization code was refused (invalid, already used, or older than " +
-		"5 minutes): open the authorization URL, approve the app and set " +
-		"JOBADDER_AUTHORIZATION_CODE to the code of the redirect within 5 minutes"
+		"5 minutes)"
 	reasonClient = "the client id or client secret was refused (invalid_client): check " +
 		"JOBADDER_CLIENT_ID and JOBADDER_CLIENT_SECRET"
 	reasonNoToken = "no usable token is stored (the app was never authorised, or the last refresh or " +
-		"code exchange was refused) and no new authorization code is configured: open the " +
-		"authorization URL, approve the app and set JOBADDER_AUTHORIZATION_CODE to the code of the redirect"
+		"code exchange was refused) and no new authorization code is configured"
 )
 
 // AuthConfig configures an [Auth]. ClientID, ClientSecret, RedirectURI and Tokens are required.
 type AuthConfig struct {
+	// Connection names the JobAdder account (made of [a-z0-9_-], at most 64 characters). Each
+	// connection has its own token record, so that two accounts authorised for the same app
+	// keep separate tokens. Default: [DefaultConnection], whose record is the one deployments
+	// stored before connections existed.
+	Connection string
 	// ClientID and ClientSecret identify the app registered with JobAdder.
 	ClientID     string
 	ClientSecret secret.Value
@@ -72,9 +77,6 @@ type AuthConfig struct {
 	Now func() time.Time
 	// Owner names this worker in token leases. Default: a random id.
 	Owner string
-	// Connection names the account whose consent the tokens carry: each connection has its
-	// own token record. "" or "default": the record hrpush always used for the client id.
-	Connection string
 }
 
 // Token is an access token and the API base URL of the account it was issued for.
@@ -89,22 +91,16 @@ type Token struct {
 // with every worker through a KV bucket; see the package documentation. It is safe for
 // concurrent use.
 type Auth struct {
-	oauth    oauth2.Config
-	code     secret.Value
-	codeHash string // hex SHA-256 of code, "" without a code
-	records  targets.Records
-	key      string
-	http     *http.Client
-	logger   *slog.Logger
-	now      func() time.Time
-	owner    string
-
-	// sem serialises the slow path of this process, so its goroutines read KV once.
-	sem chan struct{}
-
-	mu      sync.Mutex
-	cached  *Token
-	invalid secret.Value // the access token an API call reported invalid
+	oauth      oauth2.Config
+	connection string
+	code       secret.Value
+	codeHash   string // hex SHA-256 of code, "" without a code
+	key        string
+	http       *http.Client
+	logger     *slog.Logger
+	now        func() time.Time
+	owner      string
+	cred       *targets.Credential[tokenRecord, *tokenRecord]
 }
 
 // NewAuth returns an Auth for cfg.
@@ -119,6 +115,12 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 	case cfg.Tokens == nil:
 		return nil, errors.New("jobadder: auth: a token KV bucket is required")
 	}
+	if cfg.Connection != "" {
+		if err := targets.CheckConnection(cfg.Connection); err != nil {
+			return nil, fmt.Errorf("jobadder: auth: %w", err)
+		}
+	}
+	connection := cmp.Or(cfg.Connection, DefaultConnection)
 	scopes := cfg.Scopes
 	if len(scopes) == 0 {
 		scopes = []string{"read", "write", "offline_access"}
@@ -135,36 +137,47 @@ func NewAuth(cfg AuthConfig) (*Auth, error) {
 				AuthStyle: oauth2.AuthStyleInParams,
 			},
 		},
-		code:    cfg.AuthorizationCode,
-		records: targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
-		key:     tokenKey(cfg.ClientID, cfg.Connection),
-		http:    cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
-		logger:  cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
-		now:     cfg.Now,
-		owner:   cmp.Or(cfg.Owner, rand.Text()),
-		sem:     make(chan struct{}, 1),
+		connection: connection,
+		code:       cfg.AuthorizationCode,
+		key:        tokenKey(cfg.ClientID, connection),
+		http:       cmp.Or(cfg.HTTPClient, transport.Client(defaultConns, 30*time.Second)),
+		logger:     cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)).With("connection", connection),
+		now:        cfg.Now,
+		owner:      cmp.Or(cfg.Owner, rand.Text()),
 	}
 	if a.now == nil {
 		a.now = time.Now
 	}
+	a.cred = targets.NewCredential(targets.CredentialConfig[tokenRecord]{
+		Records:  targets.Records{KV: cfg.Tokens, Name: "jobadder: token record"},
+		Key:      a.key,
+		Owner:    a.owner,
+		LeaseTTL: leaseTTL,
+		CanRenew: a.canRenew,
+		Renew:    a.renew,
+		Logger:   a.logger,
+		Now:      a.now,
+	})
 	if !a.code.IsZero() {
 		a.codeHash = hash(a.code.Reveal())
 	}
 	return a, nil
 }
 
-// tokenKey is the key of a connection's token record in the tokens bucket.
-func tokenKey(clientID, connection string) string {
-	key := "jobadder." + hash(clientID)[:16]
-	if connection != "" && connection != "default" {
-		key += "." + connection
-	}
-	return key
-}
-
 func hash(s string) string {
 	sum := sha256.Sum256([]byte(s))
 	return hex.EncodeToString(sum[:])
+}
+
+// tokenKey is the key of a connection's token record: "jobadder." and the start of the client
+// id's hash, the key of the only record before connections existed, which the default
+// connection keeps; other connections append their name.
+func tokenKey(clientID, connection string) string {
+	key := "jobadder." + hash(clientID)[:16]
+	if connection != DefaultConnection {
+		key += "." + connection
+	}
+	return key
 }
 
 // AuthCodeURL returns the URL where a JobAdder user approves the app. JobAdder then redirects
@@ -173,144 +186,84 @@ func (a *Auth) AuthCodeURL(state string) string {
 	return a.oauth.AuthCodeURL(state)
 }
 
-// Token returns a valid access token, renewing it when it expires within a minute. It returns
-// a [*targets.CredentialsError] when JobAdder refused the stored authorization.
+// Token returns a valid access token, renewing it when it expires within a fifth of its
+// lifetime (at most a minute, see [targets.RenewMargin]). It returns a
+// [*targets.CredentialsError] when JobAdder refused the stored authorization.
 func (a *Auth) Token(ctx context.Context) (*Token, error) {
-	if t := a.current(); t != nil {
-		return t, nil
+	rec, err := a.cred.Get(ctx)
+	if err != nil {
+		return nil, err
 	}
-	select {
-	case a.sem <- struct{}{}:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	defer func() { <-a.sem }()
-	if t := a.current(); t != nil {
-		return t, nil
-	}
-	return a.sync(ctx)
+	return &Token{AccessToken: secret.Value(rec.AccessToken), APIURL: rec.API, Expiry: rec.Expiry}, nil
 }
 
 // Invalidate reports that the API refused accessToken (401): the next call to Token renews it.
-func (a *Auth) Invalidate(accessToken secret.Value) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	a.invalid = accessToken
-	if a.cached != nil && a.cached.AccessToken == accessToken {
-		a.cached = nil
-	}
-}
-
-// current returns the cached token if it is valid for longer than refreshMargin.
-func (a *Auth) current() *Token {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.cached == nil || a.cached.Expiry.Sub(a.now()) <= refreshMargin {
-		return nil
-	}
-	return a.cached
-}
+func (a *Auth) Invalidate(accessToken secret.Value) { a.cred.Invalidate(accessToken) }
 
 // tokenRecord is the JSON value of the token key. It is the only place tokens are stored.
 type tokenRecord struct {
 	AccessToken  string    `json:"access_token,omitempty"`
 	RefreshToken string    `json:"refresh_token,omitempty"`
 	Expiry       time.Time `json:"expiry,omitzero"`
-	API          string    `json:"api,omitempty"`
+	// IssuedAt is when the access token was issued; with Expiry it gives the token's lifetime,
+	// of which every worker renews the token at the same fraction before it expires.
+	IssuedAt time.Time `json:"issued_at,omitzero"`
+	API      string    `json:"api,omitempty"`
 	// CodeSHA256 is the hash of the last authorization code sent to JobAdder, so that no
 	// worker sends it again.
-	CodeSHA256 string    `json:"code_sha256,omitempty"`
-	UpdatedAt  time.Time `json:"updated_at"`
+	CodeSHA256 string `json:"code_sha256,omitempty"`
 	// The lease's owner holds the record while it calls the token endpoint.
 	targets.Lease
 }
 
-// sync brings the cached token up to date from the token record, exchanging the
-// authorization code or refreshing the token when the record holds no valid token.
-func (a *Auth) sync(ctx context.Context) (*Token, error) {
-	for {
-		rec, rev, err := a.load(ctx)
-		if err != nil {
-			return nil, err
-		}
-		now := a.now()
-		if rec.HeldByOther(a.owner, now) {
-			if err := a.records.WaitChange(ctx, a.key, rev, rec.LeaseUntil.Sub(now)); err != nil {
-				return nil, err
-			}
-			continue
-		}
-		if rec.AccessToken != "" && rec.Expiry.Sub(now) > refreshMargin && !a.isInvalid(rec.AccessToken) {
-			return a.keep(rec), nil
-		}
+// Current returns the access token and when it is due for renewal.
+func (r *tokenRecord) Current() (string, time.Time) {
+	return r.AccessToken, targets.RenewAt(r.IssuedAt, r.Expiry)
+}
 
-		var renew func(context.Context, tokenRecord, uint64) (*Token, error)
-		switch {
-		case rec.RefreshToken != "":
-			renew = a.refresh
-		case a.codeHash != "" && a.codeHash != rec.CodeSHA256:
-			renew = a.exchange
-		default:
-			return nil, credentialsError(reasonNoToken)
-		}
-		leaseRev, err := a.lease(ctx, rec, rev)
-		if errors.Is(err, targets.ErrRecordChanged) {
-			continue
-		}
-		if err != nil {
-			return nil, err
-		}
-		return renew(ctx, rec, leaseRev)
+// canRenew reports whether a record without a valid token can be renewed: with its refresh
+// token, or by exchanging a code no worker sent yet.
+func (a *Auth) canRenew(rec tokenRecord, _ time.Time) error {
+	if rec.RefreshToken == "" && (a.codeHash == "" || a.codeHash == rec.CodeSHA256) {
+		return a.credentialsError(reasonNoToken)
 	}
+	return nil
 }
 
-func (a *Auth) isInvalid(accessToken string) bool {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	return a.invalid.Reveal() == accessToken
+// renew refreshes the token, or exchanges the authorization code when the record has no
+// refresh token, while holding the record's lease.
+func (a *Auth) renew(ctx context.Context, rec tokenRecord, _ func(context.Context, tokenRecord)) (tokenRecord, error) {
+	if rec.RefreshToken != "" {
+		return a.refresh(ctx, rec)
+	}
+	return a.exchange(ctx, rec)
 }
 
-// keep caches the record's token and returns it.
-func (a *Auth) keep(rec tokenRecord) *Token {
-	t := &Token{AccessToken: secret.Value(rec.AccessToken), APIURL: rec.API, Expiry: rec.Expiry}
-	a.mu.Lock()
-	a.cached = t
-	a.mu.Unlock()
-	return t
-}
-
-// load reads the token record; rev is 0 when there is none.
-func (a *Auth) load(ctx context.Context) (rec tokenRecord, rev uint64, err error) {
-	rev, err = a.records.Get(ctx, a.key, &rec)
-	return rec, rev, err
-}
-
-// lease writes rec with this worker's lease over revision rev (0: create the record). It
-// returns targets.ErrRecordChanged when another worker changed the record first.
-func (a *Auth) lease(ctx context.Context, rec tokenRecord, rev uint64) (uint64, error) {
-	now := a.now()
-	rec.LeaseOwner, rec.LeaseUntil, rec.UpdatedAt = a.owner, now.Add(leaseTTL), now
-	return a.records.Swap(ctx, a.key, rec, rev)
-}
-
-// exchange sends the authorization code while holding the lease at leaseRev.
-func (a *Auth) exchange(ctx context.Context, rec tokenRecord, leaseRev uint64) (*Token, error) {
+// exchange sends the authorization code and returns the record to store.
+func (a *Auth) exchange(ctx context.Context, rec tokenRecord) (tokenRecord, error) {
 	tok, err := a.oauth.Exchange(a.httpContext(ctx), a.code.Reveal())
 	if err != nil {
 		if errorCode(err) == "invalid_grant" {
 			// The code is spent or void: remember it so that no worker sends it again.
-			a.release(ctx, tokenRecord{CodeSHA256: a.codeHash}, leaseRev)
-			return nil, credentialsError(reasonCodeRefused)
+			return tokenRecord{CodeSHA256: a.codeHash}, a.credentialsError(reasonCodeRefused)
 		}
-		a.release(ctx, rec, leaseRev)
-		return nil, a.tokenError("exchange the authorization code", err)
+		return rec, a.tokenError("exchange the authorization code", err)
 	}
 	a.logger.Info("jobadder: authorization code exchanged", "owner", a.owner)
-	return a.store(ctx, a.record(tok, rec.API, a.codeHash), leaseRev), nil
+	return a.record(tok, rec.API, a.codeHash), nil
 }
 
-// refresh renews the token with the record's refresh token while holding the lease at leaseRev.
-func (a *Auth) refresh(ctx context.Context, rec tokenRecord, leaseRev uint64) (*Token, error) {
+// refresh renews the token with the record's refresh token and returns the record to store.
+//
+// JobAdder's refresh tokens rotate: its answer spends the refresh token sent and carries the
+// only valid one. Between that answer and the record's KV write there is a window no client
+// can close: a worker killed there (SIGKILL, OOM, a lost node) takes the new refresh token
+// with it, and the record keeps the spent one. The next refresh is then refused and Token
+// returns a [*targets.CredentialsError] telling the operator to authorise the app again.
+// The record is written at once, outliving the job's context ([targets.Records.Keep]), and
+// renewing at a fraction of the lifetime keeps refreshes, and so these windows, as rare as the
+// token lifetime allows.
+func (a *Auth) refresh(ctx context.Context, rec tokenRecord) (tokenRecord, error) {
 	src := a.oauth.TokenSource(a.httpContext(ctx), &oauth2.Token{RefreshToken: rec.RefreshToken})
 	tok, err := src.Token()
 	if err != nil {
@@ -318,18 +271,16 @@ func (a *Auth) refresh(ctx context.Context, rec tokenRecord, leaseRev uint64) (*
 		case "invalid_grant", "invalid_request":
 			if a.codeHash != "" && a.codeHash != rec.CodeSHA256 {
 				// The operator authorised the app again: use the new code.
-				return a.exchange(ctx, rec, leaseRev)
+				return a.exchange(ctx, rec)
 			}
-			a.release(ctx, tokenRecord{CodeSHA256: rec.CodeSHA256, API: rec.API}, leaseRev)
-			return nil, credentialsError(reasonRefreshRefused)
+			return tokenRecord{CodeSHA256: rec.CodeSHA256, API: rec.API}, a.credentialsError(reasonRefreshRefused)
 		}
-		a.release(ctx, rec, leaseRev)
-		return nil, a.tokenError("refresh the access token", err)
+		return rec, a.tokenError("refresh the access token", err)
 	}
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = rec.RefreshToken
 	}
-	return a.store(ctx, a.record(tok, rec.API, rec.CodeSHA256), leaseRev), nil
+	return a.record(tok, rec.API, rec.CodeSHA256), nil
 }
 
 func (a *Auth) httpContext(ctx context.Context) context.Context {
@@ -345,32 +296,14 @@ func (a *Auth) record(tok *oauth2.Token, api, codeHash string) tokenRecord {
 	if s, ok := tok.Extra("api").(string); ok && s != "" {
 		api = s
 	}
+	now := a.now()
 	return tokenRecord{
 		AccessToken:  tok.AccessToken,
 		RefreshToken: tok.RefreshToken,
-		Expiry:       a.now().Add(lifetime),
+		Expiry:       now.Add(lifetime),
+		IssuedAt:     now,
 		API:          api,
 		CodeSHA256:   codeHash,
-	}
-}
-
-// store writes a new token over the lease at leaseRev and caches it. A new refresh token must
-// not be lost, so store goes on, even when ctx is done, and logs an error when it gives up.
-func (a *Auth) store(ctx context.Context, rec tokenRecord, leaseRev uint64) *Token {
-	rec.UpdatedAt = a.now()
-	if _, err := a.records.Keep(ctx, a.key, rec, leaseRev); err != nil {
-		a.logger.Error("jobadder: could not store the new token; the app must be authorised again "+
-			"if this worker stops before the next refresh", "key", a.key, "error", err)
-	}
-	return a.keep(rec)
-}
-
-// release writes rec without a lease over the lease at leaseRev. A failure is only logged: the
-// lease expires anyway.
-func (a *Auth) release(ctx context.Context, rec tokenRecord, leaseRev uint64) {
-	rec.Lease, rec.UpdatedAt = targets.Lease{}, a.now()
-	if _, err := a.records.Keep(ctx, a.key, rec, leaseRev); err != nil {
-		a.logger.Warn("jobadder: could not release the token lease", "key", a.key, "error", err)
 	}
 }
 
@@ -391,7 +324,7 @@ func (a *Auth) tokenError(op string, err error) error {
 		return fmt.Errorf("jobadder: %s: %w", op, err)
 	}
 	if re.ErrorCode == "invalid_client" {
-		return credentialsError(reasonClient)
+		return a.credentialsError(reasonClient)
 	}
 	msg := "jobadder: " + op + ": the token endpoint refused the request"
 	if re.Response != nil {
@@ -403,6 +336,22 @@ func (a *Auth) tokenError(op string, err error) error {
 	return errors.New(msg)
 }
 
-func credentialsError(reason string) error {
-	return &targets.CredentialsError{Target: "jobadder", Reason: reason}
+// credentialsError returns a credentials error naming the connection, the reason and, but for
+// a refused client, how to authorise the app again.
+func (a *Auth) credentialsError(reason string) error {
+	msg := "connection " + a.connection + ": " + reason
+	if reason != reasonClient {
+		msg += ": " + a.reauthorise()
+	}
+	return &targets.CredentialsError{Target: "jobadder", Reason: msg}
+}
+
+// reauthorise says how the operator authorises the app again for the connection.
+func (a *Auth) reauthorise() string {
+	fix := "run `enqueue connect " + a.connection + "`"
+	if a.connection == DefaultConnection {
+		fix += " (or open the authorization URL, approve the app, set JOBADDER_AUTHORIZATION_CODE " +
+			"to the code of the redirect within 5 minutes and restart the workers)"
+	}
+	return fix
 }

@@ -30,8 +30,8 @@ const (
 	testRedirectURI = "https://hrpush.example/callback"
 )
 
-// tokenServer is a JobAdder identity server: it accepts each valid code once and only the
-// latest refresh token, and issues access-N and refresh-N.
+// tokenServer is a JobAdder identity server: it accepts each valid code once and each refresh
+// token it issued once (they rotate), and issues access-N and refresh-N.
 type tokenServer struct {
 	URL string
 	api string
@@ -40,7 +40,7 @@ type tokenServer struct {
 	validCodes map[string]bool // code → not used yet
 	codes      []string        // codes received
 	refreshes  []string        // refresh tokens received
-	latest     string          // the valid refresh token
+	unspent    map[string]bool // the refresh tokens issued and not used yet
 	issued     int
 	refreshErr string // when set, refreshes are answered with this OAuth error
 
@@ -51,7 +51,7 @@ type tokenServer struct {
 
 func newTokenServer(t *testing.T, codes ...string) *tokenServer {
 	t.Helper()
-	ts := &tokenServer{validCodes: map[string]bool{}, api: "https://api.jobadder.example/v2"}
+	ts := &tokenServer{validCodes: map[string]bool{}, unspent: map[string]bool{}, api: "https://api.jobadder.example/v2"}
 	for _, c := range codes {
 		ts.validCodes[c] = true
 	}
@@ -102,22 +102,24 @@ func (ts *tokenServer) token(w http.ResponseWriter, r *http.Request) {
 			oauthError(ts.refreshErr)
 			return
 		}
-		if rt != ts.latest {
+		if !ts.unspent[rt] {
 			oauthError("invalid_grant")
 			return
 		}
+		delete(ts.unspent, rt)
 	default:
 		oauthError("unsupported_grant_type")
 		return
 	}
 	ts.issued++
-	ts.latest = fmt.Sprintf("refresh-%d", ts.issued)
+	refresh := fmt.Sprintf("refresh-%d", ts.issued)
+	ts.unspent[refresh] = true
 	w.Header().Set("Content-Type", "application/json")
 	_ = json.NewEncoder(w).Encode(map[string]any{
 		"access_token":  fmt.Sprintf("access-%d", ts.issued),
 		"token_type":    "Bearer",
 		"expires_in":    3600,
-		"refresh_token": ts.latest,
+		"refresh_token": refresh,
 		"api":           ts.api,
 	})
 }
@@ -145,10 +147,11 @@ func (ts *tokenServer) calls() (codes, refreshes []string) {
 }
 
 type authOptions struct {
-	owner  string
-	code   string
-	secret string
-	clock  *targetstest.Clock
+	owner      string
+	code       string
+	secret     string
+	connection string
+	clock      *targetstest.Clock
 }
 
 func newTestAuth(t *testing.T, ts *tokenServer, kv jetstream.KeyValue, o authOptions) *Auth {
@@ -161,6 +164,7 @@ func newTestAuth(t *testing.T, ts *tokenServer, kv jetstream.KeyValue, o authOpt
 		TokenURL:          ts.URL + "/connect/token",
 		Tokens:            kv,
 		Owner:             o.owner,
+		Connection:        o.connection,
 	}
 	if o.clock != nil {
 		cfg.Now = o.clock.Now
@@ -222,9 +226,17 @@ func wantNoSecret(t *testing.T, err error) {
 	}
 }
 
+// legacyKey is the key of the token record before connections existed.
+var legacyKey = "jobadder." + hash(testClientID)[:16] //nolint:gochecknoglobals // constant
+
 func storedRecord(t *testing.T, kv jetstream.KeyValue) tokenRecord {
 	t.Helper()
-	e, err := kv.Get(t.Context(), "jobadder."+hash(testClientID)[:16])
+	return storedRecordAt(t, kv, legacyKey)
+}
+
+func storedRecordAt(t *testing.T, kv jetstream.KeyValue, key string) tokenRecord {
+	t.Helper()
+	e, err := kv.Get(t.Context(), key)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,6 +425,47 @@ func TestAuth(t *testing.T) {
 		wantCalls(t, ts, nil, nil)
 	})
 
+	t.Run("two connections of one app keep separate tokens; the default one keeps the old key", func(t *testing.T) {
+		t.Parallel()
+		const acmeCode = "code-c0de-two"
+		ts, kv, clk := newTokenServer(t, testCode, acmeCode), newBucket(t), newClock()
+		def := newTestAuth(t, ts, kv, authOptions{owner: "a", code: testCode, clock: clk})
+		acme := newTestAuth(t, ts, kv, authOptions{owner: "a", code: acmeCode, connection: "acme", clock: clk})
+		wantAccess(t, mustToken(t, def), "access-1")
+		wantAccess(t, mustToken(t, acme), "access-2")
+		if rec := storedRecord(t, kv); rec.RefreshToken != "refresh-1" {
+			t.Errorf("default connection's record at %s holds %q, want refresh-1", legacyKey, rec.RefreshToken)
+		}
+		if rec := storedRecordAt(t, kv, legacyKey+".acme"); rec.RefreshToken != "refresh-2" {
+			t.Errorf("acme's record at %s.acme holds %q, want refresh-2", legacyKey, rec.RefreshToken)
+		}
+
+		// Each connection refreshes with its own refresh token; "default" and "" are one.
+		clk.Advance(time.Hour)
+		wantAccess(t, mustToken(t, newTestAuth(t, ts, kv, authOptions{owner: "b", connection: "default", clock: clk})), "access-3")
+		wantAccess(t, mustToken(t, newTestAuth(t, ts, kv, authOptions{owner: "b", connection: "acme", clock: clk})), "access-4")
+		wantAccess(t, mustToken(t, def), "access-3")
+		wantAccess(t, mustToken(t, acme), "access-4")
+		wantCalls(t, ts, []string{testCode, acmeCode}, []string{"refresh-1", "refresh-2"})
+	})
+
+	t.Run("a refusal names the connection and how to authorise it again", func(t *testing.T) {
+		t.Parallel()
+		ts, kv, clk := newTokenServer(t, testCode), newBucket(t), newClock()
+		ts.refuseRefreshes("invalid_grant")
+		a := newTestAuth(t, ts, kv, authOptions{owner: "a", code: testCode, connection: "acme", clock: clk})
+		mustToken(t, a)
+		clk.Advance(time.Hour)
+		_, err := a.Token(t.Context())
+		wantCredentialsError(t, err, "jobadder: credentials refused: connection acme: the refresh token was refused")
+		if !strings.HasSuffix(err.Error(), ": run `enqueue connect acme`") {
+			t.Errorf("error %q does not end with the command that authorises the connection", err)
+		}
+		_, err = newTestAuth(t, ts, kv, authOptions{owner: "b", connection: "acme"}).Token(t.Context())
+		wantCredentialsError(t, err, "connection acme: no usable token")
+		wantCredentialsError(t, err, "run `enqueue connect acme`")
+	})
+
 	t.Run("a waiting worker honours its context", func(t *testing.T) {
 		t.Parallel()
 		ts, kv := newTokenServer(t, testCode), newBucket(t)
@@ -468,6 +521,10 @@ func TestNewAuthValidates(t *testing.T) {
 		"secret":       {ClientID: testClientID, RedirectURI: testRedirectURI, Tokens: kv},
 		"redirect URI": {ClientID: testClientID, ClientSecret: testSecret, Tokens: kv},
 		"bucket":       {ClientID: testClientID, ClientSecret: testSecret, RedirectURI: testRedirectURI},
+		"valid connection name": {ClientID: testClientID, ClientSecret: testSecret, RedirectURI: testRedirectURI,
+			Tokens: kv, Connection: "Acme.eu"},
+		"short connection name": {ClientID: testClientID, ClientSecret: testSecret, RedirectURI: testRedirectURI,
+			Tokens: kv, Connection: strings.Repeat("a", 65)},
 	} {
 		if _, err := NewAuth(cfg); err == nil {
 			t.Errorf("NewAuth without %s: no error", name)

@@ -18,12 +18,21 @@
 // The record keeps a hash of the code, so that no worker sends the same code twice. Refreshes
 // are serialised the same way, with a lease written by compare-and-swap: the lease holder
 // refreshes and stores both new tokens; a lease older than 30 s may be taken over. Each worker
-// keeps the token in memory and reads the record again only when the token expires within a
-// minute or the API answered 401 ([Auth.Invalidate]).
+// keeps the token in memory and reads the record again only when the token is due for renewal
+// or the API answered 401 ([Auth.Invalidate]). A token is due a fifth of its lifetime before
+// it expires, at most a minute before ([targets.RenewMargin]); the record keeps when the
+// token was issued, so that every worker renews it at the same time.
+//
+// Each connection (a JobAdder account, [AuthConfig].Connection) has its own token record:
+// "jobadder." and the start of the client id's hash, followed by "." and the connection's name
+// except for the default connection, whose record is the one stored before connections existed.
 //
 // When JobAdder refuses the refresh token, a newly configured authorization code is exchanged;
-// without one, [Auth.Token] returns a [*targets.CredentialsError] telling the operator to
-// authorise the app again. A refused code or client secret is a credentials error too.
+// without one, [Auth.Token] returns a [*targets.CredentialsError] naming the connection and
+// telling the operator to authorise the app again (`enqueue connect <name>`). A refused code or
+// client secret is a credentials error too. A worker killed between JobAdder's answer to a
+// refresh and the record's update takes the rotated refresh token with it; no client can close
+// that window, and the next refresh is refused (see [Auth.Token]).
 //
 // # Idempotency
 //
