@@ -85,6 +85,8 @@ type Server struct {
 
 	statsMu sync.Mutex
 	stats   map[Stat]int
+
+	conns targetstest.Conns
 }
 
 // Stat identifies a counter of [Server.Stats]: an endpoint (one of the Path constants) and the
@@ -102,7 +104,9 @@ func NewServer(cfg Config) *Server {
 	if err != nil {
 		panic(err)
 	}
-	s.ts = httptest.NewServer(s.routes())
+	s.ts = httptest.NewUnstartedServer(s.routes())
+	s.ts.Config.ConnState = s.conns.Track
+	s.ts.Start()
 	return s
 }
 
@@ -120,6 +124,7 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	s.ts = httptest.NewUnstartedServer(s.routes())
 	_ = s.ts.Listener.Close()
 	s.ts.Listener = l
+	s.ts.Config.ConnState = s.conns.Track
 	s.ts.Start()
 	return s, nil
 }
@@ -154,6 +159,9 @@ func (s *Server) Stats() map[Stat]int {
 	defer s.statsMu.Unlock()
 	return maps.Clone(s.stats)
 }
+
+// Connections returns how many connections the server accepted: API calls and downloads.
+func (s *Server) Connections() int { return s.conns.Opened() }
 
 // Downloads returns how many attachments the server served successfully.
 func (s *Server) Downloads() int {
