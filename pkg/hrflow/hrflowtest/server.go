@@ -184,14 +184,13 @@ func (s *Server) routes() http.Handler {
 // counted wraps h to count its answers under path.
 func (s *Server) counted(path string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &targetstest.Recorder{ResponseWriter: w}
-		h(rec, r)
-		if rec.Code == 0 {
-			return // the client left during the latency
-		}
-		s.statsMu.Lock()
-		s.stats[Stat{path, rec.Code}]++
-		s.statsMu.Unlock()
+		// Counted before it goes out: a client that has its answer finds it counted. A client
+		// that left during the latency gets no answer and is not counted.
+		h(&targetstest.Recorder{ResponseWriter: w, OnCode: func(code int) {
+			s.statsMu.Lock()
+			s.stats[Stat{path, code}]++
+			s.statsMu.Unlock()
+		}}, r)
 	})
 }
 
