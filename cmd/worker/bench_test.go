@@ -1,70 +1,138 @@
 package main
 
 import (
+	"bufio"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
+	"os/exec"
+	"runtime"
+	"syscall"
 	"testing"
 	"time"
 
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
-// BenchmarkPush measures a bulk run end to end — enqueue, worker, fake HrFlow, fake JobAdder
-// (every request validated against the OpenAPI document), events — and, in the same run and on
-// the same embedded JetStream server, the queue's own ceiling: the same number of jobs through
-// the same worker runtime with a handler that does nothing. It reports jobs/s for both and their
-// ratio, so figures from different machines can be compared. Run with `make bench`.
+// BenchmarkPush pushes profiles end to end — enqueue, worker, fake HrFlow, fake JobAdder
+// (every request validated against the OpenAPI document), events — with 64 jobs at a time.
+// The fakes run in a child process (this test binary, see [TestMain]) so that the CPU time
+// of this process is the worker's. Run with `make bench`.
+//
+// cpu: no latency, so the run is CPU-bound. It reports cpu-µs/profile: the CPU time (user +
+// system, getrusage) this process used from the worker's start to the batch's end, divided
+// by the profiles: the worker (pipeline, HTTP clients, job runtime, start-up) and the
+// embedded NATS server it talks to, plus the test's own follower of the batch's events; the
+// jobs are enqueued before. fakes-cpu-µs/profile is the child's CPU time over the same span,
+// conns/1000req the connections the fakes accepted per 1,000 requests they answered, and
+// queue-cpu-µs/job the CPU time per job of the same run with a handler that does nothing (the
+// floor the job runtime and NATS set).
+//
+// latency: every HrFlow and JobAdder call takes 50 ms, so the run is latency-bound; ratio is
+// the throughput of a running worker (timed from enqueueing a batch to its last event, after
+// a first batch) over the ideal 64 / (calls per profile × 50 ms), calls counting every call
+// of the timed batch that waits for the latency.
 func BenchmarkPush(b *testing.B) {
-	cases := []struct {
-		name        string
-		profiles    int
-		concurrency int
-		latency     time.Duration
-	}{
-		{"latency=0/concurrency=16", 2000, 16, 0},
-		{"latency=50ms/concurrency=8", 400, 8, 50 * time.Millisecond},
-		{"latency=50ms/concurrency=32", 400, 32, 50 * time.Millisecond},
-	}
-	for _, tc := range cases {
-		b.Run(tc.name, func(b *testing.B) {
-			for i := 0; b.Loop(); i++ {
-				e := newE2E(b, tc.profiles, jobaddertest.Config{Latency: tc.latency})
-				e.concurrency = tc.concurrency
-				ceiling := e.ceiling(fmt.Sprintf("ceiling-%d", i), tc.profiles, tc.concurrency)
+	const slots = 64
+	b.Run("cpu/jobadder/latency=0/slots=64", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			const profiles = 2000
+			f := startFakes(b, fakesSpec{Profiles: profiles})
+			e := benchQueue(b, f)
+			queue := e.ceilingCPU(fmt.Sprintf("ceiling-%d", i), profiles, slots)
 
-				stop := e.worker("bench")
-				start := time.Now()
-				e.enqueue(fmt.Sprintf("push-%d", i), e.keys)
-				r := e.wait(fmt.Sprintf("push-%d", i), nil)
-				took := time.Since(start)
-				stop()
-				if r.Created != tc.profiles {
-					b.Fatalf("created %d of %d", r.Created, tc.profiles)
-				}
-				push := float64(tc.profiles) / took.Seconds()
-				b.ReportMetric(push, "jobs/s")
-				b.ReportMetric(ceiling, "ceiling-jobs/s")
-				b.ReportMetric(push/ceiling, "ratio")
-				calls := 0
-				for _, n := range e.ja.State().Requests {
-					calls += n
-				}
-				b.ReportMetric(float64(calls)/float64(tc.profiles), "jobadder-calls/job")
+			batch := fmt.Sprintf("push-%d", i)
+			e.enqueue(batch, e.keys)
+			runtime.GC()
+			before, cpu := f.stats(), processCPU()
+			start := time.Now()
+			stop := e.run("bench", f.config(e, slots))
+			r := e.wait(batch, nil)
+			took, cpu := time.Since(start), processCPU()-cpu
+			after := f.stats()
+			stop()
+			if r.Created != profiles {
+				b.Fatalf("created %d of %d", r.Created, profiles)
 			}
-		})
-	}
+			b.ReportMetric(float64(cpu.Microseconds())/profiles, "cpu-µs/profile")
+			b.ReportMetric(float64((after.CPU-before.CPU).Microseconds())/profiles, "fakes-cpu-µs/profile")
+			b.ReportMetric(1000*float64(after.Connections-before.Connections)/float64(after.Requests-before.Requests), "conns/1000req")
+			b.ReportMetric(queue, "queue-cpu-µs/job")
+			b.ReportMetric(profiles/took.Seconds(), "jobs/s")
+		}
+	})
+	b.Run("latency/jobadder/latency=50ms/slots=64", func(b *testing.B) {
+		for i := 0; b.Loop(); i++ {
+			const (
+				profiles = 1920
+				latency  = 50 * time.Millisecond
+			)
+			f := startFakes(b, fakesSpec{Profiles: slots + profiles, Latency: latency})
+			e := benchQueue(b, f)
+			stop := e.run("bench", f.config(e, slots))
+			// A running worker, as in production: its start-up (NATS, buckets, token) is not
+			// timed, a first batch of one job per slot runs before.
+			e.enqueue(fmt.Sprintf("warm-up-%d", i), e.keys[:slots])
+			e.wait(fmt.Sprintf("warm-up-%d", i), nil)
+
+			batch := fmt.Sprintf("push-%d", i)
+			before := f.stats()
+			start := time.Now()
+			e.enqueue(batch, e.keys[slots:])
+			r := e.wait(batch, nil)
+			took := time.Since(start)
+			after := f.stats()
+			stop()
+			if r.Created != profiles {
+				b.Fatalf("created %d of %d", r.Created, profiles)
+			}
+			calls := float64(after.SlowCalls-before.SlowCalls) / profiles
+			ideal := slots / (calls * latency.Seconds())
+			push := profiles / took.Seconds()
+			b.ReportMetric(push, "jobs/s")
+			b.ReportMetric(ideal, "ideal-jobs/s")
+			b.ReportMetric(push/ideal, "ratio")
+			b.ReportMetric(calls, "calls/profile")
+		}
+	})
 }
 
-// ceiling runs n jobs through the worker runtime with a no-op handler and returns jobs/s.
-func (e *e2e) ceiling(batch string, n, concurrency int) float64 {
+// processCPU returns the CPU time, user and system, this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		panic(err)
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// benchQueue returns an e2e setup of an embedded JetStream server and the child's profiles.
+func benchQueue(b *testing.B, f *fakes) *e2e {
+	natsURL, js := brokertest.JetStream(b)
+	if _, err := jobs.EnsureStreams(b.Context(), js, jobs.StreamConfig{}); err != nil {
+		b.Fatal(err)
+	}
+	return &e2e{t: b, natsURL: natsURL, js: js, source: testSource, keys: f.info.Keys}
+}
+
+// ceilingCPU runs n jobs, enqueued beforehand, through the worker runtime with a no-op
+// handler and returns the CPU time per job of this process.
+func (e *e2e) ceilingCPU(batch string, n, concurrency int) float64 {
 	e.t.Helper()
 	keys := make([]string, n)
 	for i := range keys {
 		keys[i] = fmt.Sprintf("noop-%d", i)
 	}
+	e.enqueue(batch, keys)
+	runtime.GC()
+	cpu := processCPU()
 	w, err := jobs.NewWorker(jobs.Config{
 		JetStream:   e.js,
 		Handlers:    map[string]jobs.Handler{"jobadder": jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) { return jobs.Result{Outcome: jobs.Created}, nil })},
@@ -77,12 +145,162 @@ func (e *e2e) ceiling(batch string, n, concurrency int) float64 {
 	if err := w.Start(e.t.Context()); err != nil {
 		e.t.Fatal(err)
 	}
-	start := time.Now()
-	e.enqueue(batch, keys)
 	e.wait(batch, nil)
-	took := time.Since(start)
+	cpu = processCPU() - cpu
 	if err := w.Stop(context.Background()); err != nil {
 		e.t.Fatal(err)
 	}
-	return float64(n) / took.Seconds()
+	return float64(cpu.Microseconds()) / float64(n)
+}
+
+// fakesEnv, set in the environment of this test binary, makes it serve the fakes of
+// BenchmarkPush (a JSON fakesSpec) instead of running tests.
+const fakesEnv = "HRPUSH_BENCH_FAKES"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(fakesEnv); spec != "" {
+		os.Exit(serveFakes(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// fakesSpec is what the child serves.
+type fakesSpec struct {
+	Profiles int
+	Latency  time.Duration // of every HrFlow API call and JobAdder call
+}
+
+// fakesInfo is what the child tells once listening.
+type fakesInfo struct {
+	HrFlowURL                           string
+	Keys                                []string
+	AuthURL, TokenURL                   string
+	ClientID, ClientSecret, RedirectURI string
+	Code                                string
+}
+
+// fakesStats is what the child answers to each line on its stdin.
+type fakesStats struct {
+	CPU         time.Duration // the child's CPU time so far
+	Requests    int           // answered by both fakes
+	SlowCalls   int           // requests that waited for the latency: HrFlow's profile reads, every JobAdder call
+	Connections int           // accepted by both fakes
+}
+
+// serveFakes serves a fake HrFlow and a fake JobAdder, prints a fakesInfo line, then a
+// fakesStats line for each line read, until stdin ends. It returns the exit code.
+func serveFakes(spec string) int {
+	var fs fakesSpec
+	if err := json.Unmarshal([]byte(spec), &fs); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	hf := hrflowtest.NewServer(hrflowtest.Config{APIKey: testKey, UserEmail: testUser, Latency: fs.Latency})
+	defer hf.Close()
+	ja := jobaddertest.NewServer(jobaddertest.Config{Latency: fs.Latency})
+	defer ja.Close()
+	jc := ja.Config()
+	out := json.NewEncoder(os.Stdout)
+	info := fakesInfo{
+		HrFlowURL: hf.URL(), Keys: hf.Generate(testSource, fs.Profiles, 42),
+		AuthURL: ja.AuthURL(), TokenURL: ja.TokenURL(),
+		ClientID: jc.ClientID, ClientSecret: jc.ClientSecret, RedirectURI: jc.RedirectURI, Code: ja.IssueCode(),
+	}
+	if err := out.Encode(info); err != nil {
+		return 1
+	}
+	in := bufio.NewScanner(os.Stdin)
+	for in.Scan() {
+		st := fakesStats{CPU: processCPU(), Connections: hf.Connections() + ja.State().Connections}
+		for k, n := range hf.Stats() {
+			st.Requests += n
+			if k.Path == hrflowtest.PathProfile {
+				st.SlowCalls += n
+			}
+		}
+		for _, n := range ja.State().Requests {
+			st.Requests += n
+			st.SlowCalls += n
+		}
+		if err := out.Encode(st); err != nil {
+			return 1
+		}
+	}
+	return 0
+}
+
+// fakes is the child process serving the fakes.
+type fakes struct {
+	t    testing.TB
+	in   io.WriteCloser
+	out  *json.Decoder
+	info fakesInfo
+}
+
+// startFakes starts this test binary as the fakes' process; it ends with the test.
+func startFakes(t testing.TB, spec fakesSpec) *fakes {
+	t.Helper()
+	js, err := json.Marshal(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), fakesEnv+"="+string(js))
+	cmd.Stderr = os.Stderr
+	in, err := cmd.StdinPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = in.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Errorf("fakes: %v", err)
+		}
+	})
+	f := &fakes{t: t, in: in, out: json.NewDecoder(out)}
+	if err := f.out.Decode(&f.info); err != nil {
+		t.Fatalf("fakes: %v", err)
+	}
+	return f
+}
+
+// stats asks the child for its figures so far.
+func (f *fakes) stats() fakesStats {
+	f.t.Helper()
+	var st fakesStats
+	if _, err := io.WriteString(f.in, "stats\n"); err != nil {
+		f.t.Fatalf("fakes: %v", err)
+	}
+	if err := f.out.Decode(&st); err != nil {
+		f.t.Fatalf("fakes: %v", err)
+	}
+	return st
+}
+
+// config is the worker's configuration against the child's fakes, slots jobs at a time.
+func (f *fakes) config(e *e2e, slots int) config {
+	return config{
+		NATSURL:                   e.natsURL,
+		HrFlowAPIURL:              f.info.HrFlowURL,
+		HrFlowAPISecret:           testKey,
+		HrFlowAPIUser:             testUser,
+		HrFlowDownloadAllow:       []string{"127.0.0.0/8"},
+		JobAdderAuthorizationURL:  f.info.AuthURL,
+		JobAdderTokenURL:          f.info.TokenURL,
+		JobAdderClientID:          f.info.ClientID,
+		JobAdderClientSecret:      secret.Value(f.info.ClientSecret),
+		JobAdderAuthorizationCode: secret.Value(f.info.Code),
+		JobAdderRedirectURI:       f.info.RedirectURI,
+		Concurrency:               slots,
+		HTTPAddr:                  "off",
+		RetryBudget:               3 * time.Second,
+		ShutdownGrace:             5 * time.Second,
+	}
 }

@@ -92,6 +92,12 @@ func (e *e2e) worker(name string) (stop func()) {
 	e.t.Helper()
 	cfg := e.config()
 	e.bullhornConfig(&cfg)
+	return e.run(name, cfg)
+}
+
+// run runs serve with cfg, named name, until the returned stop func is called.
+func (e *e2e) run(name string, cfg config) (stop func()) {
+	e.t.Helper()
 	cfg.Name = name
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

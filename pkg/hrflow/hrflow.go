@@ -225,17 +225,17 @@ type Response struct {
 	Total   int // items on all pages
 }
 
-// envelope is the JSON document HrFlow wraps every answer in.
+// envelope is the JSON document HrFlow wraps every answer in, but its "data" member, which
+// the caller decodes (see [Client.do]).
 type envelope struct {
-	Code    int             `json:"code"`
-	Message string          `json:"message"`
-	Data    json.RawMessage `json:"data"`
+	Code    int
+	Message string
 	Meta    *struct {
 		Page    int `json:"page"`
 		MaxPage int `json:"maxPage"`
 		Count   int `json:"count"`
 		Total   int `json:"total"`
-	} `json:"meta"`
+	}
 }
 
 // newRequest builds an authenticated API request for path, relative to the base URL.
@@ -256,10 +256,13 @@ func (c *Client) newRequest(ctx context.Context, path string, query url.Values) 
 	return req, nil
 }
 
-// do sends req and decodes the envelope of a successful answer into env. It never retries:
-// the caller (the job runtime) owns retries. The returned Response is non-nil whenever the
-// server answered, even with an error.
-func (c *Client) do(req *http.Request, env *envelope) (*Response, error) {
+// do sends req and decodes the envelope of a successful answer, calling data, if not nil, to
+// decode its "data" member from dec (one value; body is the whole answer, for data to keep
+// bytes of it). The answer is read once and decoded in one pass: a profile is tens of
+// kilobytes, and decoding it is most of what a job costs this process. It never retries: the
+// caller (the job runtime) owns retries. The returned Response is non-nil whenever the server
+// answered, even with an error.
+func (c *Client) do(req *http.Request, data func(dec *json.Decoder, body []byte) error) (*Response, error) {
 	resp, err := c.httpClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("hrflow: %w", err)
@@ -267,16 +270,73 @@ func (c *Client) do(req *http.Request, env *envelope) (*Response, error) {
 	defer closeBody(resp.Body)
 
 	r := &Response{Response: resp}
-	if err := c.CheckResponse(resp); err != nil {
-		return r, err
+	if resp.StatusCode >= 400 {
+		return r, c.CheckResponse(resp)
 	}
-	if err := json.NewDecoder(io.LimitReader(resp.Body, maxBodySize)).Decode(env); err != nil {
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize))
+	if err != nil {
+		return r, fmt.Errorf("hrflow: read response: %w", err)
+	}
+	env, err := decodeEnvelope(body, data)
+	if err != nil {
+		var head envelope
+		if json.Unmarshal(body, &head) == nil && head.Code >= 400 {
+			return r, c.responseError(resp, head.Code, head.Message, true) // an error's data need not decode
+		}
 		return r, fmt.Errorf("hrflow: %s %s: decode response: %w", req.Method, sanitizeURL(req.URL), err)
+	}
+	if env.Code >= 400 {
+		// HrFlow's body code may disagree with the status line: the body says it failed.
+		return r, c.responseError(resp, env.Code, env.Message, true)
 	}
 	if m := env.Meta; m != nil {
 		r.Page, r.MaxPage, r.Count, r.Total = m.Page, m.MaxPage, m.Count, m.Total
 	}
 	return r, nil
+}
+
+// decodeEnvelope decodes body, an envelope, member by member, handing its "data" member to
+// data (skipped when data is nil). Member names match as encoding/json matches them, ignoring
+// case.
+func decodeEnvelope(body []byte, data func(dec *json.Decoder, body []byte) error) (*envelope, error) {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if t, err := dec.Token(); err != nil {
+		return nil, err
+	} else if t != json.Delim('{') {
+		return nil, fmt.Errorf("want an object, got %v", t)
+	}
+	var env envelope
+	for dec.More() {
+		t, err := dec.Token()
+		if err != nil {
+			return nil, err
+		}
+		name, _ := t.(string)
+		switch strings.ToLower(name) {
+		case "code":
+			err = dec.Decode(&env.Code)
+		case "message":
+			err = dec.Decode(&env.Message)
+		case "meta":
+			err = dec.Decode(&env.Meta)
+		case "data":
+			if data != nil {
+				err = data(dec, body)
+				break
+			}
+			fallthrough
+		default:
+			var skip json.RawMessage
+			err = dec.Decode(&skip)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("member %q: %w", name, err)
+		}
+	}
+	if _, err := dec.Token(); err != nil {
+		return nil, err
+	}
+	return &env, nil
 }
 
 // closeBody drains a little of what is left of a body, so the connection can be reused, and
@@ -315,13 +375,18 @@ func (c *Client) CheckResponse(r *http.Response) error {
 		}
 		return nil
 	}
+	return c.responseError(r, body.Code, body.Message, isJSON)
+}
 
+// responseError is the error of the answer r whose body held code and message, or was not
+// JSON: an [*ErrorResponse], or a [*RateLimitError] for 429 and 402.
+func (c *Client) responseError(r *http.Response, code int, message string, isJSON bool) error {
 	e := &ErrorResponse{
 		StatusCode: r.StatusCode,
-		Code:       body.Code,
-		Message:    secret.Redact(strings.TrimSpace(body.Message), c.auth.apiSecret),
+		Code:       code,
+		Message:    secret.Redact(strings.TrimSpace(message), c.auth.apiSecret),
 	}
-	if !isJSON || body.Code == 0 {
+	if !isJSON || code == 0 {
 		e.Code = r.StatusCode
 	}
 	if !isJSON {

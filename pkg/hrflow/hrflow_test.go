@@ -229,6 +229,10 @@ var errorCases = []errorCase{
 		wantCode: 400, wantMessage: "Invalid parameters. Unable to find object: profile", wantNotFound: true, wantPermanent: true,
 	},
 	{
+		name: "error code in a 200 after data that is no profile", status: 200, body: `{"data":{"key":5},"code":400,"message":"Invalid parameters. Unable to find object: profile"}`,
+		wantCode: 400, wantMessage: "Invalid parameters. Unable to find object: profile", wantNotFound: true, wantPermanent: true,
+	},
+	{
 		name: "5xx status wins over a 4xx code", status: 503, body: `{"code":400,"message":"Invalid source fields"}`,
 		wantCode: 400, wantMessage: "Invalid source fields",
 	},

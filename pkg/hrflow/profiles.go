@@ -1,6 +1,7 @@
 package hrflow
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	"encoding/json"
@@ -42,28 +43,34 @@ func (s *ProfilesService) get(ctx context.Context, sourceKey, param, value strin
 	if err != nil {
 		return nil, nil, err
 	}
-	var env envelope
-	resp, err := s.client.do(req, &env)
+	var p *Profile
+	resp, err := s.client.do(req, func(dec *json.Decoder, body []byte) (err error) {
+		p, err = readProfile(dec, body)
+		return err
+	})
 	if err != nil {
 		return nil, resp, err
 	}
-	p, err := decodeProfile(env.Data)
-	if err != nil {
-		return nil, resp, fmt.Errorf("hrflow: get profile %s=%s of source %s: %w", param, value, sourceKey, err)
+	if p == nil {
+		return nil, resp, fmt.Errorf("hrflow: get profile %s=%s of source %s: response has no profile", param, value, sourceKey)
 	}
 	return p, resp, nil
 }
 
-// decodeProfile decodes one profile and keeps its exact bytes in Raw.
-func decodeProfile(data json.RawMessage) (*Profile, error) {
-	if len(data) == 0 || string(data) == "null" {
-		return nil, errors.New("response has no profile")
-	}
+// readProfile decodes the next value of dec, read from body, as a profile that keeps its
+// exact bytes in Raw (a slice of body); a null gives a nil profile.
+func readProfile(dec *json.Decoder, body []byte) (*Profile, error) {
+	start := dec.InputOffset()
 	var p Profile
-	if err := json.Unmarshal(data, &p); err != nil {
+	if err := dec.Decode(&p); err != nil {
 		return nil, fmt.Errorf("decode profile: %w", err)
 	}
-	p.Raw = data
+	// The value starts after the separator before it (':' of a member, ',' of an item).
+	raw := bytes.TrimLeft(body[start:dec.InputOffset()], " \t\r\n:,")
+	if string(raw) == "null" {
+		return nil, nil
+	}
+	p.Raw = raw
 	return &p, nil
 }
 
@@ -155,24 +162,35 @@ func (s *ProfilesService) List(ctx context.Context, opts *ListOptions) ([]*Profi
 	if err != nil {
 		return nil, nil, err
 	}
-	var env envelope
-	resp, err := s.client.do(req, &env)
+	var profiles []*Profile
+	resp, err := s.client.do(req, func(dec *json.Decoder, body []byte) error {
+		t, err := dec.Token()
+		switch {
+		case err != nil:
+			return err
+		case t == nil:
+			return nil // "data": null
+		case t != json.Delim('['):
+			return fmt.Errorf("want an array, got %v", t)
+		}
+		for i := 0; dec.More(); i++ {
+			p, err := readProfile(dec, body)
+			if err == nil && p == nil {
+				err = errors.New("response has no profile")
+			}
+			if err != nil {
+				return fmt.Errorf("item %d: %w", i, err)
+			}
+			profiles = append(profiles, p)
+		}
+		_, err = dec.Token()
+		return err
+	})
 	if err != nil {
 		return nil, resp, err
 	}
-	var items []json.RawMessage
-	if len(env.Data) > 0 {
-		if err := json.Unmarshal(env.Data, &items); err != nil {
-			return nil, resp, fmt.Errorf("hrflow: list profiles: decode data: %w", err)
-		}
-	}
-	profiles := make([]*Profile, 0, len(items))
-	for i, item := range items {
-		p, err := decodeProfile(item)
-		if err != nil {
-			return nil, resp, fmt.Errorf("hrflow: list profiles: item %d: %w", i, err)
-		}
-		profiles = append(profiles, p)
+	if profiles == nil {
+		profiles = []*Profile{}
 	}
 	return profiles, resp, nil
 }

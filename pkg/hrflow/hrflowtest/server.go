@@ -85,6 +85,8 @@ type Server struct {
 
 	statsMu sync.Mutex
 	stats   map[Stat]int
+
+	conns targetstest.Conns
 }
 
 // Stat identifies a counter of [Server.Stats]: an endpoint (one of the Path constants) and the
@@ -102,7 +104,9 @@ func NewServer(cfg Config) *Server {
 	if err != nil {
 		panic(err)
 	}
-	s.ts = httptest.NewServer(s.routes())
+	s.ts = httptest.NewUnstartedServer(s.routes())
+	s.ts.Config.ConnState = s.conns.Track
+	s.ts.Start()
 	return s
 }
 
@@ -120,6 +124,7 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	s.ts = httptest.NewUnstartedServer(s.routes())
 	_ = s.ts.Listener.Close()
 	s.ts.Listener = l
+	s.ts.Config.ConnState = s.conns.Track
 	s.ts.Start()
 	return s, nil
 }
@@ -155,6 +160,9 @@ func (s *Server) Stats() map[Stat]int {
 	return maps.Clone(s.stats)
 }
 
+// Connections returns how many connections the server accepted: API calls and downloads.
+func (s *Server) Connections() int { return s.conns.Opened() }
+
 // Downloads returns how many attachments the server served successfully.
 func (s *Server) Downloads() int {
 	s.statsMu.Lock()
@@ -176,14 +184,13 @@ func (s *Server) routes() http.Handler {
 // counted wraps h to count its answers under path.
 func (s *Server) counted(path string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		rec := &targetstest.Recorder{ResponseWriter: w}
-		h(rec, r)
-		if rec.Code == 0 {
-			return // the client left during the latency
-		}
-		s.statsMu.Lock()
-		s.stats[Stat{path, rec.Code}]++
-		s.statsMu.Unlock()
+		// Counted before it goes out: a client that has its answer finds it counted. A client
+		// that left during the latency gets no answer and is not counted.
+		h(&targetstest.Recorder{ResponseWriter: w, OnCode: func(code int) {
+			s.statsMu.Lock()
+			s.stats[Stat{path, code}]++
+			s.statsMu.Unlock()
+		}}, r)
 	})
 }
 

@@ -76,22 +76,31 @@ type Recorder struct {
 	http.ResponseWriter
 	// Code is the first status written: 0 while nothing is, 200 after a Write without one.
 	Code int
+	// OnCode, if set, is called with Code when it is set, before anything of the answer goes
+	// out: a fake that counts answers there has counted an answer before its client has it.
+	OnCode func(code int)
 }
 
 // WriteHeader records code, if it is the first, and passes it on.
 func (rec *Recorder) WriteHeader(code int) {
-	if rec.Code == 0 {
-		rec.Code = code
-	}
+	rec.record(code)
 	rec.ResponseWriter.WriteHeader(code)
 }
 
 // Write records 200 if no status was written, and passes b on.
 func (rec *Recorder) Write(b []byte) (int, error) {
-	if rec.Code == 0 {
-		rec.Code = http.StatusOK
-	}
+	rec.record(http.StatusOK)
 	return rec.ResponseWriter.Write(b)
+}
+
+func (rec *Recorder) record(code int) {
+	if rec.Code != 0 {
+		return
+	}
+	rec.Code = code
+	if rec.OnCode != nil {
+		rec.OnCode(code)
+	}
 }
 
 // Status returns the status the client gets: Code, or 200 when nothing was written (net/http

@@ -190,7 +190,8 @@ type Server struct {
 	prefix string           // path of cfg.BaseURL, stripped from requests
 	ts     *httptest.Server // set by NewServer only
 
-	dice *targetstest.Dice
+	dice  *targetstest.Dice
+	conns targetstest.Conns // NewServer's only
 
 	mu sync.Mutex
 	st store
@@ -215,6 +216,7 @@ func New(cfg Config) *Server {
 func NewServer(cfg Config) *Server {
 	s := New(cfg)
 	s.ts = httptest.NewUnstartedServer(s)
+	s.ts.Config.ConnState = s.conns.Track
 	if s.cfg.BaseURL == "" || strings.HasPrefix(s.cfg.BaseURL, "/") {
 		s.setBase("http://" + s.ts.Listener.Addr().String() + s.cfg.BaseURL)
 	}

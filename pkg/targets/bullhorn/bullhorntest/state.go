@@ -82,6 +82,9 @@ type State struct {
 	// Requests counts requests by "METHOD route status", e.g.
 	// "PUT /rest-services/{corpToken}/entity/Candidate 200".
 	Requests map[string]int `json:"requests"`
+	// Connections counts the connections the server accepted: with NewServer only (a server
+	// made by New does not listen, and reports 0).
+	Connections int `json:"connections"`
 	// TooManyRequests counts 429 answers; OverBudget those due to Config.CallsPerMinute;
 	// Faults the answers injected by RateLimitRate, ErrorRate and AuthErrorRate.
 	TooManyRequests int `json:"tooManyRequests"`
@@ -127,6 +130,7 @@ func (s *Server) State() State {
 		DataCentreRedirects:    st.dataCentreRedirects,
 		Searches:               st.searches,
 		Requests:               maps.Clone(st.requests),
+		Connections:            s.conns.Opened(),
 		TooManyRequests:        st.tooManyRequests,
 		OverBudget:             st.overBudget,
 		Faults:                 s.dice.Faults(),

@@ -131,8 +131,9 @@ type Server struct {
 	spec *apiSpec
 	ts   *httptest.Server // set by NewServer only
 
-	dice *targetstest.Dice
-	down atomic.Bool // SetDown
+	dice  *targetstest.Dice
+	conns targetstest.Conns // NewServer's only
+	down  atomic.Bool       // SetDown
 
 	mu    sync.Mutex
 	store store
@@ -153,6 +154,7 @@ func New(cfg Config) *Server {
 func NewServer(cfg Config) *Server {
 	s := New(cfg)
 	s.ts = httptest.NewUnstartedServer(s)
+	s.ts.Config.ConnState = s.conns.Track
 	if s.cfg.BaseURL == "" {
 		s.cfg.BaseURL = "http://" + s.ts.Listener.Addr().String()
 	}

@@ -73,6 +73,9 @@ type State struct {
 	// Requests counts answers by "METHOD route status", e.g. "POST /v2/candidates 201" or
 	// "POST /connect/token 400"; route is the document's path template.
 	Requests map[string]int `json:"requests"`
+	// Connections counts the connections the server accepted: with NewServer only (a server
+	// made by New does not listen, and reports 0).
+	Connections int `json:"connections"`
 	// Faults counts answers injected by RateLimitRate, ErrorRate and TokenErrorRate.
 	Faults int `json:"faults"`
 	// SlowAnswers counts the API calls whose answer SlowRate held back.
@@ -126,6 +129,7 @@ func (s *Server) State() State {
 		DuplicateConflicts: st.conflicts,
 		Attachments:        map[int32]int{},
 		Requests:           maps.Clone(st.requests),
+		Connections:        s.conns.Opened(),
 		Faults:             s.dice.Faults(),
 		SlowAnswers:        s.dice.Slow.Hits(),
 		IgnoredFields:      maps.Clone(st.ignored),
