@@ -9,7 +9,9 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/connections"
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
@@ -103,4 +105,105 @@ func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// TestE2EFourConnections: four workers serve two JobAdder accounts (one identity server, the
+// token's api field naming the account) and two Bullhorn accounts. 1,000 profiles spread over
+// the four connections arrive exactly once, each in its own account. The second JobAdder
+// account's tokens are revoked mid-run: its jobs wait (none dead-lettered) while the three
+// others finish, and connecting it again with a new code resumes it without restarting any
+// worker.
+func TestE2EFourConnections(t *testing.T) {
+	t.Parallel()
+	const per = 250
+	e := newE2E(t, 4*per, jobaddertest.Config{})
+	e.useBullhorn(bullhorntest.Config{CallsPerMinute: 100000})
+	ja2 := e.ja.AddAccount(jobaddertest.Config{})
+	t.Cleanup(ja2.Close)
+	bh2 := bullhorntest.NewServer(bullhorntest.Config{CallsPerMinute: 100000, Username: "acme.api", Password: "acme-pw"})
+	t.Cleanup(bh2.Close)
+
+	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := connections.NewStore(buckets.Connections)
+	keyring, err := connections.NewKeyring(testSecretsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bc := bh2.Config()
+	sealed, err := keyring.Seal("bullhorn", "bh2", map[string]string{"client_secret": bc.ClientSecret, "password": bc.Password})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*connections.Connection{
+		{Name: "ja2", Target: "jobadder"},
+		{Name: "bh2", Target: "bullhorn", Secrets: sealed, Settings: map[string]string{
+			"client_id": bc.ClientID, "username": bc.Username, "login_info_url": bh2.LoginInfoURL()}},
+	} {
+		if err := store.Create(t.Context(), c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// What `enqueue connect ja2 --target jobadder --code CODE` does.
+	connect := func() {
+		t.Helper()
+		jc := e.ja.Config()
+		auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
+			RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(ja2.IssueCode()),
+			Tokens: buckets.Tokens, Connection: "ja2"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := auth.Token(t.Context()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	connect()
+	for i := range 4 {
+		e.worker(fmt.Sprintf("w%d", i+1))
+	}
+
+	p := jobs.NewPublisher(e.js)
+	for i, route := range []struct{ target, connection string }{{"jobadder", ""}, {"jobadder", "ja2"}, {"bullhorn", ""}, {"bullhorn", "bh2"}} {
+		var all []*jobs.Job
+		for k, key := range e.keys[i*per : (i+1)*per] {
+			all = append(all, &jobs.Job{Version: jobs.Version, ID: fmt.Sprintf("c%d-%d", i, k), WorkflowID: "four", Target: route.target,
+				SourceKey: e.source, ProfileKey: key, Connection: route.connection, EnqueuedAt: time.Now().UTC()})
+		}
+		if err := p.PublishAll(t.Context(), all, func(r jobs.PublishResult) {
+			if r.Err != nil || r.Duplicate {
+				t.Errorf("publish %s: %v (duplicate %v)", r.Job.ID, r.Err, r.Duplicate)
+			}
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitUntil(t, "the second JobAdder account to be half way", 120*time.Second, func() bool { return ja2.State().Candidates >= 50 })
+	ja2.RevokeAll()
+	revokedAt := ja2.State().Candidates
+	waitUntil(t, "the three other accounts", 180*time.Second, func() bool {
+		return e.ja.State().Candidates == per && e.bh.State().Candidates == per && bh2.State().Candidates == per
+	})
+	t.Logf("ja2 revoked at %d candidates; %d when the three others were done", revokedAt, ja2.State().Candidates)
+	if n := ja2.State().Candidates; n >= per || n > revokedAt+8 {
+		t.Errorf("the revoked account holds %d candidates (%d at revocation): its jobs did not wait", n, revokedAt)
+	}
+	if n := e.streamMsgs(jobs.DLQStream); n != 0 {
+		t.Errorf("DLQ holds %d entries: a revoked connection must not dead-letter its jobs", n)
+	}
+	connect()
+	waitUntil(t, "the reconnected account's jobs", 180*time.Second, func() bool { return ja2.State().Candidates == per })
+	for name, st := range map[string]jobaddertest.State{"default": e.ja.State(), "ja2": ja2.State()} {
+		if st.Candidates != per || len(st.Duplicates) != 0 {
+			t.Errorf("JobAdder %s: %d candidates, duplicates %v", name, st.Candidates, st.Duplicates)
+		}
+	}
+	for name, st := range map[string]bullhorntest.State{"default": e.bh.State(), "bh2": bh2.State()} {
+		if st.Candidates != per || len(st.DuplicateEmails) != 0 || len(st.DuplicateEducations) != 0 {
+			t.Errorf("Bullhorn %s: %d candidates, duplicate emails %v, duplicated educations %v", name, st.Candidates, st.DuplicateEmails, st.DuplicateEducations)
+		}
+	}
+	waitUntil(t, "the jobs stream to empty", 30*time.Second, func() bool { return e.streamMsgs(jobs.JobsStream) == 0 })
 }

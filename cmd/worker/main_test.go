@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"io"
 	"log/slog"
@@ -10,8 +11,12 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
@@ -62,14 +67,47 @@ func TestLoadConfigReadsSecretFiles(t *testing.T) {
 // stops at start-up with a configuration error that says what to do.
 func TestServeWithoutCodeOrToken(t *testing.T) {
 	t.Parallel()
-	e := newE2E(t, 1, jobaddertest.Config{})
+	e := newE2E(t, 3, jobaddertest.Config{})
+	e.useBullhorn(bullhorntest.Config{CallsPerMinute: 100000})
 	cfg := e.config()
+	e.bullhornConfig(&cfg)
 	cfg.JobAdderAuthorizationCode = ""
-	err := serve(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	var ce *configError
-	if !errors.As(err, &ce) || !strings.Contains(err.Error(), "JOBADDER_AUTHORIZATION_CODE") {
-		t.Fatalf("serve = %v; want a configuration error naming JOBADDER_AUTHORIZATION_CODE", err)
+	cfg.Name = "w1"
+	logs := &syncBuffer{}
+	ctx, cancel := context.WithCancel(t.Context())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewJSONHandler(logs, nil))) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve: %v", err)
+		}
+	}()
+	e.enqueueTo("bullhorn", "bh", e.keys)
+	e.enqueue("ja", e.keys)
+	waitUntil(t, "Bullhorn's jobs, while JobAdder has no token", 60*time.Second, func() bool { return e.bh.State().Candidates == 3 })
+	if n := e.ja.State().Candidates; n != 0 {
+		t.Errorf("JobAdder holds %d candidates without a token", n)
 	}
+	if !strings.Contains(logs.String(), "enqueue connect default --target jobadder") {
+		t.Errorf("no log line says how to connect JobAdder:\n%s", logs.String())
+	}
+	// What `enqueue connect default --target jobadder --code CODE` does: the code exchanged
+	// once, the token stored. The waiting jobs then run, without a restart.
+	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	jc := e.ja.Config()
+	auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
+		RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(e.ja.IssueCode()), Tokens: buckets.Tokens})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Token(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, "JobAdder's jobs once connected", 90*time.Second, func() bool { return e.ja.State().Candidates == 3 })
 }
 
 // TestConnectRefusesSecurityWithoutURL: NATS credentials or TLS without NATS_URL (the embedded

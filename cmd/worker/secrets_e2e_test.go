@@ -18,6 +18,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
+	"github.com/hrpush/hrpush/pkg/connections"
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -168,6 +169,24 @@ func TestE2ESecretsNeverLeak(t *testing.T) {
 
 	stop := f.start("w1", nil)
 	probe()
+	// A stored connection holds the same password, sealed: KV_hrpush_connections must not show it.
+	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring, err := connections.NewKeyring(testSecretsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := keyring.Seal("bullhorn", "sealed", map[string]string{"password": leakBullhornPassword, "client_secret": leakBullhornSecret})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := connections.NewStore(buckets.Connections).Create(t.Context(), &connections.Connection{
+		Name: "sealed", Target: "bullhorn", Settings: map[string]string{"username": "api.sealed"}, Secrets: sealed,
+	}); err != nil {
+		t.Fatal(err)
+	}
 	reports := []*jobs.Report{}
 	ja := f.enqueue("e2e-incremental", "jobadder", e.keys[0:4]...)
 	bh := f.enqueue("e2e-bullhorn", "bullhorn", e.keys[4:8]...)

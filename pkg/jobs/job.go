@@ -105,8 +105,15 @@ func Decode(data []byte) (*Job, error) {
 	return &j, nil
 }
 
-// Subject is the subject the job is published on: hrpush.push.<target>.
-func (j *Job) Subject() string { return SubjectPrefix + j.Target }
+// Subject is the subject the job is published on: hrpush.push.<target>, or
+// hrpush.push.<target>.<connection> for a job that names its connection, so that each
+// connection has its own consumer and share of the workers.
+func (j *Job) Subject() string {
+	if j.Connection != "" {
+		return SubjectPrefix + j.Target + "." + j.Connection
+	}
+	return SubjectPrefix + j.Target
+}
 
 // MsgID is the Nats-Msg-Id the job is published with: its dedup_key, or a key derived from the
 // workflow, target, connection (when the job names one), source and profile, so that a profile

@@ -91,3 +91,59 @@ func TestMsgIDPerConnection(t *testing.T) {
 		t.Errorf("MsgID %s changed shape", a.MsgID())
 	}
 }
+
+// TestWorkerSharesSlotsBetweenConnections: a connection with a large backlog does not starve
+// one that enqueues a few jobs after it: the small batch's jobs get their share of the slots at
+// once, so they are done while most of the backlog still waits (counted in jobs, not time).
+func TestWorkerSharesSlotsBetweenConnections(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	var doneA, doneB atomic.Int32
+	startWorker(t, js, jobs.HandlerFunc(func(ctx context.Context, j *jobs.Job) (jobs.Result, error) {
+		time.Sleep(5 * time.Millisecond) // an ATS call
+		if j.Connection == "a" {
+			doneA.Add(1)
+		} else {
+			doneB.Add(1)
+		}
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) {
+		c.Concurrency = 4
+		c.ScanInterval = 50 * time.Millisecond
+		c.Partition = func(j *jobs.Job) string { return j.Connection }
+	})
+	p := jobs.NewPublisher(js)
+	batch := func(conn string, from, n int) []*jobs.Job {
+		var all []*jobs.Job
+		for i := from; i < from+n; i++ {
+			j := newJob(i, "")
+			j.Connection = conn
+			all = append(all, j)
+		}
+		return all
+	}
+	const backlog = 2000
+	if err := p.PublishAll(t.Context(), batch("a", 0, backlog), func(r jobs.PublishResult) {
+		if r.Err != nil {
+			t.Error(r.Err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "connection a's backlog to start", func() bool { return doneA.Load() >= 20 })
+	atStart := doneA.Load()
+	if err := p.PublishAll(t.Context(), batch("b", backlog, 50), func(r jobs.PublishResult) {
+		if r.Err != nil {
+			t.Error(r.Err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "connection b's 50 jobs", func() bool { return doneB.Load() == 50 })
+	meanwhile := doneA.Load() - atStart
+	t.Logf("while b's 50 jobs ran, a did %d of its %d", meanwhile, backlog)
+	if meanwhile > backlog/3 {
+		t.Errorf("a did %d jobs while b's 50 waited: b did not get its share of the slots", meanwhile)
+	}
+	waitFor(t, "connection a's backlog", func() bool { return doneA.Load() == backlog })
+}

@@ -89,7 +89,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 	}
 	subjects := make([]string, 0, len(Targets))
 	for _, t := range Targets {
-		subjects = append(subjects, SubjectPrefix+t)
+		subjects = append(subjects, SubjectPrefix+t, SubjectPrefix+t+".*")
 	}
 	streams := []jetstream.StreamConfig{{
 		Name:        JobsStream,

@@ -87,6 +87,16 @@ type Config struct {
 	// dead-letter the backlog. A single job that keeps failing so still ends in the DLQ.
 	// Default 3.
 	OutageAfter int
+	// ConnectionMaxAckPending caps the jobs of one connection in flight across all workers:
+	// the MaxAckPending of the connection's own consumer (jobs published on
+	// hrpush.push.<target>.<connection>). MaxInFlight, when set, gives a connection its own
+	// cap (its setting max_in_flight); 0 keeps the default. Default 64.
+	ConnectionMaxAckPending int
+	MaxInFlight             func(target, connection string) int
+	// ScanInterval is how often the worker looks for connections with waiting jobs (one
+	// stream info request for every target and connection): an idle connection costs no pull
+	// loop, and a new job of an idle connection waits at most this long. Default 1 s.
+	ScanInterval time.Duration
 	// PullExpiry is how long one pull request waits for jobs. Keep it short (a few seconds).
 	// Default 2 s.
 	PullExpiry time.Duration
@@ -114,6 +124,8 @@ func (c Config) WithDefaults() Config {
 	c.CredentialsPause = cmp.Or(c.CredentialsPause, 5*time.Second)
 	c.OutageAfter = cmp.Or(c.OutageAfter, 3)
 	c.PullExpiry = cmp.Or(c.PullExpiry, 2*time.Second)
+	c.ConnectionMaxAckPending = cmp.Or(c.ConnectionMaxAckPending, 64)
+	c.ScanInterval = cmp.Or(c.ScanInterval, time.Second)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
 	if c.Name == "" {
 		host, _ := os.Hostname()
@@ -162,16 +174,31 @@ type Worker struct {
 	stopOnce   sync.Once
 }
 
-// lane is one target's consumer, slots, and the pause state of its partitions.
+// lane is one target's slots, its feeds (consumers) and the pause state of its partitions.
 type lane struct {
 	target  string
 	handler Handler
-	cons    jetstream.Consumer
-	slots   chan struct{}
+	slots   chan struct{} // the jobs of the target run at once, shared fairly by its feeds
 	running atomic.Int32
 
 	mu    sync.Mutex
 	gates map[string]*gate // by partition
+	feeds map[string]*feed // by connection; "" is the target's own subject
+}
+
+// feed is one consumer of a lane: the target's subject hrpush.push.<target> (connection "",
+// jobs that name no connection or that producers publish there), or the subject
+// hrpush.push.<target>.<connection> of one connection, pulled only while it has jobs.
+type feed struct {
+	connection string
+	cons       jetstream.Consumer
+}
+
+// activeFeeds is the number of feeds pulling now: each gets an equal share of the slots.
+func (l *lane) activeFeeds() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return max(len(l.feeds), 1)
 }
 
 // gate is the pause state of one partition (connection) of a target.
@@ -256,15 +283,21 @@ func (w *Worker) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("jobs: consumer for %s: %w", l.target, err)
 		}
-		l.cons = cons
+		l.feeds = map[string]*feed{"": {cons: cons}}
+	}
+	stream, err := w.cfg.JetStream.Stream(ctx, JobsStream)
+	if err != nil {
+		return fmt.Errorf("jobs: stream %s: %w", JobsStream, err)
 	}
 	softCtx, softCancel := context.WithCancel(context.Background())
 	hardCtx, hardCancel := context.WithCancelCause(context.Background())
 	w.softCancel, w.hardCancel, w.started = softCancel, hardCancel, true
 	for _, l := range w.lanes {
 		w.pulling.Add(1)
-		go w.pull(softCtx, hardCtx, l)
+		go w.pull(softCtx, hardCtx, l, l.feeds[""])
 	}
+	w.pulling.Add(1)
+	go w.schedule(softCtx, hardCtx, stream)
 	w.log.Info("worker started", "targets", w.targets(), "concurrency", w.cfg.Concurrency)
 	return nil
 }
@@ -389,9 +422,17 @@ func (w *Worker) Status() []TargetStatus {
 
 // pull fetches as many jobs as the lane has free slots, and only then: a job waiting in the
 // client's buffer would be running down its AckWait.
-func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
+func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 	defer w.pulling.Done()
+	idle := 0 // pulls in a row that brought nothing
 	for softCtx.Err() == nil {
+		if f.connection != "" && idle >= 2 {
+			// The connection's jobs are done: stop pulling until the scan sees new ones.
+			l.mu.Lock()
+			delete(l.feeds, f.connection)
+			l.mu.Unlock()
+			return
+		}
 		// With partitions, the queue may hold jobs of accounts that are not paused behind
 		// those of paused ones: fetching goes on, and process puts back, delayed until the
 		// pause ends, each job of a paused partition.
@@ -412,9 +453,16 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
 			l.release(1)
 			continue
 		}
-		n := 1
+		// Each feed waits for one slot in turn (a channel serves its waiting senders in
+		// order), then takes at most its share of the free ones: a connection with a large
+		// backlog cannot starve one that has a few jobs. A feed whose last pull was empty
+		// waits for jobs with one slot only.
+		n, share := 1, cap(l.slots)/l.activeFeeds()
+		if idle > 0 {
+			share = 1
+		}
 	more:
-		for n < cap(l.slots) {
+		for n < share {
 			select {
 			case l.slots <- struct{}{}:
 				n++
@@ -422,7 +470,11 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
 				break more
 			}
 		}
-		batch, err := l.cons.Fetch(n, jetstream.FetchMaxWait(w.cfg.PullExpiry))
+		wait := w.cfg.PullExpiry
+		if f.connection != "" {
+			wait = min(wait, w.cfg.ScanInterval)
+		}
+		batch, err := f.cons.Fetch(n, jetstream.FetchMaxWait(wait))
 		if err != nil {
 			l.release(n)
 			w.log.Warn("pull failed", "target", l.target, "error", err)
@@ -444,15 +496,93 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane) {
 				defer w.running.Done()
 				defer l.release(1)
 				defer l.running.Add(-1)
-				w.process(hardCtx, l, msg)
+				w.process(hardCtx, l, f, msg)
 			}()
 		}
 		l.release(n - got)
+		if got == 0 {
+			idle++
+		} else {
+			idle = 0
+		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			w.log.Warn("pull ended with an error", "target", l.target, "error", err)
 			sleep(softCtx, time.Second)
 		}
 	}
+}
+
+// schedule starts a feed for each connection that has jobs waiting, as one stream info
+// request every ScanInterval shows, until softCtx ends. Idle connections have no feed.
+func (w *Worker) schedule(softCtx, hardCtx context.Context, stream jetstream.Stream) {
+	defer w.pulling.Done()
+	lanes := map[string]*lane{}
+	for _, l := range w.lanes {
+		lanes[l.target] = l
+	}
+	for {
+		ctx, cancel := context.WithTimeout(softCtx, 5*time.Second)
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+"*.*"))
+		cancel()
+		switch {
+		case softCtx.Err() != nil:
+			return
+		case err != nil:
+			w.log.Warn("could not look for connections with waiting jobs", "error", err)
+		default:
+			for subject, n := range info.State.Subjects {
+				target, connection, _ := strings.Cut(strings.TrimPrefix(subject, SubjectPrefix), ".")
+				if l := lanes[target]; l != nil && n > 0 {
+					w.startFeed(softCtx, hardCtx, l, connection)
+				}
+			}
+		}
+		if !sleep(softCtx, w.cfg.ScanInterval) {
+			return
+		}
+	}
+}
+
+// startFeed starts pulling the jobs of connection, unless its feed runs. The connection's
+// durable consumer caps its jobs in flight across the fleet; it is removed by the server after
+// an hour without pulls.
+func (w *Worker) startFeed(softCtx, hardCtx context.Context, l *lane, connection string) {
+	l.mu.Lock()
+	_, running := l.feeds[connection]
+	l.mu.Unlock()
+	if running || !ConnectionPattern.MatchString(connection) {
+		return
+	}
+	limit := w.cfg.ConnectionMaxAckPending
+	if w.cfg.MaxInFlight != nil {
+		limit = cmp.Or(w.cfg.MaxInFlight(l.target, connection), limit)
+	}
+	ctx, cancel := context.WithTimeout(softCtx, 10*time.Second)
+	defer cancel()
+	cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, jetstream.ConsumerConfig{
+		Durable:           ConsumerPrefix + l.target + "-" + connection,
+		Description:       "hrpush workers for " + l.target + " connection " + connection,
+		FilterSubject:     SubjectPrefix + l.target + "." + connection,
+		AckPolicy:         jetstream.AckExplicitPolicy,
+		AckWait:           w.cfg.AckWait,
+		MaxDeliver:        -1,
+		MaxAckPending:     limit,
+		InactiveThreshold: time.Hour,
+	})
+	if err != nil {
+		w.log.Warn("could not create the consumer of a connection", "target", l.target, "connection", connection, "error", err)
+		return
+	}
+	f := &feed{connection: connection, cons: cons}
+	l.mu.Lock()
+	if _, running := l.feeds[connection]; running {
+		l.mu.Unlock()
+		return
+	}
+	l.feeds[connection] = f
+	l.mu.Unlock()
+	w.pulling.Add(1)
+	go w.pull(softCtx, hardCtx, l, f)
 }
 
 func (l *lane) release(n int) {
@@ -553,7 +683,7 @@ func (e outageError) Unwrap() error { return e.err }
 const maxJobSize = 64 << 10
 
 // process runs one delivery of a job to its end: ack, put back with a delay, or dead-letter.
-func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
+func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstream.Msg) {
 	start := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -568,6 +698,8 @@ func (w *Worker) process(hardCtx context.Context, l *lane, msg jetstream.Msg) {
 		err = fmt.Errorf("%w: job document is %d bytes, more than %d", ErrBadJob, len(msg.Data()), maxJobSize)
 	case err == nil && job.Target != l.target:
 		err = fmt.Errorf("%w: target %q does not match subject %s", ErrBadJob, job.Target, msg.Subject())
+	case err == nil && f.connection != "" && job.Connection != f.connection:
+		err = fmt.Errorf("%w: connection %q does not match subject %s", ErrBadJob, job.Connection, msg.Subject())
 	}
 	if job == nil {
 		job = &Job{}

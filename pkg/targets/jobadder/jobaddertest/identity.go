@@ -6,6 +6,7 @@ import (
 	"crypto/subtle"
 	"encoding/hex"
 	"html"
+	"maps"
 	"net/http"
 	"net/url"
 	"slices"
@@ -26,20 +27,25 @@ type Token struct {
 	API string `json:"api"`
 }
 
+// The account a code or token was issued for is the server whose API it opens (nil: the
+// identity server's own).
 type authCode struct {
 	redirectURI string
 	scopes      []string
 	issuedAt    time.Time
+	account     *Server
 }
 
 type accessToken struct {
 	scopes  []string
 	expires time.Time
+	account *Server
 }
 
 type refreshToken struct {
 	scopes   []string
 	lastUsed time.Time
+	account  *Server
 }
 
 // OAuth2 error codes the token endpoint answers with.
@@ -124,22 +130,40 @@ func (s *Server) IssueCode() string {
 
 func (s *Server) issueCode(scopes []string) string {
 	code := newSecret()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.store.codes[code] = &authCode{redirectURI: s.cfg.RedirectURI, scopes: scopes, issuedAt: s.cfg.Now()}
+	id := s.idServer()
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	id.store.codes[code] = &authCode{redirectURI: s.cfg.RedirectURI, scopes: scopes, issuedAt: s.cfg.Now(), account: s.account()}
 	return code
+}
+
+// account is s as the account tokens are issued for: nil for the identity server itself.
+func (s *Server) account() *Server {
+	if s.identity == nil {
+		return nil
+	}
+	return s
 }
 
 // IssueToken returns tokens for all configured scopes without the code flow, for tests of the
 // API that do not care how the token was obtained. Its API field is relative ("/v2") when the
 // server has no BaseURL.
 func (s *Server) IssueToken() Token {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.issueTokenLocked(slices.Clone(s.cfg.Scopes), s.cfg.BaseURL)
+	id := s.idServer()
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	return id.issueAccountTokenLocked(slices.Clone(s.cfg.Scopes), s.cfg.BaseURL, s.account())
 }
 
 func (s *Server) issueTokenLocked(scopes []string, base string) Token {
+	return s.issueAccountTokenLocked(scopes, base, nil)
+}
+
+// issueAccountTokenLocked issues tokens for account (nil: s's own API, at base).
+func (s *Server) issueAccountTokenLocked(scopes []string, base string, account *Server) Token {
+	if account != nil {
+		base = account.cfg.BaseURL
+	}
 	now := s.cfg.Now()
 	tok := Token{
 		AccessToken: newSecret(),
@@ -148,10 +172,10 @@ func (s *Server) issueTokenLocked(scopes []string, base string) Token {
 		Scope:       strings.Join(scopes, " "),
 		API:         base + basePath,
 	}
-	s.store.access[tok.AccessToken] = &accessToken{scopes: scopes, expires: now.Add(s.cfg.AccessTokenTTL)}
+	s.store.access[tok.AccessToken] = &accessToken{scopes: scopes, expires: now.Add(s.cfg.AccessTokenTTL), account: account}
 	if slices.Contains(scopes, "offline_access") {
 		tok.RefreshToken = newSecret()
-		s.store.refresh[tok.RefreshToken] = &refreshToken{scopes: scopes, lastUsed: now}
+		s.store.refresh[tok.RefreshToken] = &refreshToken{scopes: scopes, lastUsed: now, account: account}
 	}
 	s.store.tokensIssued++
 	return tok
@@ -159,20 +183,27 @@ func (s *Server) issueTokenLocked(scopes []string, base string) Token {
 
 // RevokeAll invalidates every access and refresh token, as when the user who authorised the
 // client is deleted: API calls answer 401 and refreshes answer invalid_grant.
+//
+// On an account of [Server.AddAccount], it revokes that account's tokens only.
 func (s *Server) RevokeAll() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	clear(s.store.access)
-	clear(s.store.refresh)
+	id := s.idServer()
+	id.mu.Lock()
+	defer id.mu.Unlock()
+	mine := s.account()
+	maps.DeleteFunc(id.store.access, func(_ string, t *accessToken) bool { return t.account == mine })
+	maps.DeleteFunc(id.store.refresh, func(_ string, t *refreshToken) bool { return t.account == mine })
 }
 
 // ExpireAccessTokens makes every access token issued so far expired; refresh tokens still work.
 func (s *Server) ExpireAccessTokens() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	id := s.idServer()
+	id.mu.Lock()
+	defer id.mu.Unlock()
 	now := s.cfg.Now()
-	for _, t := range s.store.access {
-		t.expires = now
+	for _, t := range id.store.access {
+		if t.account == s.account() {
+			t.expires = now
+		}
 	}
 }
 
@@ -262,7 +293,7 @@ func (s *Server) exchangeCode(w http.ResponseWriter, r *http.Request, base strin
 		writeJSON(w, http.StatusBadRequest, oauthError(errInvalidGrant))
 		return
 	}
-	tok := s.issueTokenLocked(c.scopes, base)
+	tok := s.issueAccountTokenLocked(c.scopes, base, c.account)
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, tok)
 }
@@ -282,7 +313,7 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, base string) {
 		writeJSON(w, http.StatusBadRequest, oauthError(errInvalidGrant))
 		return
 	}
-	tok := s.issueTokenLocked(t.scopes, base)
+	tok := s.issueAccountTokenLocked(t.scopes, base, t.account)
 	s.store.refreshes++
 	s.mu.Unlock()
 	writeJSON(w, http.StatusOK, tok)
@@ -293,14 +324,16 @@ func (s *Server) refresh(w http.ResponseWriter, r *http.Request, base string) {
 func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, scopes []string) bool {
 	scheme, tok, _ := strings.Cut(r.Header.Get("Authorization"), " ")
 	tok = strings.TrimSpace(tok)
-	s.mu.Lock()
-	t, ok := s.store.access[tok]
-	valid := ok && strings.EqualFold(scheme, "Bearer") && tok != "" && s.cfg.Now().Before(t.expires)
+	id := s.idServer()
+	id.mu.Lock()
+	t, ok := id.store.access[tok]
+	// A token opens the API of the account it was issued for only.
+	valid := ok && t.account == s.account() && strings.EqualFold(scheme, "Bearer") && tok != "" && s.cfg.Now().Before(t.expires)
 	var granted []string
 	if valid {
 		granted = t.scopes
 	}
-	s.mu.Unlock()
+	id.mu.Unlock()
 	if !valid {
 		if r.Header.Get("Authorization") == "" {
 			w.Header().Set("WWW-Authenticate", "Bearer")

@@ -346,3 +346,54 @@ func TestTokenRevocation(t *testing.T) {
 		wantStatus(t, call(t, srv, access, http.MethodGet, "/v2/candidates", nil), http.StatusUnauthorized)
 	})
 }
+
+// TestAccounts: two accounts behind one identity server: each code gives a token whose api
+// field points at its own account, which refuses the other account's token; revoking one
+// account's tokens leaves the other's working.
+func TestAccounts(t *testing.T) {
+	t.Parallel()
+	a := jobaddertest.NewServer(jobaddertest.Config{})
+	t.Cleanup(a.Close)
+	b := a.AddAccount(jobaddertest.Config{})
+	t.Cleanup(b.Close)
+	cfg := a.Config()
+	exchange := func(code string) jobaddertest.Token {
+		t.Helper()
+		resp, err := http.PostForm(a.TokenURL(), url.Values{"grant_type": {"authorization_code"}, "code": {code},
+			"redirect_uri": {cfg.RedirectURI}, "client_id": {cfg.ClientID}, "client_secret": {cfg.ClientSecret}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var tok jobaddertest.Token
+		if resp.StatusCode != http.StatusOK || json.NewDecoder(resp.Body).Decode(&tok) != nil {
+			t.Fatalf("exchange: %s", resp.Status)
+		}
+		return tok
+	}
+	list := func(api, token string) int {
+		t.Helper()
+		req, _ := http.NewRequest(http.MethodGet, api+"/candidates", nil)
+		req.Header.Set("Authorization", "Bearer "+token)
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	ta, tb := exchange(a.IssueCode()), exchange(b.IssueCode())
+	if ta.API != a.APIURL() || tb.API != b.APIURL() || ta.API == tb.API {
+		t.Fatalf("api fields %s and %s; want %s and %s", ta.API, tb.API, a.APIURL(), b.APIURL())
+	}
+	if list(ta.API, ta.AccessToken) != 200 || list(tb.API, tb.AccessToken) != 200 {
+		t.Error("an account refused its own token")
+	}
+	if list(tb.API, ta.AccessToken) != 401 || list(ta.API, tb.AccessToken) != 401 {
+		t.Error("an account accepted another account's token")
+	}
+	b.RevokeAll()
+	if list(tb.API, tb.AccessToken) != 401 || list(ta.API, ta.AccessToken) != 200 {
+		t.Error("revoking b's tokens did not revoke b's only")
+	}
+}

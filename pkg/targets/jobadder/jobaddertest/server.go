@@ -135,11 +135,37 @@ type Server struct {
 	conns targetstest.Conns // NewServer's only
 	down  atomic.Bool       // SetDown
 
+	// identity, when set, is the server whose identity endpoints issue this account's codes
+	// and tokens (see [Server.AddAccount]); nil: this server's own.
+	identity *Server
+
 	mu    sync.Mutex
 	store store
 }
 
 var _ http.Handler = (*Server)(nil)
+
+// AddAccount starts another JobAdder account behind s's identity server, as JobAdder serves
+// many accounts behind id.jobadder.com: the account's codes ([Server.IssueCode] on it) are
+// exchanged at s's token endpoint, and the token's api field points at the account's own API,
+// which refuses the tokens of any other account. The account has its own candidates and
+// State (its identity counters stay on s). Close it when done.
+func (s *Server) AddAccount(cfg Config) *Server {
+	id := s.idServer()
+	cfg.ClientID, cfg.ClientSecret, cfg.RedirectURI = id.cfg.ClientID, id.cfg.ClientSecret, id.cfg.RedirectURI
+	cfg.Scopes, cfg.AccessTokenTTL, cfg.RefreshTokenTTL, cfg.CodeTTL = id.cfg.Scopes, id.cfg.AccessTokenTTL, id.cfg.RefreshTokenTTL, id.cfg.CodeTTL
+	a := NewServer(cfg)
+	a.identity = id
+	return a
+}
+
+// idServer is the server that holds s's codes and tokens.
+func (s *Server) idServer() *Server {
+	if s.identity != nil {
+		return s.identity
+	}
+	return s
+}
 
 // New returns a server that does not listen: serve [Server.Handler] yourself (the sandbox does).
 // It panics if cfg is invalid (see [Config.Validate]), as httptest.NewServer does on failure.
