@@ -35,7 +35,8 @@ workflows file); the workers' environment is the connection "default" of each ta
 
   list                         every stored connection (--json)
   show NAME --target T         one connection (--json); secrets are never shown
-  add NAME --target T          store a connection:
+  add NAME --target T          store a connection ([--max-in-flight N]: its jobs in flight across
+                               the fleet, default 64):
         JobAdder:  [--allow-duplicates]; then authorise it: enqueue connect NAME --target jobadder
         Bullhorn:  --client-id ID --username USER [--calls-per-minute N] [--login-info-url URL];
                    the client secret and password from --client-secret-file and --password-file,
@@ -49,7 +50,7 @@ workflows file); the workers' environment is the connection "default" of each ta
 // connFlags are the flags of the connections commands.
 type connFlags struct {
 	target, reason, clientID, username, loginInfoURL, clientSecretFile, passwordFile string
-	callsPerMinute                                                                   int
+	callsPerMinute, maxInFlight                                                      int
 	allowDuplicates, asJSON, yes                                                     bool
 }
 
@@ -77,6 +78,7 @@ func runConnections(ctx context.Context, a *app, args []string) int {
 	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
 	switch sub {
 	case "add":
+		fs.IntVar(&f.maxInFlight, "max-in-flight", 0, "cap on the connection's jobs in flight across all workers (default 64)")
 		fs.BoolVar(&f.allowDuplicates, "allow-duplicates", false, "JobAdder: create a candidate even when JobAdder reports the email exists")
 		fs.StringVar(&f.clientID, "client-id", "", "Bullhorn OAuth client id")
 		fs.StringVar(&f.username, "username", "", "Bullhorn API user")
@@ -161,15 +163,48 @@ func (a *app) listConnections(ctx context.Context, store *connections.Store, f c
 	return a.printConnections(list, f.asJSON)
 }
 
+// queueState is what the jobs stream holds for a connection: its consumer's waiting and
+// running jobs (jobs published on hrpush.push.<target>.<name>; those that name the connection
+// on the target's own subject are counted with the default connection's).
+type queueState struct {
+	Backlog  uint64 `json:"backlog"`
+	InFlight int    `json:"in_flight"`
+}
+
+func (a *app) queueState(target, name string) queueState {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	durable := jobs.ConsumerPrefix + target + "-" + name
+	if name == connections.Default {
+		durable = jobs.ConsumerPrefix + target
+	}
+	cons, err := a.js.Consumer(ctx, jobs.JobsStream, durable)
+	if err != nil {
+		// No consumer: no worker pulled the connection's jobs for an hour; count its subject.
+		s, err := a.js.Stream(ctx, jobs.JobsStream)
+		if err != nil {
+			return queueState{}
+		}
+		info, err := s.Info(ctx, jetstream.WithSubjectFilter(jobs.SubjectPrefix+target+"."+name))
+		if err != nil {
+			return queueState{}
+		}
+		return queueState{Backlog: info.State.Subjects[jobs.SubjectPrefix+target+"."+name]}
+	}
+	info := cons.CachedInfo()
+	return queueState{Backlog: info.NumPending, InFlight: info.NumAckPending}
+}
+
 func (a *app) printConnections(list []*connections.Connection, asJSON bool) int {
 	if asJSON {
 		type view struct {
 			*connections.Connection
-			Secrets []string `json:"secrets,omitempty"` // names only
+			Secrets []string   `json:"secrets,omitempty"` // names only
+			Queue   queueState `json:"queue"`
 		}
 		out := make([]view, 0, len(list))
 		for _, c := range list {
-			v := view{Connection: c}
+			v := view{Connection: c, Queue: a.queueState(c.Target, c.Name)}
 			if c.Secrets != nil {
 				v.Secrets = []string{"sealed with key " + c.Secrets.KeyID}
 			}
@@ -183,19 +218,20 @@ func (a *app) printConnections(list []*connections.Connection, asJSON bool) int 
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tNAME\tSTATE\tSETTINGS\tUPDATED")
+	fmt.Fprintln(tw, "TARGET\tNAME\tSTATE\tBACKLOG\tIN FLIGHT\tSETTINGS\tUPDATED")
 	for _, c := range list {
 		state := "active"
 		if c.Paused != "" {
 			state = "paused: " + c.Paused
 		}
 		var settings []string
-		for _, k := range []string{"allow_duplicates", "client_id", "username", "calls_per_minute", "login_info_url"} {
+		for _, k := range []string{"allow_duplicates", "max_in_flight", "client_id", "username", "calls_per_minute", "login_info_url"} {
 			if v := c.Settings[k]; v != "" {
 				settings = append(settings, k+"="+v)
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", c.Target, c.Name, state, strings.Join(settings, " "), c.UpdatedAt.Format(time.RFC3339))
+		q := a.queueState(c.Target, c.Name)
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.Target, c.Name, state, q.Backlog, q.InFlight, strings.Join(settings, " "), c.UpdatedAt.Format(time.RFC3339))
 	}
 	_ = tw.Flush()
 	return exitOK
@@ -203,6 +239,9 @@ func (a *app) printConnections(list []*connections.Connection, asJSON bool) int 
 
 func (a *app) addConnection(ctx context.Context, store *connections.Store, name string, f connFlags) int {
 	c := &connections.Connection{Name: name, Target: f.target, Settings: map[string]string{}}
+	if f.maxInFlight > 0 {
+		c.Settings["max_in_flight"] = strconv.Itoa(f.maxInFlight)
+	}
 	switch f.target {
 	case "jobadder":
 		if f.allowDuplicates {

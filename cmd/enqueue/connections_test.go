@@ -51,8 +51,13 @@ func TestConnectionsCommands(t *testing.T) {
 	if code, out := cli("connections", "pause", "acme", "--target", "bullhorn", "--reason", "maintenance"); code != exitOK {
 		t.Errorf("pause: %d %s", code, out)
 	}
-	if code, out := cli("connections", "list"); code != exitOK || !strings.Contains(out, "paused: maintenance") || !strings.Contains(out, "username=api.acme") {
-		t.Errorf("list: %d %s", code, out)
+	for _, k := range []string{"p1", "p2", "p3"} {
+		if code, out := cli("push", "--workflow-id", "w", "--target", "bullhorn", "--connection", "acme", "--source-key", "s", "--profile-key", k); code != exitOK {
+			t.Fatalf("push: %d %s", code, out)
+		}
+	}
+	if code, out := cli("connections", "list"); code != exitOK || !strings.Contains(out, "paused: maintenance  3        0") || !strings.Contains(out, "username=api.acme") {
+		t.Errorf("list (want the 3 jobs waiting for acme): %d %s", code, out)
 	}
 	if code, out := cli("connections", "show", "acme", "--target", "bullhorn", "--json"); code != exitOK || !strings.Contains(out, `"sealed with key`) {
 		t.Errorf("show --json: %d %s", code, out)

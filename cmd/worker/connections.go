@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/hrpush/hrpush/pkg/connections"
 	"github.com/hrpush/hrpush/pkg/jobs"
@@ -84,6 +85,19 @@ func (s *connectionSet) Destination(ctx context.Context, target, name string) (w
 	s.mu.Unlock()
 	s.log.Info("connection ready", "target", target, "connection", name)
 	return d, nil
+}
+
+// maxInFlight is the connection's cap on jobs in flight across the fleet (its setting
+// max_in_flight), or 0 for the worker's default (jobs.Config.MaxInFlight).
+func (s *connectionSet) maxInFlight(target, name string) int {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c, _, err := s.store.Get(ctx, target, name)
+	if err != nil {
+		return 0
+	}
+	n, _ := strconv.Atoi(c.Settings["max_in_flight"])
+	return max(n, 0)
 }
 
 // jobadder builds a JobAdder connection: the app of the environment, the account's consent

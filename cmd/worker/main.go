@@ -264,6 +264,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		JetStream:     js,
 		Handlers:      handlers,
 		Partition:     pipeline.Connection,
+		MaxInFlight:   conns.maxInFlight,
 		Concurrency:   cfg.Concurrency,
 		AckWait:       cfg.AckWait,
 		MaxDeliveries: cfg.MaxDeliveries,

@@ -162,7 +162,7 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 	}
 	_, body := get("/metrics")
 	for _, want := range []string{
-		`hrpush_jobs_total{event="written",outcome="created",target="jobadder"} 1`,
+		`hrpush_jobs_total{connection="default",event="written",outcome="created",target="jobadder"} 1`,
 		`hrpush_jobs_in_flight{target="jobadder"} 0`,
 		`hrpush_target_paused{target="jobadder"} 0`,
 		`hrpush_job_deliveries_bucket{outcome="created",target="jobadder",le="2"} 1`,

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"cmp"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
@@ -19,8 +21,8 @@ func newMetrics() *metrics {
 		reg: prometheus.NewRegistry(),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hrpush_jobs_total",
-			Help: "Jobs finished by this worker, by target, outcome (created, updated, discarded, failed) and run event.",
-		}, []string{"target", "outcome", "event"}),
+			Help: "Jobs finished by this worker, by target, connection (ATS account), outcome (created, updated, discarded, failed) and run event.",
+		}, []string{"target", "connection", "outcome", "event"}),
 		deliveries: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hrpush_job_deliveries",
 			Help:    "Deliveries a job needed before it finished, by target and outcome.",
@@ -34,7 +36,7 @@ func newMetrics() *metrics {
 
 // observe counts a finished job (jobs.Config.Observe).
 func (m *metrics) observe(e jobs.Event) {
-	m.jobs.WithLabelValues(e.Target, string(e.Outcome), e.Event).Inc()
+	m.jobs.WithLabelValues(e.Target, cmp.Or(e.Connection, "default"), string(e.Outcome), e.Event).Inc()
 	m.deliveries.WithLabelValues(e.Target, string(e.Outcome)).Observe(float64(e.Attempts))
 }
 
@@ -43,19 +45,22 @@ func (m *metrics) watch(w *jobs.Worker) {
 	m.reg.MustRegister(&statusCollector{
 		w:        w,
 		inFlight: prometheus.NewDesc("hrpush_jobs_in_flight", "Jobs running now in this worker.", []string{"target"}, nil),
-		paused:   prometheus.NewDesc("hrpush_target_paused", "1 while the target is paused because its credentials were refused.", []string{"target"}, nil),
+		paused:   prometheus.NewDesc("hrpush_target_paused", "1 while a connection of the target is paused (credentials refused, or down).", []string{"target"}, nil),
+		connPaused: prometheus.NewDesc("hrpush_connection_paused", "1 while the connection (ATS account) is paused (credentials refused, or down), for the connections this worker has run jobs of.",
+			[]string{"target", "connection"}, nil),
 	})
 }
 
 // statusCollector reports each target's running jobs and pause state.
 type statusCollector struct {
-	w                *jobs.Worker
-	inFlight, paused *prometheus.Desc
+	w                            *jobs.Worker
+	inFlight, paused, connPaused *prometheus.Desc
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inFlight
 	ch <- c.paused
+	ch <- c.connPaused
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
@@ -66,5 +71,12 @@ func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		ch <- prometheus.MustNewConstMetric(c.inFlight, prometheus.GaugeValue, float64(st.InFlight), st.Target)
 		ch <- prometheus.MustNewConstMetric(c.paused, prometheus.GaugeValue, paused, st.Target)
+		for _, ps := range st.Partitions {
+			v := 0.0
+			if ps.Paused {
+				v = 1
+			}
+			ch <- prometheus.MustNewConstMetric(c.connPaused, prometheus.GaugeValue, v, st.Target, cmp.Or(ps.Name, "default"))
+		}
 	}
 }

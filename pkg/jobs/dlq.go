@@ -20,6 +20,8 @@ type DeadLetter struct {
 	JobID      string `json:"job_id,omitempty"`
 	WorkflowID string `json:"workflow_id,omitempty"`
 	Target     string `json:"target,omitempty"`
+	// Connection is the account the job was for, once known; "" is the default one.
+	Connection string `json:"connection,omitempty"`
 	SourceKey  string `json:"source_key,omitempty"`
 	ProfileKey string `json:"profile_key,omitempty"`
 	BatchID    string `json:"batch_id,omitempty"`

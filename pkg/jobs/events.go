@@ -26,10 +26,12 @@ const (
 // Event is one job's outcome, published by the worker that finished it on
 // hrpush.events.<batch id>. Any process can read a batch's events to follow or report it.
 type Event struct {
-	JobID      string    `json:"job_id"`
-	BatchID    string    `json:"batch_id,omitempty"`
-	WorkflowID string    `json:"workflow_id,omitempty"`
-	Target     string    `json:"target,omitempty"`
+	JobID      string `json:"job_id"`
+	BatchID    string `json:"batch_id,omitempty"`
+	WorkflowID string `json:"workflow_id,omitempty"`
+	Target     string `json:"target,omitempty"`
+	// Connection is the account the job wrote to (its partition); "" is the default one.
+	Connection string    `json:"connection,omitempty"`
 	SourceKey  string    `json:"source_key,omitempty"`
 	ProfileKey string    `json:"profile_key,omitempty"`
 	Outcome    Outcome   `json:"outcome"`

@@ -111,6 +111,12 @@ func TestWorkerSharesSlotsBetweenConnections(t *testing.T) {
 		c.Concurrency = 4
 		c.ScanInterval = 50 * time.Millisecond
 		c.Partition = func(j *jobs.Job) string { return j.Connection }
+		c.MaxInFlight = func(_, conn string) int {
+			if conn == "b" {
+				return 7
+			}
+			return 0
+		}
 	})
 	p := jobs.NewPublisher(js)
 	batch := func(conn string, from, n int) []*jobs.Job {
@@ -146,4 +152,13 @@ func TestWorkerSharesSlotsBetweenConnections(t *testing.T) {
 		t.Errorf("a did %d jobs while b's 50 waited: b did not get its share of the slots", meanwhile)
 	}
 	waitFor(t, "connection a's backlog", func() bool { return doneA.Load() == backlog })
+	for conn, want := range map[string]int{"a": 64, "b": 7} {
+		cons, err := js.Consumer(t.Context(), jobs.JobsStream, jobs.ConsumerPrefix+"jobadder-"+conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := cons.CachedInfo().Config.MaxAckPending; got != want {
+			t.Errorf("connection %s: its consumer lets %d jobs in flight, want %d", conn, got, want)
+		}
+	}
 }

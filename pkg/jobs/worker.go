@@ -95,7 +95,7 @@ type Config struct {
 	MaxInFlight             func(target, connection string) int
 	// ScanInterval is how often the worker looks for connections with waiting jobs (one
 	// stream info request for every target and connection): an idle connection costs no pull
-	// loop, and a new job of an idle connection waits at most this long. Default 1 s.
+	// loop, and a new job of an idle connection waits at most this long. Default 250 ms.
 	ScanInterval time.Duration
 	// PullExpiry is how long one pull request waits for jobs. Keep it short (a few seconds).
 	// Default 2 s.
@@ -125,7 +125,7 @@ func (c Config) WithDefaults() Config {
 	c.OutageAfter = cmp.Or(c.OutageAfter, 3)
 	c.PullExpiry = cmp.Or(c.PullExpiry, 2*time.Second)
 	c.ConnectionMaxAckPending = cmp.Or(c.ConnectionMaxAckPending, 64)
-	c.ScanInterval = cmp.Or(c.ScanInterval, time.Second)
+	c.ScanInterval = cmp.Or(c.ScanInterval, 250*time.Millisecond)
 	c.ShutdownGrace = cmp.Or(c.ShutdownGrace, 20*time.Second)
 	if c.Name == "" {
 		host, _ := os.Hostname()
@@ -736,6 +736,7 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 	if partition != "" {
 		log = log.With("connection", partition)
 	}
+	d.Connection = partition
 	g := l.gate(partition)
 	if d := g.remaining(); d > 0 && (g.isBlocked() || d > w.cfg.RetryBudget) {
 		// Its account is paused while the others run: do not hold a slot for the pause.
@@ -764,6 +765,7 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 			log.Info("target credentials accepted again; target resumed")
 		}
 		ev := w.event(job, attempt)
+		ev.Connection = partition
 		ev.Outcome, ev.Event, ev.ATSID = res.Outcome, cmp.Or(res.Event, "written"), res.ATSID
 		if res.Outcome == Discarded {
 			ev.Event = cmp.Or(res.Event, "logics_discard")
@@ -914,6 +916,7 @@ func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, job *Job, d *DeadL
 		return
 	}
 	ev := w.event(job, d.Attempts)
+	ev.Connection = cmp.Or(d.Connection, job.Connection)
 	ev.Outcome, ev.Event, ev.Reason, ev.Error = Failed, d.Reason, d.Class, truncate(d.Error, 512)
 	if ev.JobID == "" {
 		ev.JobID = "seq-" + strconv.FormatUint(d.StreamSeq, 10)
