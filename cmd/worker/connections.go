@@ -119,12 +119,12 @@ func (s *connectionSet) jobadder(c *connections.Connection) (workflow.Destinatio
 	if err != nil {
 		return workflow.Destination{}, err
 	}
-	target, err := jobadder.NewTarget(jobadder.TargetConfig{Client: client, IDs: s.buckets.IDs, Logger: s.log, Connection: c.Name})
+	dup, _ := strconv.ParseBool(c.Settings["allow_duplicates"])
+	target, err := jobadder.NewTarget(jobadder.TargetConfig{Client: client, IDs: s.buckets.IDs, Logger: s.log, Connection: c.Name, AllowDuplicates: dup})
 	if err != nil {
 		return workflow.Destination{}, err
 	}
-	dup, _ := strconv.ParseBool(c.Settings["allow_duplicates"])
-	return workflow.Destination{Target: target, Format: jobadderFormat, AllowDuplicates: dup}, nil
+	return workflow.Destination{Target: target, Format: jobadderFormat}, nil
 }
 
 // bullhorn builds a Bullhorn connection from its stored API user.

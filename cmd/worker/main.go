@@ -29,6 +29,8 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/transport"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
@@ -210,6 +212,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	formats := workflow.NewRegistry()
 	formats.Format("jobadder", jobadderFormat)
 	formats.Format("bullhorn", bullhornFormat)
+	formats.Options("jobadder", jobadder.Options)
+	formats.Options("bullhorn", bullhorn.Options)
 	var workflows *workflow.Set
 	if cfg.WorkflowsFile != "" {
 		var err error

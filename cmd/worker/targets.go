@@ -72,11 +72,11 @@ func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 	if err != nil {
 		return workflow.Destination{}, &configError{err.Error()}
 	}
-	target, err := jobadder.NewTarget(jobadder.TargetConfig{Client: client, IDs: buckets.IDs, Logger: log})
+	target, err := jobadder.NewTarget(jobadder.TargetConfig{Client: client, IDs: buckets.IDs, Logger: log, AllowDuplicates: cfg.JobAdderAllowDuplicates})
 	if err != nil {
 		return workflow.Destination{}, &configError{err.Error()}
 	}
-	return workflow.Destination{Target: target, Format: jobadderFormat, AllowDuplicates: cfg.JobAdderAllowDuplicates}, nil
+	return workflow.Destination{Target: target, Format: jobadderFormat}, nil
 }
 
 func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {

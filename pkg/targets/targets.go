@@ -48,10 +48,33 @@ type Item struct {
 	Payload map[string]any
 	// Resume is the profile's resume, uploaded once per candidate; nil when it has none.
 	Resume *Document
-	// AllowDuplicates asks the target to create a new candidate even when the ATS reports one
-	// with the same email (JobAdder's X-Allow-Duplicates).
-	AllowDuplicates bool
+	// Options are the workflow's options for the target (options: in the workflows file), as
+	// the target declared them ([OptionKinds]); they override the connection's settings.
+	Options Options
 }
+
+// Options are a workflow's options for a target, by name: a bool for an [OptionBool].
+type Options map[string]any
+
+// Bool returns the bool option name, or def when the workflow does not set it.
+func (o Options) Bool(name string, def bool) bool {
+	if v, ok := o[name].(bool); ok {
+		return v
+	}
+	return def
+}
+
+// OptionKind is the type of an option's value.
+type OptionKind int
+
+// The kinds of options.
+const (
+	OptionBool OptionKind = iota + 1
+)
+
+// OptionKinds declare the options a target accepts from a workflow, by name. Each target
+// package exports its own; the workflows file is checked against them.
+type OptionKinds map[string]OptionKind
 
 // Document is a file to attach to a candidate. Open is called only when the target decides to
 // upload it, so a redelivered job whose resume is already uploaded does not download it again.

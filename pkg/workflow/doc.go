@@ -26,7 +26,7 @@
 //	      - 'if (.email // "") == "" then null else . end'
 //	      - '.skillTags += ["from-hrflow"]'
 //	    options:
-//	      allow_duplicates: false    # JobAdder only
+//	      allow_duplicates: false    # declared by the target (jobadder.Options, bullhorn.Options)
 //	    timeout: 2s                  # overrides the file's
 //
 // "@file.jq" paths are relative to the workflows file's directory. "go:NAME" names a [Format]

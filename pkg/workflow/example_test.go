@@ -7,6 +7,7 @@ import (
 	"strings"
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
@@ -74,6 +75,8 @@ workflows:
 // A broken workflows file is refused as a whole, every problem named with the file, the
 // workflow and the field.
 func ExampleLoad_errors() {
+	reg := workflow.NewRegistry()
+	reg.Options("jobadder", jobadder.Options) // what the target accepts from a workflow
 	_, err := workflow.Parse("workflows.yaml", []byte(`
 workflows:
   engineers-to-jobadder:
@@ -84,7 +87,7 @@ workflows:
       - 'if .email then'
     options:
       allow_duplicates: maybe
-`), workflow.NewRegistry())
+`), reg)
 	fmt.Println(err)
 	// Output:
 	// workflows.yaml: workflow "engineers-to-jobadder": format: go:nosuch is not a registered Go format (none is registered)

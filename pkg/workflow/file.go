@@ -56,7 +56,7 @@ type Workflow struct {
 
 	format  step
 	logics  []step
-	options []func(*targets.Item)
+	options targets.Options
 }
 
 // Set is the workflows of a workflows file, by id; [Load] returns it. It is read-only and
@@ -441,43 +441,16 @@ func (p *parser) program(id, field, spec string) (string, *gojq.Code) {
 
 // option is a target option a workflow may set: how to read its value and how it changes the
 // item pushed.
-type option struct {
-	parse func(n *yaml.Node) (func(*targets.Item), error)
-}
-
-// targetOptions declares, per target, the options a workflow may set. A target adds its
-// options here and reads them from the [targets.Item] it is given.
-func targetOptions(target string) map[string]option {
-	switch target {
-	case "jobadder":
-		return map[string]option{
-			// Create a new candidate when JobAdder reports the email exists (else update it).
-			"allow_duplicates": boolOption(func(it *targets.Item, v bool) { it.AllowDuplicates = v }),
-		}
-	}
-	return nil
-}
-
-func boolOption(apply func(*targets.Item, bool)) option {
-	return option{parse: func(n *yaml.Node) (func(*targets.Item), error) {
-		var v bool
-		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&v) != nil {
-			return nil, fmt.Errorf("want true or false, got %q (line %d)", n.Value, n.Line)
-		}
-		return func(it *targets.Item) { apply(it, v) }, nil
-	}}
-}
-
-func (p *parser) options(id, target string, n *yaml.Node) []func(*targets.Item) {
+func (p *parser) options(id, target string, n *yaml.Node) targets.Options {
 	m, ok := p.mapping(n, id, "options")
 	if !ok {
 		return nil
 	}
-	known := targetOptions(target)
-	var out []func(*targets.Item)
+	known := p.reg.lookupOptions(target)
+	out := targets.Options{}
 	for i, k := range m.keys {
 		field := "options." + k
-		opt, ok := known[k]
+		kind, ok := known[k]
 		if !ok {
 			if len(known) == 0 {
 				p.fail(id, field, "unknown option: %s has no options", target)
@@ -486,12 +459,25 @@ func (p *parser) options(id, target string, n *yaml.Node) []func(*targets.Item) 
 			}
 			continue
 		}
-		apply, err := opt.parse(m.values[i])
+		v, err := optionValue(kind, m.values[i])
 		if err != nil {
 			p.failErr(id, field, err)
 			continue
 		}
-		out = append(out, apply)
+		out[k] = v
 	}
 	return out
+}
+
+// optionValue reads an option's value of kind.
+func optionValue(kind targets.OptionKind, n *yaml.Node) (any, error) {
+	switch kind {
+	case targets.OptionBool:
+		var v bool
+		if n.Kind != yaml.ScalarNode || n.Tag != "!!bool" || n.Decode(&v) != nil {
+			return nil, fmt.Errorf("want true or false, got %q (line %d)", n.Value, n.Line)
+		}
+		return v, nil
+	}
+	return nil, fmt.Errorf("option of unknown kind %d", kind)
 }

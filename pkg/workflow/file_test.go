@@ -13,11 +13,13 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 )
 
 // testRegistry has a built-in format for jobadder, and Go functions named as in the tests.
 func testRegistry() *Registry {
 	reg := NewRegistry()
+	reg.Options("jobadder", targets.OptionKinds{"allow_duplicates": targets.OptionBool})
 	reg.Format("jobadder", func(p *hrflow.Profile) (map[string]any, error) {
 		return map[string]any{"email": p.Info.Email, "firstName": p.Info.FirstName}, nil
 	})
@@ -129,11 +131,7 @@ workflows:
 		t.Error("the set does not report its incremental workflow")
 	}
 	w, _ := set.Workflow("engineers-to-jobadder")
-	item := &targets.Item{}
-	for _, apply := range w.options {
-		apply(item)
-	}
-	if !item.AllowDuplicates {
+	if item := (&targets.Item{Options: w.options}); !item.Options.Bool("allow_duplicates", false) {
 		t.Error("allow_duplicates was not applied")
 	}
 }
@@ -259,6 +257,7 @@ func TestExampleFile(t *testing.T) {
 	t.Parallel()
 	reg := NewRegistry()
 	reg.Format("jobadder", func(*hrflow.Profile) (map[string]any, error) { return map[string]any{}, nil })
+	reg.Options("jobadder", jobadder.Options)
 	set, err := Load("../../examples/workflows.yaml", reg)
 	if err != nil {
 		t.Fatal(err)

@@ -44,14 +44,11 @@ type Downloader interface {
 	Download(ctx context.Context, url string) (io.ReadCloser, string, error)
 }
 
-// Destination is a target with the built-in format that goes with it and its options.
+// Destination is a target (one connection's) with the built-in format that goes with it.
 type Destination struct {
 	Target targets.Target
 	// Format is the target's built-in format, used when the pipeline has no workflows file.
 	Format Format
-	// AllowDuplicates asks the target to create a candidate even when the ATS reports one with
-	// the same email. A workflow's option allow_duplicates overrides it.
-	AllowDuplicates bool
 }
 
 // ErrUnknownConnection is wrapped by the errors of a [Connections] that knows no connection of
@@ -180,15 +177,12 @@ func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, erro
 		return jobs.Result{Outcome: jobs.Discarded, Event: EventLogicsDiscard}, nil
 	}
 	item := &targets.Item{
-		JobID:           job.ID,
-		SourceKey:       job.SourceKey,
-		ProfileKey:      job.ProfileKey,
-		Payload:         payload,
-		Resume:          p.resume(profile),
-		AllowDuplicates: dest.AllowDuplicates,
-	}
-	for _, apply := range wf.options {
-		apply(item)
+		JobID:      job.ID,
+		SourceKey:  job.SourceKey,
+		ProfileKey: job.ProfileKey,
+		Payload:    payload,
+		Resume:     p.resume(profile),
+		Options:    wf.options,
 	}
 	res, err := dest.Target.Push(ctx, item)
 	if _, refused := errors.AsType[*transport.RefusedError](err); refused {

@@ -441,7 +441,7 @@ func TestBadJobs(t *testing.T) {
 }
 
 // TestWithoutFile checks that without a workflows file every workflow id is accepted with the
-// target's built-in format, and the destination's options apply.
+// target's built-in format, and no option is set (the target's connection decides).
 func TestWithoutFile(t *testing.T) {
 	t.Parallel()
 	b := setup(t, "", nil)
@@ -452,7 +452,7 @@ func TestWithoutFile(t *testing.T) {
 		}
 	}
 	items := b.target.pushed()
-	if len(items) != 2 || items[0].Payload["source"] != "builtin" || items[0].AllowDuplicates {
+	if len(items) != 2 || items[0].Payload["source"] != "builtin" || len(items[0].Options) != 0 {
 		t.Errorf("items = %+v", items)
 	}
 }
@@ -467,8 +467,9 @@ func TestOptions(t *testing.T) {
 		}
 	}
 	items := b.target.pushed()
-	if !items[0].AllowDuplicates || items[1].AllowDuplicates {
-		t.Errorf("allow duplicates: dups %v, plain %v", items[0].AllowDuplicates, items[1].AllowDuplicates)
+	dups, plain := items[0].Options.Bool("allow_duplicates", false), items[1].Options.Bool("allow_duplicates", false)
+	if !dups || plain {
+		t.Errorf("allow duplicates: dups %v, plain %v", dups, plain)
 	}
 }
 

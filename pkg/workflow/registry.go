@@ -3,6 +3,7 @@ package workflow
 import (
 	"context"
 	"fmt"
+	"github.com/hrpush/hrpush/pkg/targets"
 	"maps"
 	"regexp"
 	"slices"
@@ -34,11 +35,18 @@ type Logic func(ctx context.Context, item map[string]any, p *hrflow.Profile) (ma
 type Registry struct {
 	formats map[string]Format
 	logics  map[string]Logic
+	options map[string]targets.OptionKinds // by target
 }
 
 // NewRegistry returns an empty registry.
 func NewRegistry() *Registry {
-	return &Registry{formats: map[string]Format{}, logics: map[string]Logic{}}
+	return &Registry{formats: map[string]Format{}, logics: map[string]Logic{}, options: map[string]targets.OptionKinds{}}
+}
+
+// Options declares the options a workflow may set for target (each target package exports
+// its own, e.g. jobadder.Options); a target without declared options accepts none.
+func (r *Registry) Options(target string, kinds targets.OptionKinds) {
+	r.options[target] = kinds
 }
 
 // funcName is what a registered name may contain.
@@ -76,6 +84,14 @@ func (r *Registry) lookupFormat(name string) (Format, bool) {
 	}
 	f, ok := r.formats[name]
 	return f, ok
+}
+
+// lookupOptions returns the options declared for target; r may be nil.
+func (r *Registry) lookupOptions(target string) targets.OptionKinds {
+	if r == nil {
+		return nil
+	}
+	return r.options[target]
 }
 
 // lookupLogic returns the logic registered under name; r may be nil.

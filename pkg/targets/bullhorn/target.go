@@ -79,6 +79,10 @@ type Target struct {
 	rows     []rowKind
 }
 
+// Options are the options a workflow may set for Bullhorn: allow_duplicates (bool), which
+// creates a candidate without looking for one with the same email.
+var Options = targets.OptionKinds{"allow_duplicates": targets.OptionBool} //nolint:gochecknoglobals // read-only declaration
+
 // NewTarget returns a Target for cfg.
 func NewTarget(cfg TargetConfig) (*Target, error) {
 	if cfg.Client == nil || cfg.IDs == nil || cfg.Locks == nil {
@@ -167,7 +171,7 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 		return nil, targets.Permanent(err)
 	}
 	key := targets.RecordKey(t.ns, item.SourceKey, item.ProfileKey)
-	byEmail := p.email != "" && !item.AllowDuplicates
+	byEmail := p.email != "" && !item.Options.Bool("allow_duplicates", false)
 	lock := key
 	if byEmail {
 		lock = t.ns + "\x00email\x00" + strings.ToLower(p.email) // one account's email

@@ -378,7 +378,7 @@ func TestTargetPush(t *testing.T) {
 		})
 		var opens atomic.Int32
 		item := testItem(t, &opens)
-		item.AllowDuplicates = true
+		item.Options = targets.Options{"allow_duplicates": true}
 		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "1001", ResumeUploaded: true})
 		wantCounts(t, api, [4]int{2, 2, 2, 1})
 	})

@@ -26,6 +26,10 @@ type TargetConfig struct {
 	// Connection names the account, so that its records are its own (targets.Namespace).
 	// Default "": the default connection.
 	Connection string
+	// AllowDuplicates is the account's default for the option allow_duplicates (see
+	// [Options]): create a candidate even when JobAdder reports the email exists, with its
+	// X-Allow-Duplicates override code, instead of updating the existing one.
+	AllowDuplicates bool
 	// IDs is the KV bucket that remembers which candidate each profile became.
 	IDs jetstream.KeyValue
 	// Logger defaults to discarding.
@@ -38,6 +42,7 @@ type TargetConfig struct {
 // push stays idempotent.
 type Target struct {
 	ns     string // the account's namespace of record keys
+	dups   bool   // the account's allow_duplicates
 	client *Client
 	ids    targets.Records
 	logger *slog.Logger
@@ -51,6 +56,7 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 	}
 	t := &Target{
 		ns:     targets.Namespace("jobadder", cfg.Connection),
+		dups:   cfg.AllowDuplicates,
 		client: cfg.Client,
 		ids:    targets.Records{KV: cfg.IDs, Name: "jobadder: candidate id record"},
 		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
@@ -60,6 +66,14 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 		t.now = time.Now
 	}
 	return t, nil
+}
+
+// Options are the options a workflow may set for JobAdder: allow_duplicates (bool).
+var Options = targets.OptionKinds{"allow_duplicates": targets.OptionBool} //nolint:gochecknoglobals // read-only declaration
+
+// allowDuplicates is the item's allow_duplicates option, else the account's.
+func (t *Target) allowDuplicates(item *targets.Item) bool {
+	return item.Options.Bool("allow_duplicates", t.dups)
 }
 
 // Name returns "jobadder".
@@ -129,7 +143,7 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 		}
 	}
 	if rec.CandidateID == 0 {
-		if email, _ := item.Payload["email"].(string); strings.TrimSpace(email) == "" || item.AllowDuplicates {
+		if email, _ := item.Payload["email"].(string); strings.TrimSpace(email) == "" || t.allowDuplicates(item) {
 			rec.CreatingAt, rec.CreatingJob = t.now(), item.JobID
 			if err := t.save(ctx, key, &rec); err != nil {
 				return nil, err
@@ -174,7 +188,7 @@ func (t *Target) create(ctx context.Context, item *targets.Item) (int, targets.A
 		}
 		return c.CandidateID, targets.Created, nil
 	}
-	if item.AllowDuplicates {
+	if t.allowDuplicates(item) {
 		if conflict.OverrideCode == "" {
 			return 0, "", targets.Permanent(fmt.Errorf("%w (without a duplicate override code)", conflict))
 		}
@@ -226,7 +240,7 @@ func (t *Target) update(ctx context.Context, id int, item *targets.Item) error {
 	if !errors.As(err, &conflict) {
 		return err
 	}
-	if !item.AllowDuplicates || conflict.OverrideCode == "" {
+	if !t.allowDuplicates(item) || conflict.OverrideCode == "" {
 		return targets.Permanent(fmt.Errorf("%w; allow duplicates in the workflow to update it anyway", conflict))
 	}
 	_, err = t.client.Candidates.Update(ctx, id, body, conflict.OverrideCode)

@@ -142,7 +142,7 @@ func TestTargetPush(t *testing.T) {
 			writeJSON(w, http.StatusConflict, `{"message": "Candidate with this email already exists"}`)
 		})
 		item := testItem()
-		item.AllowDuplicates = true
+		item.Options = targets.Options{"allow_duplicates": true}
 		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "9"})
 	})
 
