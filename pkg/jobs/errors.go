@@ -138,3 +138,38 @@ func reasonOf(err error, def string) string {
 	}
 	return def
 }
+
+// verdict is what the runtime does with a delivery that failed (after its in-process retries).
+type verdict int
+
+const (
+	retryLater          verdict = iota // put back with the redelivery delay (or the throttle's wait)
+	putBackNow                         // shutdown: back without delay, not a failure
+	deadLetterNow                      // permanent: DLQ at once
+	deadLetterExhausted                // the delivery budget is spent: DLQ, class exhausted
+	pauseCredentials                   // refused credentials: pause the connection, job put back
+	pauseOutage                        // the connection is down: pause it, job put back
+)
+
+func (v verdict) String() string {
+	return [...]string{"retry later", "put back now", "dead-letter", "dead-letter (exhausted)", "pause: credentials", "pause: outage"}[v]
+}
+
+// decide is the one place a failed delivery's outcome is decided, from its class, whether its
+// connection now counts as down (see gate.unreachableFailure), and its delivery count.
+// Credentials and outages never spend the budget: their jobs wait, whatever the attempt.
+func decide(c class, down bool, attempt, maxDeliveries int) verdict {
+	switch {
+	case c == classShutdown:
+		return putBackNow
+	case c == classPermanent:
+		return deadLetterNow
+	case c == classCredentials:
+		return pauseCredentials
+	case down:
+		return pauseOutage
+	case attempt >= maxDeliveries:
+		return deadLetterExhausted
+	}
+	return retryLater
+}

@@ -785,26 +785,27 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 	c, wait := classify(ctx, err)
 	d.Error, d.Errors = err.Error(), errs
 	d.Reason = reasonOf(err, "write_failure")
-	switch {
-	case c == classShutdown:
+	down := c == classTransient && isUnavailable(err) && g.unreachableFailure(jobKey(job, meta), w.cfg.OutageAfter)
+	switch v := decide(c, down, attempt, w.cfg.MaxDeliveries); v {
+	case putBackNow:
 		log.Info("job interrupted by shutdown; put back on the queue")
 		w.putBack(hardCtx, msg, meta, 0, log)
-	case c == classPermanent:
+	case deadLetterNow, deadLetterExhausted:
 		d.Class = "permanent"
+		if v == deadLetterExhausted {
+			d.Class = "exhausted"
+			d.Error = fmt.Sprintf("gave up after %d deliveries: %s", attempt, err)
+		}
 		w.fail(hardCtx, msg, job, d, log)
-	case c == classCredentials:
+	case pauseCredentials:
 		pause := g.block(err, w.cfg.CredentialsPause)
 		log.Error("target credentials refused; target paused, job put back", "pause", pause, "error", err)
 		w.putBack(hardCtx, msg, meta, pause, log)
-	case c == classTransient && isUnavailable(err) && g.unreachableFailure(jobKey(job, meta), w.cfg.OutageAfter):
+	case pauseOutage:
 		pause := g.block(outageError{err}, w.cfg.CredentialsPause)
 		log.Error("target unreachable; target paused, job put back", "pause", pause, "error", err)
 		w.putBack(hardCtx, msg, meta, pause, log)
-	case attempt >= w.cfg.MaxDeliveries:
-		d.Class = "exhausted"
-		d.Error = fmt.Sprintf("gave up after %d deliveries: %s", attempt, err)
-		w.fail(hardCtx, msg, job, d, log)
-	default:
+	default: // retryLater
 		delay := w.redeliveryDelay(attempt)
 		if c == classThrottled {
 			delay = max(delay, wait)
