@@ -36,7 +36,8 @@ workflows file); the workers' environment is the connection "default" of each ta
   list                         every stored connection (--json)
   show NAME --target T         one connection (--json); secrets are never shown
   add NAME --target T          store a connection ([--max-in-flight N]: its jobs in flight across
-                               the fleet, default 64):
+                               the fleet, default 64; [--hrflow-api-user U --hrflow-api-secret-file F]:
+                               read its profiles from its own HrFlow account, not the workers'):
         JobAdder:  [--allow-duplicates]; then authorise it: enqueue connect NAME --target jobadder
         Bullhorn:  --client-id ID --username USER [--calls-per-minute N] [--login-info-url URL];
                    the client secret and password from --client-secret-file and --password-file,
@@ -50,6 +51,7 @@ workflows file); the workers' environment is the connection "default" of each ta
 // connFlags are the flags of the connections commands.
 type connFlags struct {
 	target, reason, clientID, username, loginInfoURL, clientSecretFile, passwordFile string
+	hrflowUser, hrflowSecretFile, hrflowURL                                          string
 	callsPerMinute, maxInFlight                                                      int
 	allowDuplicates, asJSON, yes                                                     bool
 }
@@ -79,6 +81,9 @@ func runConnections(ctx context.Context, a *app, args []string) int {
 	switch sub {
 	case "add":
 		fs.IntVar(&f.maxInFlight, "max-in-flight", 0, "cap on the connection's jobs in flight across all workers (default 64)")
+		fs.StringVar(&f.hrflowUser, "hrflow-api-user", "", "read this connection's profiles from its own HrFlow account (X-USER-EMAIL), with --hrflow-api-secret-file")
+		fs.StringVar(&f.hrflowSecretFile, "hrflow-api-secret-file", "", "file holding that HrFlow account's API key")
+		fs.StringVar(&f.hrflowURL, "hrflow-api-url", "", "that HrFlow account's API base (default: the workers' HRFLOW_API_URL)")
 		fs.BoolVar(&f.allowDuplicates, "allow-duplicates", false, "JobAdder: create a candidate even when JobAdder reports the email exists")
 		fs.StringVar(&f.clientID, "client-id", "", "Bullhorn OAuth client id")
 		fs.StringVar(&f.username, "username", "", "Bullhorn API user")
@@ -225,7 +230,7 @@ func (a *app) printConnections(list []*connections.Connection, asJSON bool) int 
 			state = "paused: " + c.Paused
 		}
 		var settings []string
-		for _, k := range []string{"allow_duplicates", "max_in_flight", "client_id", "username", "calls_per_minute", "login_info_url"} {
+		for _, k := range []string{"allow_duplicates", "max_in_flight", "client_id", "username", "calls_per_minute", "login_info_url", "hrflow_api_user"} {
 			if v := c.Settings[k]; v != "" {
 				settings = append(settings, k+"="+v)
 			}
@@ -241,6 +246,20 @@ func (a *app) addConnection(ctx context.Context, store *connections.Store, name 
 	c := &connections.Connection{Name: name, Target: f.target, Settings: map[string]string{}}
 	if f.maxInFlight > 0 {
 		c.Settings["max_in_flight"] = strconv.Itoa(f.maxInFlight)
+	}
+	secrets := map[string]string{}
+	if f.hrflowUser != "" {
+		if f.hrflowSecretFile == "" {
+			return a.fail("--hrflow-api-user needs --hrflow-api-secret-file")
+		}
+		key, err := fileOrEnv(f.hrflowSecretFile, "")
+		if err != nil {
+			return a.fail("%v", err)
+		}
+		c.Settings["hrflow_api_user"], secrets["hrflow_api_secret"] = f.hrflowUser, key
+		if f.hrflowURL != "" {
+			c.Settings["hrflow_api_url"] = f.hrflowURL
+		}
 	}
 	switch f.target {
 	case "jobadder":
@@ -266,11 +285,14 @@ func (a *app) addConnection(ctx context.Context, store *connections.Store, name 
 		if err != nil {
 			return a.fail("%v", err)
 		}
+		secrets["client_secret"], secrets["password"] = clientSecret, password
+	}
+	if len(secrets) > 0 {
 		keyring, err := keyringFromEnv()
 		if err != nil {
 			return a.fail("%v", err)
 		}
-		if c.Secrets, err = keyring.Seal(c.Target, c.Name, map[string]string{"client_secret": clientSecret, "password": password}); err != nil {
+		if c.Secrets, err = keyring.Seal(c.Target, c.Name, secrets); err != nil {
 			return a.fail("%v", err)
 		}
 	}

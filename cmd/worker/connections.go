@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -9,7 +10,9 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/workflow"
@@ -76,6 +79,14 @@ func (s *connectionSet) Destination(ctx context.Context, target, name string) (w
 		d, err = s.jobadder(c)
 	case "bullhorn":
 		d, err = s.bullhorn(c, secrets)
+	}
+	if user := c.Settings["hrflow_api_user"]; err == nil && user != "" {
+		// The connection reads its profiles from its own HrFlow account.
+		var hf *hrflow.Client
+		apiURL := cmp.Or(c.Settings["hrflow_api_url"], s.cfg.HrFlowAPIURL)
+		if hf, err = newHrFlowAccount(s.cfg, apiURL, user, secret.Value(secrets["hrflow_api_secret"]), s.cfg.Concurrency); err == nil {
+			d.Profiles, d.Downloader = hf.Profiles, hf
+		}
 	}
 	if err != nil {
 		return workflow.Destination{}, &targets.CredentialsError{Target: target, Reason: fmt.Sprintf("connection %s: %v", name, err)}

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
@@ -206,4 +207,63 @@ func TestE2EFourConnections(t *testing.T) {
 		}
 	}
 	waitUntil(t, "the jobs stream to empty", 30*time.Second, func() bool { return e.streamMsgs(jobs.JobsStream) == 0 })
+}
+
+// TestE2EConnectionOwnHrFlow: a connection with its own HrFlow account (an agency of an HR
+// platform) reads its profiles there, with its own sealed API key; the default connection
+// reads the environment's account, which does not hold them.
+func TestE2EConnectionOwnHrFlow(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, 3, jobaddertest.Config{})
+	tenantHF := hrflowtest.NewServer(hrflowtest.Config{APIKey: "tenant-hrflow-key", UserEmail: "ops@tenant.example"})
+	t.Cleanup(tenantHF.Close)
+	tenantKeys := tenantHF.Generate(testSource, 4, 99)
+	tenant := e.ja.AddAccount(jobaddertest.Config{})
+	t.Cleanup(tenant.Close)
+
+	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyring, err := connections.NewKeyring(testSecretsKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := keyring.Seal("jobadder", "tenant", map[string]string{"hrflow_api_secret": "tenant-hrflow-key"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := connections.NewStore(buckets.Connections).Create(t.Context(), &connections.Connection{Name: "tenant", Target: "jobadder", Secrets: sealed,
+		Settings: map[string]string{"hrflow_api_user": "ops@tenant.example", "hrflow_api_url": tenantHF.URL()}}); err != nil {
+		t.Fatal(err)
+	}
+	jc := e.ja.Config()
+	auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
+		RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(tenant.IssueCode()),
+		Tokens: buckets.Tokens, Connection: "tenant"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := auth.Token(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.worker("w1")
+	p := jobs.NewPublisher(e.js)
+	for i, k := range tenantKeys {
+		j := &jobs.Job{Version: jobs.Version, ID: fmt.Sprintf("t-%d", i), WorkflowID: "tenant", Target: "jobadder",
+			SourceKey: e.source, ProfileKey: k, Connection: "tenant", EnqueuedAt: time.Now().UTC()}
+		if _, err := p.Publish(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	e.enqueue("dflt", e.keys)
+	waitUntil(t, "each account's candidates", 60*time.Second, func() bool {
+		return tenant.State().Candidates == len(tenantKeys) && e.ja.State().Candidates == len(e.keys)
+	})
+	if n := e.streamMsgs(jobs.DLQStream); n != 0 {
+		t.Errorf("DLQ holds %d entries", n)
+	}
+	if tenantHF.Downloads() == 0 {
+		t.Error("the tenant's resumes were not read from its own HrFlow account")
+	}
 }

@@ -305,12 +305,17 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 // newHrFlow builds the HrFlow client: one pooled transport sized for every target's jobs at
 // once, and a guarded one for resume downloads.
 func newHrFlow(cfg config) (*hrflow.Client, error) {
+	return newHrFlowAccount(cfg, cfg.HrFlowAPIURL, cfg.HrFlowAPIUser, cfg.HrFlowAPISecret, cfg.Concurrency*cfg.targets())
+}
+
+// newHrFlowAccount builds the client of one HrFlow account: the environment's, or a
+// connection's own; conns is how many jobs may read at once.
+func newHrFlowAccount(cfg config, apiURL, user string, apiSecret secret.Value, conns int) (*hrflow.Client, error) {
 	guard, err := transport.NewGuard(transport.Policy{Allow: cfg.HrFlowDownloadAllow, Hosts: cfg.HrFlowDownloadHosts})
 	if err != nil {
 		return nil, fmt.Errorf("HRFLOW_DOWNLOAD_ALLOW or HRFLOW_DOWNLOAD_HOSTS: %w", err)
 	}
-	conns := cfg.Concurrency * cfg.targets()
-	return hrflow.New(hrflow.WithBaseURL(cfg.HrFlowAPIURL), hrflow.WithAPISecret(cfg.HrFlowAPISecret), hrflow.WithUserEmail(cfg.HrFlowAPIUser),
+	return hrflow.New(hrflow.WithBaseURL(apiURL), hrflow.WithAPISecret(apiSecret), hrflow.WithUserEmail(user),
 		hrflow.WithHTTPClient(transport.Client(conns, hrflow.DefaultTimeout)),
 		hrflow.WithDownloadClient(guard.Client(conns, cmp.Or(cfg.HrFlowDownloadTimeout, hrflow.DefaultDownloadTimeout))))
 }

@@ -49,6 +49,10 @@ type Destination struct {
 	Target targets.Target
 	// Format is the target's built-in format, used when the pipeline has no workflows file.
 	Format Format
+	// Profiles and Downloader, when set, read the connection's profiles from its own HrFlow
+	// account instead of the pipeline's.
+	Profiles   Profiles
+	Downloader Downloader
 }
 
 // ErrUnknownConnection is wrapped by the errors of a [Connections] that knows no connection of
@@ -152,7 +156,11 @@ func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, erro
 			return jobs.Result{}, err
 		}
 	}
-	profile, _, err := p.profiles.Get(ctx, job.SourceKey, job.ProfileKey)
+	profiles, downloader := p.profiles, p.downloader
+	if dest.Profiles != nil && dest.Downloader != nil {
+		profiles, downloader = dest.Profiles, dest.Downloader
+	}
+	profile, _, err := profiles.Get(ctx, job.SourceKey, job.ProfileKey)
 	if err != nil {
 		return jobs.Result{}, jobs.WithReason(EventReadFailure, err)
 	}
@@ -181,7 +189,7 @@ func (p *Pipeline) Handle(ctx context.Context, job *jobs.Job) (jobs.Result, erro
 		SourceKey:  job.SourceKey,
 		ProfileKey: job.ProfileKey,
 		Payload:    payload,
-		Resume:     p.resume(profile),
+		Resume:     resume(profile, downloader),
 		Options:    wf.options,
 	}
 	res, err := dest.Target.Push(ctx, item)
@@ -243,7 +251,7 @@ func connection(job *jobs.Job, wf *Workflow) string {
 
 // resume describes the profile's resume for the target; it is downloaded only if the target
 // uploads it.
-func (p *Pipeline) resume(profile *hrflow.Profile) *targets.Document {
+func resume(profile *hrflow.Profile, downloader Downloader) *targets.Document {
 	a := profile.Resume()
 	if a == nil {
 		return nil
@@ -269,7 +277,7 @@ func (p *Pipeline) resume(profile *hrflow.Profile) *targets.Document {
 		Name:        name,
 		ContentType: contentType,
 		Open: func(ctx context.Context) (io.ReadCloser, error) {
-			body, _, err := p.downloader.Download(ctx, url)
+			body, _, err := downloader.Download(ctx, url)
 			if err != nil {
 				return nil, fmt.Errorf("workflow: download resume (%s, %s bytes): %w", name, strconv.FormatInt(a.FileSize, 10), err)
 			}
