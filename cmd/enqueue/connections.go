@@ -43,7 +43,8 @@ workflows file); the workers' environment is the connection "default" of each ta
                    the client secret and password from --client-secret-file and --password-file,
                    else from BULLHORN_CLIENT_SECRET and BULLHORN_PASSWORD; sealed with
                    HRPUSH_SECRETS_KEY; then check the login: enqueue connect NAME --target bullhorn
-  remove NAME --target T       delete it (--yes when jobs wait for it: they become bad jobs)
+  remove NAME --target T       delete it (--yes when jobs wait for it: they become bad jobs,
+                               replayable once it is added again)
   pause NAME --target T        its jobs wait in the queue (--reason R)
   resume NAME --target T       its jobs run again (within the pause in progress, at most 5 min)
 `
@@ -307,9 +308,10 @@ func (a *app) removeConnection(ctx context.Context, store *connections.Store, na
 	if _, _, err := store.Get(ctx, f.target, name); err != nil {
 		return a.fail("%v", err)
 	}
-	if !f.yes {
-		fmt.Fprintf(a.stderr, "enqueue: removing %s connection %s: jobs that still name it become bad jobs (DLQ bad_job, replayable once it is added again); "+
-			"see the backlog with `enqueue status`, then run again with --yes\n", f.target, name)
+	if q := a.queueState(f.target, name); (q.Backlog > 0 || q.InFlight > 0) && !f.yes {
+		fmt.Fprintf(a.stderr, "enqueue: %s connection %s has %d jobs waiting and %d running: once it is removed they become bad jobs "+
+			"(DLQ bad_job, replayable with `enqueue dlq replay` once it is added again); run again with --yes to remove it anyway\n",
+			f.target, name, q.Backlog, q.InFlight)
 		return exitUsage
 	}
 	if err := store.Delete(ctx, f.target, name); err != nil {

@@ -65,7 +65,7 @@ func TestConnectionsCommands(t *testing.T) {
 	if code, out := cli("connections", "resume", "acme", "--target", "bullhorn"); code != exitOK {
 		t.Errorf("resume: %d %s", code, out)
 	}
-	if code, out := cli("connections", "remove", "acme", "--target", "bullhorn"); code != exitUsage || !strings.Contains(out, "--yes") {
+	if code, out := cli("connections", "remove", "acme", "--target", "bullhorn"); code != exitUsage || !strings.Contains(out, "has 3 jobs waiting") {
 		t.Errorf("remove without --yes: %d %s", code, out)
 	}
 	if code, out := cli("connections", "remove", "acme", "--target", "bullhorn", "--yes"); code != exitOK {
@@ -97,5 +97,8 @@ func TestConnectionsCommands(t *testing.T) {
 	}
 	if code, out := cli("connect", "gamma", "--target", "jobadder", "--code", "not-a-code"); code != exitUsage || !strings.Contains(out, "authorization code was refused") {
 		t.Errorf("connect with a bad code: %d %s", code, out)
+	}
+	if code, out := cli("connections", "remove", "beta", "--target", "jobadder"); code != exitOK {
+		t.Errorf("removing a connection without jobs asks nothing: %d %s", code, out)
 	}
 }
