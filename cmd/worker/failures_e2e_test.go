@@ -740,6 +740,8 @@ func (f *failureRun) logRecords(msg string) []map[string]any {
 const (
 	logCredentials = "target credentials refused; target paused, job put back"
 	logUnreachable = "target unreachable; target paused, job put back"
+	// the INFO log of a job put back without running, its connection being paused
+	logConnectionPaused = "connection paused; job put back"
 )
 
 func (f *failureRun) checkPaused(target, other, reason, logMsg string) {
@@ -783,9 +785,11 @@ func (f *failureRun) checkNotDeadLettered(target, logMsg string) {
 		}
 		return len(f.deadLetters()) > 0
 	})
-	f.waitFor("the requeued job refused again", 90*time.Second, func() bool {
+	f.waitFor("the requeued job put back again", 90*time.Second, func() bool {
 		n := 0
-		for _, rec := range f.logRecords(logMsg) {
+		// A job is put back either as the probe that met the refusal (logMsg), or without
+		// running, because another job's refusal paused its connection.
+		for _, rec := range append(f.logRecords(logMsg), f.logRecords(logConnectionPaused)...) {
 			if rec["job_id"] == job {
 				n++
 			}
@@ -940,9 +944,7 @@ func duplicateConflict(t *testing.T, f *failureRun) {
 // else in the handler by the runtime (reason panic). Each is dead-lettered at once, and the
 // worker goes on. (pkg/jobs TestWorkerOutcomes has the runtime's own panic row.)
 func panics(t *testing.T, f *failureRun) {
-	registry := workflow.NewRegistry()
-	registry.Format("jobadder", jobadderFormat)
-	registry.Format("bullhorn", bullhornFormat)
+	registry := newRegistry()
 	registry.Format("explode", func(*hrflow.Profile) (map[string]any, error) { panic("format exploded") })
 	registry.Logic("explode", func(context.Context, map[string]any, *hrflow.Profile) (map[string]any, error) {
 		panic("logic exploded")

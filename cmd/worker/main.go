@@ -29,8 +29,6 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
-	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
-	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/transport"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
@@ -209,11 +207,7 @@ func newLogger(cfg config) *slog.Logger {
 }
 
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
-	formats := workflow.NewRegistry()
-	formats.Format("jobadder", jobadderFormat)
-	formats.Format("bullhorn", bullhornFormat)
-	formats.Options("jobadder", jobadder.Options)
-	formats.Options("bullhorn", bullhorn.Options)
+	formats := newRegistry()
 	var workflows *workflow.Set
 	if cfg.WorkflowsFile != "" {
 		var err error

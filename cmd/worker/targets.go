@@ -18,6 +18,17 @@ import (
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
+// newRegistry registers what the targets give workflows: their built-in formats (by target
+// name) and the options they accept.
+func newRegistry() *workflow.Registry {
+	r := workflow.NewRegistry()
+	r.Format("jobadder", jobadderFormat)
+	r.Format("bullhorn", bullhornFormat)
+	r.Options("jobadder", jobadder.Options)
+	r.Options("bullhorn", bullhorn.Options)
+	return r
+}
+
 func jobadderFormat(p *hrflow.Profile) (map[string]any, error) { return jobadder.Format(p), nil }
 
 func bullhornFormat(p *hrflow.Profile) (map[string]any, error) { return bullhorn.Format(p), nil }
