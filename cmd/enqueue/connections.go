@@ -43,6 +43,7 @@ workflows file); the workers' environment is the connection "default" of each ta
                    the client secret and password from --client-secret-file and --password-file,
                    else from BULLHORN_CLIENT_SECRET and BULLHORN_PASSWORD; sealed with
                    HRPUSH_SECRETS_KEY; then check the login: enqueue connect NAME --target bullhorn
+  add NAME --target T --replace   the same, over an existing connection (a new password)
   remove NAME --target T       delete it (--yes when jobs wait for it: they become bad jobs,
                                replayable once it is added again)
   pause NAME --target T        its jobs wait in the queue (--reason R)
@@ -54,7 +55,7 @@ type connFlags struct {
 	target, reason, clientID, username, loginInfoURL, clientSecretFile, passwordFile string
 	hrflowUser, hrflowSecretFile, hrflowURL                                          string
 	callsPerMinute, maxInFlight                                                      int
-	allowDuplicates, asJSON, yes                                                     bool
+	allowDuplicates, asJSON, yes, replace                                            bool
 }
 
 // splitName takes the NAME argument, before or after the flags.
@@ -81,6 +82,7 @@ func runConnections(ctx context.Context, a *app, args []string) int {
 	fs.BoolVar(&f.asJSON, "json", false, "print JSON")
 	switch sub {
 	case "add":
+		fs.BoolVar(&f.replace, "replace", false, "replace the settings and secrets of an existing connection (a new password, say)")
 		fs.IntVar(&f.maxInFlight, "max-in-flight", 0, "cap on the connection's jobs in flight across all workers (default 64)")
 		fs.StringVar(&f.hrflowUser, "hrflow-api-user", "", "read this connection's profiles from its own HrFlow account (X-USER-EMAIL), with --hrflow-api-secret-file")
 		fs.StringVar(&f.hrflowSecretFile, "hrflow-api-secret-file", "", "file holding that HrFlow account's API key")
@@ -297,10 +299,23 @@ func (a *app) addConnection(ctx context.Context, store *connections.Store, name 
 			return a.fail("%v", err)
 		}
 	}
-	if err := store.Create(ctx, c); err != nil {
+	verb := "added"
+	if f.replace {
+		verb = "replaced"
+		_, err := store.Update(ctx, c.Target, c.Name, func(old *connections.Connection) error {
+			old.Settings, old.Secrets = c.Settings, c.Secrets
+			return nil
+		})
+		if err != nil {
+			return a.fail("%v", err)
+		}
+	} else if err := store.Create(ctx, c); err != nil {
+		if errors.Is(err, connections.ErrExists) {
+			return a.fail("%v: give --replace to change its settings and secrets (the workers use them from its next job)", err)
+		}
 		return a.fail("%v", err)
 	}
-	fmt.Fprintf(a.stdout, "%s connection %s added; next: enqueue connect %s --target %s\n", c.Target, c.Name, c.Name, c.Target)
+	fmt.Fprintf(a.stdout, "%s connection %s %s; next: enqueue connect %s --target %s\n", c.Target, c.Name, verb, c.Name, c.Target)
 	return exitOK
 }
 

@@ -42,8 +42,11 @@ func TestConnectionsCommands(t *testing.T) {
 	if code, out := cli("connections", "add", "acme", "--target", "bullhorn", "--client-id", "cid", "--username", "api.acme", "--password-file", pw); code != exitOK {
 		t.Fatalf("add: %d %s", code, out)
 	}
-	if code, out := cli("connections", "add", "acme", "--target", "bullhorn", "--client-id", "cid", "--username", "api.acme", "--password-file", pw); code != exitUsage || !strings.Contains(out, "exists") {
+	if code, out := cli("connections", "add", "acme", "--target", "bullhorn", "--client-id", "cid", "--username", "api.acme", "--password-file", pw); code != exitUsage || !strings.Contains(out, "--replace") {
 		t.Errorf("second add: %d %s", code, out)
+	}
+	if code, out := cli("connections", "add", "acme", "--target", "bullhorn", "--client-id", "cid2", "--username", "api.acme", "--password-file", pw, "--replace"); code != exitOK || !strings.Contains(out, "replaced") {
+		t.Errorf("add --replace: %d %s", code, out)
 	}
 	if code, out := cli("connections", "add", "x", "--target", "bullhorn"); code != exitUsage || !strings.Contains(out, "--client-id") {
 		t.Errorf("add without an API user: %d %s", code, out)
@@ -56,7 +59,7 @@ func TestConnectionsCommands(t *testing.T) {
 			t.Fatalf("push: %d %s", code, out)
 		}
 	}
-	if code, out := cli("connections", "list"); code != exitOK || !strings.Contains(out, "paused: maintenance  3        0") || !strings.Contains(out, "username=api.acme") {
+	if code, out := cli("connections", "list"); code != exitOK || !strings.Contains(out, "paused: maintenance  3        0") || !strings.Contains(out, "client_id=cid2 username=api.acme") {
 		t.Errorf("list (want the 3 jobs waiting for acme): %d %s", code, out)
 	}
 	if code, out := cli("connections", "show", "acme", "--target", "bullhorn", "--json"); code != exitOK || !strings.Contains(out, `"sealed with key`) {
