@@ -30,26 +30,11 @@ func TestE2EConnections(t *testing.T) {
 	acme := bullhorntest.NewServer(bullhorntest.Config{CallsPerMinute: 100000, Username: "acme.api", Password: "acme-s3cr3t-pw"})
 	t.Cleanup(acme.Close)
 
-	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := connections.NewStore(buckets.Connections)
-	keyring, err := connections.NewKeyring(testSecretsKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	e.worker("w1") // started before the connection exists: it is picked up without a restart
 	ac := acme.Config()
-	c := &connections.Connection{Name: "acme", Target: "bullhorn", Settings: map[string]string{
+	store := e.addConnection(&connections.Connection{Name: "acme", Target: "bullhorn", Settings: map[string]string{
 		"client_id": ac.ClientID, "username": ac.Username, "login_info_url": acme.LoginInfoURL(),
-	}}
-	if c.Secrets, err = keyring.Seal("bullhorn", "acme", map[string]string{"client_secret": ac.ClientSecret, "password": ac.Password}); err != nil {
-		t.Fatal(err)
-	}
-	if err := store.Create(t.Context(), c); err != nil {
-		t.Fatal(err)
-	}
+	}}, map[string]string{"client_secret": ac.ClientSecret, "password": ac.Password})
 
 	p := jobs.NewPublisher(e.js)
 	publish := func(batch, connection string, keys []string) {
@@ -96,6 +81,52 @@ func TestE2EConnections(t *testing.T) {
 	}
 }
 
+// buckets returns the KV buckets of the test's server (EnsureStreams is idempotent).
+func (e *e2e) buckets() *jobs.Buckets {
+	e.t.Helper()
+	b, err := jobs.EnsureStreams(e.t.Context(), e.js, jobs.StreamConfig{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return b
+}
+
+// addConnection stores c as `enqueue connections add` does, secrets sealed with the workers' key.
+func (e *e2e) addConnection(c *connections.Connection, secrets map[string]string) *connections.Store {
+	e.t.Helper()
+	if len(secrets) > 0 {
+		keyring, err := connections.NewKeyring(testSecretsKey)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		if c.Secrets, err = keyring.Seal(c.Target, c.Name, secrets); err != nil {
+			e.t.Fatal(err)
+		}
+	}
+	store := connections.NewStore(e.buckets().Connections)
+	if err := store.Create(e.t.Context(), c); err != nil {
+		e.t.Fatal(err)
+	}
+	return store
+}
+
+// connectJobAdder does what `enqueue connect NAME --target jobadder --code CODE` does for
+// account, a fake account behind e.ja's identity server: a code of the account exchanged once,
+// the token stored under the connection ("" for the default one).
+func (e *e2e) connectJobAdder(account *jobaddertest.Server, connection string) {
+	e.t.Helper()
+	jc := e.ja.Config()
+	auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
+		RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(account.IssueCode()),
+		Tokens: e.buckets().Tokens, Connection: connection})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := auth.Token(e.t.Context()); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
 // waitUntil polls cond every 50 ms until it holds or d passes.
 func waitUntil(t *testing.T, what string, d time.Duration, cond func() bool) {
 	t.Helper()
@@ -124,44 +155,12 @@ func TestE2EFourConnections(t *testing.T) {
 	bh2 := bullhorntest.NewServer(bullhorntest.Config{CallsPerMinute: 100000, Username: "acme.api", Password: "acme-pw"})
 	t.Cleanup(bh2.Close)
 
-	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	store := connections.NewStore(buckets.Connections)
-	keyring, err := connections.NewKeyring(testSecretsKey)
-	if err != nil {
-		t.Fatal(err)
-	}
 	bc := bh2.Config()
-	sealed, err := keyring.Seal("bullhorn", "bh2", map[string]string{"client_secret": bc.ClientSecret, "password": bc.Password})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, c := range []*connections.Connection{
-		{Name: "ja2", Target: "jobadder"},
-		{Name: "bh2", Target: "bullhorn", Secrets: sealed, Settings: map[string]string{
-			"client_id": bc.ClientID, "username": bc.Username, "login_info_url": bh2.LoginInfoURL()}},
-	} {
-		if err := store.Create(t.Context(), c); err != nil {
-			t.Fatal(err)
-		}
-	}
-	// What `enqueue connect ja2 --target jobadder --code CODE` does.
-	connect := func() {
-		t.Helper()
-		jc := e.ja.Config()
-		auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
-			RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(ja2.IssueCode()),
-			Tokens: buckets.Tokens, Connection: "ja2"})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := auth.Token(t.Context()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	connect()
+	e.addConnection(&connections.Connection{Name: "ja2", Target: "jobadder"}, nil)
+	e.addConnection(&connections.Connection{Name: "bh2", Target: "bullhorn", Settings: map[string]string{
+		"client_id": bc.ClientID, "username": bc.Username, "login_info_url": bh2.LoginInfoURL()}},
+		map[string]string{"client_secret": bc.ClientSecret, "password": bc.Password})
+	e.connectJobAdder(ja2, "ja2")
 	for i := range 4 {
 		e.worker(fmt.Sprintf("w%d", i+1))
 	}
@@ -194,7 +193,7 @@ func TestE2EFourConnections(t *testing.T) {
 	if n := e.streamMsgs(jobs.DLQStream); n != 0 {
 		t.Errorf("DLQ holds %d entries: a revoked connection must not dead-letter its jobs", n)
 	}
-	connect()
+	e.connectJobAdder(ja2, "ja2") // enqueue connect ja2 --target jobadder --code NEW
 	waitUntil(t, "the reconnected account's jobs", 180*time.Second, func() bool { return ja2.State().Candidates == per })
 	for name, st := range map[string]jobaddertest.State{"default": e.ja.State(), "ja2": ja2.State()} {
 		if st.Candidates != per || len(st.Duplicates) != 0 {
@@ -221,32 +220,10 @@ func TestE2EConnectionOwnHrFlow(t *testing.T) {
 	tenant := e.ja.AddAccount(jobaddertest.Config{})
 	t.Cleanup(tenant.Close)
 
-	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyring, err := connections.NewKeyring(testSecretsKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := keyring.Seal("jobadder", "tenant", map[string]string{"hrflow_api_secret": "tenant-hrflow-key"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := connections.NewStore(buckets.Connections).Create(t.Context(), &connections.Connection{Name: "tenant", Target: "jobadder", Secrets: sealed,
-		Settings: map[string]string{"hrflow_api_user": "ops@tenant.example", "hrflow_api_url": tenantHF.URL()}}); err != nil {
-		t.Fatal(err)
-	}
-	jc := e.ja.Config()
-	auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
-		RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(tenant.IssueCode()),
-		Tokens: buckets.Tokens, Connection: "tenant"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := auth.Token(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	e.addConnection(&connections.Connection{Name: "tenant", Target: "jobadder",
+		Settings: map[string]string{"hrflow_api_user": "ops@tenant.example", "hrflow_api_url": tenantHF.URL()}},
+		map[string]string{"hrflow_api_secret": "tenant-hrflow-key"})
+	e.connectJobAdder(tenant, "tenant")
 	e.worker("w1")
 	p := jobs.NewPublisher(e.js)
 	for i, k := range tenantKeys {

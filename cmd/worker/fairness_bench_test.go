@@ -7,8 +7,6 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/connections"
 	"github.com/hrpush/hrpush/pkg/jobs"
-	"github.com/hrpush/hrpush/pkg/secret"
-	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
@@ -29,27 +27,12 @@ func BenchmarkFairness(b *testing.B) {
 		e := newE2E(b, 2*small+100, jobaddertest.Config{Latency: latency})
 		e.concurrency = 16
 		accounts := map[string]*jobaddertest.Server{}
-		buckets, err := jobs.EnsureStreams(b.Context(), e.js, jobs.StreamConfig{})
-		if err != nil {
-			b.Fatal(err)
-		}
-		jc := e.ja.Config()
 		for _, name := range []string{"a", "b"} {
 			acc := e.ja.AddAccount(jobaddertest.Config{Latency: latency})
 			b.Cleanup(acc.Close)
 			accounts[name] = acc
-			if err := connections.NewStore(buckets.Connections).Create(b.Context(), &connections.Connection{Name: name, Target: "jobadder"}); err != nil {
-				b.Fatal(err)
-			}
-			auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
-				RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(acc.IssueCode()),
-				Tokens: buckets.Tokens, Connection: name})
-			if err != nil {
-				b.Fatal(err)
-			}
-			if _, err := auth.Token(b.Context()); err != nil {
-				b.Fatal(err)
-			}
+			e.addConnection(&connections.Connection{Name: name, Target: "jobadder"}, nil)
+			e.connectJobAdder(acc, name)
 		}
 		stop := e.worker("bench")
 		p := jobs.NewPublisher(e.js)

@@ -14,9 +14,7 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/jobs"
-	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
-	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
@@ -94,19 +92,7 @@ func TestServeWithoutCodeOrToken(t *testing.T) {
 	}
 	// What `enqueue connect default --target jobadder --code CODE` does: the code exchanged
 	// once, the token stored. The waiting jobs then run, without a restart.
-	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	jc := e.ja.Config()
-	auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
-		RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(e.ja.IssueCode()), Tokens: buckets.Tokens})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := auth.Token(t.Context()); err != nil {
-		t.Fatal(err)
-	}
+	e.connectJobAdder(e.ja, "")
 	waitUntil(t, "JobAdder's jobs once connected", 90*time.Second, func() bool { return e.ja.State().Candidates == 3 })
 }
 

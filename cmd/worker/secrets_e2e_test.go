@@ -170,23 +170,8 @@ func TestE2ESecretsNeverLeak(t *testing.T) {
 	stop := f.start("w1", nil)
 	probe()
 	// A stored connection holds the same password, sealed: KV_hrpush_connections must not show it.
-	buckets, err := jobs.EnsureStreams(t.Context(), e.js, jobs.StreamConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyring, err := connections.NewKeyring(testSecretsKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	sealed, err := keyring.Seal("bullhorn", "sealed", map[string]string{"password": leakBullhornPassword, "client_secret": leakBullhornSecret})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := connections.NewStore(buckets.Connections).Create(t.Context(), &connections.Connection{
-		Name: "sealed", Target: "bullhorn", Settings: map[string]string{"username": "api.sealed"}, Secrets: sealed,
-	}); err != nil {
-		t.Fatal(err)
-	}
+	e.addConnection(&connections.Connection{Name: "sealed", Target: "bullhorn", Settings: map[string]string{"username": "api.sealed"}},
+		map[string]string{"password": leakBullhornPassword, "client_secret": leakBullhornSecret})
 	reports := []*jobs.Report{}
 	ja := f.enqueue("e2e-incremental", "jobadder", e.keys[0:4]...)
 	bh := f.enqueue("e2e-bullhorn", "bullhorn", e.keys[4:8]...)
