@@ -203,6 +203,26 @@ func (a *app) queueState(target, name string) queueState {
 	return queueState{Backlog: info.NumPending, InFlight: info.NumAckPending}
 }
 
+// authorization says whether a JobAdder connection holds a token (read with the workers' NATS
+// user: the producers' may not read tokens), for listings.
+func (a *app) authorization(ctx context.Context, c *connections.Connection) string {
+	if c.Target != "jobadder" {
+		return ""
+	}
+	kv, err := a.js.KeyValue(ctx, jobs.TokensBucket)
+	if err != nil || os.Getenv("JOBADDER_CLIENT_ID") == "" {
+		return "unknown (needs JOBADDER_CLIENT_ID and the workers' NATS user)"
+	}
+	auth, err := jobadder.StoredAuthorization(ctx, kv, os.Getenv("JOBADDER_CLIENT_ID"), c.Name)
+	switch {
+	case err != nil:
+		return "unknown (" + err.Error() + ")"
+	case !auth.Authorised:
+		return "not authorised: enqueue connect " + c.Name + " --target jobadder"
+	}
+	return "authorised, access token until " + auth.Expiry.UTC().Format(time.RFC3339)
+}
+
 func (a *app) printConnections(list []*connections.Connection, asJSON bool) int {
 	if asJSON {
 		type view struct {
@@ -226,7 +246,7 @@ func (a *app) printConnections(list []*connections.Connection, asJSON bool) int 
 		return exitOK
 	}
 	tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "TARGET\tNAME\tSTATE\tBACKLOG\tIN FLIGHT\tSETTINGS\tUPDATED")
+	fmt.Fprintln(tw, "TARGET\tNAME\tSTATE\tBACKLOG\tIN FLIGHT\tSETTINGS\tUPDATED\tAUTHORISATION")
 	for _, c := range list {
 		state := "active"
 		if c.Paused != "" {
@@ -239,7 +259,8 @@ func (a *app) printConnections(list []*connections.Connection, asJSON bool) int 
 			}
 		}
 		q := a.queueState(c.Target, c.Name)
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\n", c.Target, c.Name, state, q.Backlog, q.InFlight, strings.Join(settings, " "), c.UpdatedAt.Format(time.RFC3339))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%s\t%s\t%s\n", c.Target, c.Name, state, q.Backlog, q.InFlight, strings.Join(settings, " "),
+			c.UpdatedAt.Format(time.RFC3339), a.authorization(context.Background(), c))
 	}
 	_ = tw.Flush()
 	return exitOK

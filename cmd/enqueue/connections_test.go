@@ -101,6 +101,13 @@ func TestConnectionsCommands(t *testing.T) {
 	if code, out := cli("connect", "gamma", "--target", "jobadder", "--code", "not-a-code"); code != exitUsage || !strings.Contains(out, "authorization code was refused") {
 		t.Errorf("connect with a bad code: %d %s", code, out)
 	}
+	if code, out := cli("connections", "add", "delta", "--target", "jobadder"); code != exitOK {
+		t.Fatalf("add delta: %d %s", code, out)
+	}
+	if code, out := cli("connections", "list"); code != exitOK || !strings.Contains(out, "authorised, access token until") ||
+		!strings.Contains(out, "not authorised: enqueue connect delta --target jobadder") {
+		t.Errorf("list (want beta authorised, delta not): %d %s", code, out)
+	}
 	if code, out := cli("connections", "remove", "beta", "--target", "jobadder"); code != exitOK {
 		t.Errorf("removing a connection without jobs asks nothing: %d %s", code, out)
 	}

@@ -180,6 +180,24 @@ func tokenKey(clientID, connection string) string {
 	return key
 }
 
+// Authorization is what a connection's token record says, without its tokens, for listings.
+type Authorization struct {
+	Authorised bool      // a refresh token is stored
+	API        string    // the account's API base, from the token response
+	Expiry     time.Time // of the access token (renewed before, as jobs need it)
+}
+
+// StoredAuthorization reads the token record of connection ("" or "default": the
+// environment's) for the app clientID in the tokens bucket.
+func StoredAuthorization(ctx context.Context, tokens jetstream.KeyValue, clientID, connection string) (Authorization, error) {
+	var rec tokenRecord
+	records := targets.Records{KV: tokens, Name: "jobadder: token record"}
+	if _, err := records.Get(ctx, tokenKey(clientID, cmp.Or(connection, DefaultConnection)), &rec); err != nil {
+		return Authorization{}, err
+	}
+	return Authorization{Authorised: rec.RefreshToken != "", API: rec.API, Expiry: rec.Expiry}, nil
+}
+
 // AuthCodeURL returns the URL where a JobAdder user approves the app. JobAdder then redirects
 // to the redirect URI with the authorization code (valid 5 minutes) and state.
 func (a *Auth) AuthCodeURL(state string) string {
