@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
@@ -110,5 +111,24 @@ func TestConnectionsCommands(t *testing.T) {
 	}
 	if code, out := cli("connections", "remove", "beta", "--target", "jobadder"); code != exitOK {
 		t.Errorf("removing a connection without jobs asks nothing: %d %s", code, out)
+	}
+}
+
+// TestStreamsCreatedWithTheWorkersReplicas: an enqueue that comes first creates the streams
+// as the workers would, with NATS_REPLICAS, and refuses a value out of range.
+func TestStreamsCreatedWithTheWorkersReplicas(t *testing.T) {
+	url, js := brokertest.JetStream(t)
+	t.Setenv("NATS_REPLICAS", "0")
+	args := []string{"push", "--nats-url", url, "--workflow-id", "w", "--target", "jobadder", "--source-key", "s", "--profile-key", "p1"}
+	if code, _, errOut := runCLI(t, args...); code != exitUsage || !strings.Contains(errOut, "NATS_REPLICAS") {
+		t.Errorf("NATS_REPLICAS=0: exit %d, %s", code, errOut)
+	}
+	t.Setenv("NATS_REPLICAS", "1")
+	if code, _, errOut := runCLI(t, args...); code != exitOK {
+		t.Fatalf("NATS_REPLICAS=1: exit %d, %s", code, errOut)
+	}
+	s, err := js.Stream(t.Context(), jobs.JobsStream)
+	if err != nil || s.CachedInfo().Config.Replicas != 1 {
+		t.Errorf("jobs stream: %v", err)
 	}
 }

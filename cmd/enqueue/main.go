@@ -6,6 +6,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -15,6 +16,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -24,6 +26,7 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/version"
 )
 
 // Exit codes.
@@ -50,6 +53,8 @@ Usage:
 Targets: jobadder, bullhorn. Every command takes --nats-url (default $NATS_URL, else
 nats://127.0.0.1:4222, where a worker started without NATS_URL serves its embedded server).
 Run 'enqueue COMMAND --help' for a command's flags.
+
+enqueue --version prints the build.
 
 Exit codes: 0 all good, 1 some jobs failed, 2 usage or connection error.
 `
@@ -87,6 +92,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		{"dlq", "list, replay or purge dead-lettered jobs", runDLQ},
 		{"connections", "list, show, add, remove, pause or resume ATS accounts", runConnections},
 		{"connect", "authorise a connection (JobAdder consent, Bullhorn login check)", runConnect},
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
+		fmt.Fprintln(stdout, "enqueue "+version.String())
+		return exitOK
 	}
 	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
 		fmt.Fprint(stdout, usage)
@@ -194,7 +203,13 @@ func (a *app) connect(ctx context.Context) error {
 	// Create the streams only when no worker did: updating them here could undo a worker's
 	// settings (replicas) with the defaults.
 	if _, err := js.Stream(ctx, jobs.JobsStream); errors.Is(err, jetstream.ErrStreamNotFound) {
-		_, err = jobs.EnsureStreams(ctx, js, jobs.StreamConfig{})
+		// Created as the workers would: with their NATS_REPLICAS (a cluster's 3).
+		replicas, rerr := strconv.Atoi(cmp.Or(os.Getenv("NATS_REPLICAS"), "1"))
+		if rerr != nil || replicas < 1 || replicas > 5 {
+			nc.Close()
+			return fmt.Errorf("NATS_REPLICAS=%q: want 1 to 5", os.Getenv("NATS_REPLICAS"))
+		}
+		_, err = jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: replicas})
 		if err != nil {
 			nc.Close()
 			return fmt.Errorf("%w (is JetStream enabled on %s?)", err, redactURL(a.natsURL))

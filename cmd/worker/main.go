@@ -30,6 +30,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/transport"
+	"github.com/hrpush/hrpush/pkg/version"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
@@ -99,7 +100,7 @@ var secretVars = []string{"HRFLOW_API_SECRET", "JOBADDER_CLIENT_SECRET", "JOBADD
 const usageHeader = `worker pulls push-profile jobs from NATS JetStream and writes the profiles to JobAdder
 and Bullhorn. A target is enabled by its client id (JOBADDER_CLIENT_ID, BULLHORN_CLIENT_ID).
 
-Usage: worker [--help]
+Usage: worker [--help | --version]
 
 Configuration is read from the environment. Secrets can also be given as NAME_FILE=path.
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failed while running, 2 bad configuration.
@@ -112,6 +113,10 @@ func main() {
 
 func run() int {
 	for _, a := range os.Args[1:] {
+		if a == "--version" || a == "-version" || a == "version" {
+			fmt.Println("worker " + version.String())
+			return 0
+		}
 		if a == "-h" || a == "--help" || a == "-help" || a == "help" {
 			fmt.Print(usageHeader)
 			_ = envconfig.Usagef("", &config{}, os.Stdout, envconfig.DefaultTableFormat)
@@ -158,6 +163,24 @@ func loadConfig(cfg *config) error {
 	}
 	if err := envconfig.Process("", cfg); err != nil {
 		return err
+	}
+	var negative []string
+	for _, v := range []struct {
+		name string
+		bad  bool
+	}{
+		{"WORKER_CONCURRENCY", cfg.Concurrency < 1}, {"WORKER_MAX_DELIVERIES", cfg.MaxDeliveries < 1},
+		{"WORKER_OUTAGE_AFTER", cfg.OutageAfter < 1}, {"NATS_REPLICAS", cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5},
+		{"BULLHORN_CALLS_PER_MINUTE", cfg.BullhornCallsPerMinute < 1}, {"WORKER_ACK_WAIT", cfg.AckWait <= 0},
+		{"WORKER_RETRY_BUDGET", cfg.RetryBudget < 0}, {"WORKER_JOB_TIMEOUT", cfg.JobTimeout <= 0},
+		{"WORKER_SHUTDOWN_GRACE", cfg.ShutdownGrace < 0}, {"HRFLOW_DOWNLOAD_TIMEOUT", cfg.HrFlowDownloadTimeout <= 0},
+	} {
+		if v.bad {
+			negative = append(negative, v.name)
+		}
+	}
+	if len(negative) > 0 {
+		return fmt.Errorf("%s out of range: counts and durations must be positive (NATS_REPLICAS 1 to 5)", strings.Join(negative, ", "))
 	}
 	var empty []string
 	if cfg.HrFlowAPISecret.IsZero() {

@@ -40,6 +40,23 @@ func TestLoadConfigNamesWhatIsMissing(t *testing.T) {
 	}
 }
 
+func TestLoadConfigRefusesNegativeNumbers(t *testing.T) {
+	for name, value := range map[string]string{"WORKER_CONCURRENCY": "-1", "WORKER_MAX_DELIVERIES": "0", "NATS_REPLICAS": "7", "WORKER_ACK_WAIT": "-5s"} {
+		t.Run(name, func(t *testing.T) {
+			for k, v := range map[string]string{
+				"HRFLOW_API_SECRET": "k", "HRFLOW_API_USER": "u@example.com", "JOBADDER_CLIENT_ID": "id",
+				"JOBADDER_CLIENT_SECRET": "s", "JOBADDER_REDIRECT_URI": "https://example.com/cb", name: value,
+			} {
+				t.Setenv(k, v)
+			}
+			var cfg config
+			if err := loadConfig(&cfg); err == nil || !strings.Contains(err.Error(), name+" out of range") {
+				t.Errorf("loadConfig with %s=%s = %v; want an error naming it", name, value, err)
+			}
+		})
+	}
+}
+
 func TestLoadConfigReadsSecretFiles(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "secret")
