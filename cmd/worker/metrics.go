@@ -46,6 +46,8 @@ func (m *metrics) watch(w *jobs.Worker) {
 		w:        w,
 		inFlight: prometheus.NewDesc("hrpush_jobs_in_flight", "Jobs running now in this worker.", []string{"target"}, nil),
 		paused:   prometheus.NewDesc("hrpush_target_paused", "1 while a connection of the target is paused (credentials refused, or down).", []string{"target"}, nil),
+		queued: prometheus.NewDesc("hrpush_jobs_queued", "Jobs in the stream per target and connection (waiting, delayed or running), as the worker's last scan saw them; the same on every worker: use max, not sum.",
+			[]string{"target", "connection"}, nil),
 		connPaused: prometheus.NewDesc("hrpush_connection_paused", "1 while the connection (ATS account) is paused (credentials refused, or down), for the connections this worker has run jobs of.",
 			[]string{"target", "connection"}, nil),
 	})
@@ -53,17 +55,21 @@ func (m *metrics) watch(w *jobs.Worker) {
 
 // statusCollector reports each target's running jobs and pause state.
 type statusCollector struct {
-	w                            *jobs.Worker
-	inFlight, paused, connPaused *prometheus.Desc
+	w                                    *jobs.Worker
+	inFlight, paused, connPaused, queued *prometheus.Desc
 }
 
 func (c *statusCollector) Describe(ch chan<- *prometheus.Desc) {
 	ch <- c.inFlight
 	ch <- c.paused
 	ch <- c.connPaused
+	ch <- c.queued
 }
 
 func (c *statusCollector) Collect(ch chan<- prometheus.Metric) {
+	for q, n := range c.w.Queued() {
+		ch <- prometheus.MustNewConstMetric(c.queued, prometheus.GaugeValue, float64(n), q.Target, cmp.Or(q.Connection, "default"))
+	}
 	for _, st := range c.w.Status() {
 		paused := 0.0
 		if st.Paused {

@@ -99,7 +99,7 @@ func TestWorkerSharesSlotsBetweenConnections(t *testing.T) {
 	t.Parallel()
 	js := setup(t)
 	var doneA, doneB atomic.Int32
-	startWorker(t, js, jobs.HandlerFunc(func(ctx context.Context, j *jobs.Job) (jobs.Result, error) {
+	w := startWorker(t, js, jobs.HandlerFunc(func(ctx context.Context, j *jobs.Job) (jobs.Result, error) {
 		time.Sleep(5 * time.Millisecond) // an ATS call
 		if j.Connection == "a" {
 			doneA.Add(1)
@@ -137,6 +137,11 @@ func TestWorkerSharesSlotsBetweenConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, "connection a's backlog to start", func() bool { return doneA.Load() >= 20 })
+	queuedA := func() uint64 { return w.Queued()[jobs.Queue{Target: "jobadder", Connection: "a"}] }
+	waitFor(t, "the scan to see connection a's backlog", func() bool { return queuedA() > 0 })
+	if n := queuedA(); n > backlog {
+		t.Errorf("Queued() reports %d jobs of connection a, more than its %d", n, backlog)
+	}
 	atStart := doneA.Load()
 	if err := p.PublishAll(t.Context(), batch("b", backlog, 50), func(r jobs.PublishResult) {
 		if r.Err != nil {

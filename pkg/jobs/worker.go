@@ -172,6 +172,8 @@ type Worker struct {
 	pulling    sync.WaitGroup
 	running    sync.WaitGroup
 	stopOnce   sync.Once
+
+	queued atomic.Pointer[map[Queue]uint64] // the last scan's, for Queued
 }
 
 // lane is one target's slots, its feeds (consumers) and the pause state of its partitions.
@@ -522,7 +524,7 @@ func (w *Worker) schedule(softCtx, hardCtx context.Context, stream jetstream.Str
 	}
 	for {
 		ctx, cancel := context.WithTimeout(softCtx, 5*time.Second)
-		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+"*.*"))
+		info, err := stream.Info(ctx, jetstream.WithSubjectFilter(SubjectPrefix+">"))
 		cancel()
 		switch {
 		case softCtx.Err() != nil:
@@ -530,17 +532,32 @@ func (w *Worker) schedule(softCtx, hardCtx context.Context, stream jetstream.Str
 		case err != nil:
 			w.log.Warn("could not look for connections with waiting jobs", "error", err)
 		default:
+			queued := map[Queue]uint64{}
 			for subject, n := range info.State.Subjects {
 				target, connection, _ := strings.Cut(strings.TrimPrefix(subject, SubjectPrefix), ".")
-				if l := lanes[target]; l != nil && n > 0 {
+				queued[Queue{Target: target, Connection: connection}] = n
+				if l := lanes[target]; l != nil && n > 0 && connection != "" {
 					w.startFeed(softCtx, hardCtx, l, connection)
 				}
 			}
+			w.queued.Store(&queued)
 		}
 		if !sleep(softCtx, w.cfg.ScanInterval) {
 			return
 		}
 	}
+}
+
+// Queue names the jobs of one connection of a target ("" the target's own subject).
+type Queue struct{ Target, Connection string }
+
+// Queued returns, as the last scan saw them (every ScanInterval), the jobs in the stream per
+// target and connection: waiting, delayed or running. Nil before the first scan.
+func (w *Worker) Queued() map[Queue]uint64 {
+	if q := w.queued.Load(); q != nil {
+		return *q
+	}
+	return nil
 }
 
 // startFeed starts pulling the jobs of connection, unless its feed runs. The connection's
