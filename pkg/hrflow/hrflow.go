@@ -283,7 +283,7 @@ func (c *Client) do(req *http.Request, data func(dec *jsontext.Decoder, body []b
 	if resp.StatusCode >= 400 {
 		return r, c.CheckResponse(resp)
 	}
-	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBodySize))
+	body, err := readBody(resp)
 	if err != nil {
 		return r, fmt.Errorf("hrflow: read response: %w", err)
 	}
@@ -303,6 +303,17 @@ func (c *Client) do(req *http.Request, data func(dec *jsontext.Decoder, body []b
 		r.Page, r.MaxPage, r.Count, r.Total = m.Page, m.MaxPage, m.Count, m.Total
 	}
 	return r, nil
+}
+
+// readBody reads the body of resp, up to maxBodySize bytes, in one allocation when the answer
+// gives its length (io.ReadAll would grow its buffer from 512 bytes, copying it each time).
+func readBody(resp *http.Response) ([]byte, error) {
+	var buf bytes.Buffer
+	if n := resp.ContentLength; n > 0 && n <= maxBodySize {
+		buf.Grow(int(n) + bytes.MinRead) // ReadFrom wants MinRead bytes free to see the end
+	}
+	_, err := buf.ReadFrom(io.LimitReader(resp.Body, maxBodySize))
+	return buf.Bytes(), err
 }
 
 // decodeEnvelope decodes body, an envelope, member by member, handing its "data" member to
