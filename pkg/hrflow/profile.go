@@ -4,8 +4,12 @@ import (
 	"bytes"
 	"encoding/json"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // Profile is an HrFlow profile as returned by GET /v1/profile/indexing.
@@ -111,6 +115,22 @@ func (f *LocationFields) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// UnmarshalJSONFrom is UnmarshalJSON for json v2 (the client's decoder), which calls it
+// instead: reading from the decoder saves a second parse of the value.
+func (f *LocationFields) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	if dec.PeekKind() != '{' {
+		*f = LocationFields{}
+		return dec.SkipValue()
+	}
+	type plain LocationFields
+	var p plain
+	if err := jsonv2.UnmarshalDecode(dec, &p); err != nil {
+		return err
+	}
+	*f = LocationFields(p)
+	return nil
+}
+
 // URL is one link of a profile (type is from_resume, linkedin, twitter, facebook or github).
 type URL struct {
 	Type string `json:"type"`
@@ -133,14 +153,7 @@ func (u *URLs) UnmarshalJSON(b []byte) error {
 		if err := json.Unmarshal(b, &m); err != nil {
 			return err
 		}
-		out := make(URLs, 0, len(m))
-		for k, v := range m {
-			if v != nil {
-				out = append(out, URL{Type: k, URL: *v})
-			}
-		}
-		slices.SortFunc(out, func(a, b URL) int { return strings.Compare(a.Type, b.Type) })
-		*u = out
+		*u = urlsByType(m)
 		return nil
 	}
 	var list []URL
@@ -149,6 +162,41 @@ func (u *URLs) UnmarshalJSON(b []byte) error {
 	}
 	*u = list
 	return nil
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON for json v2 (the client's decoder), which calls it
+// instead: reading from the decoder saves a second parse of the value.
+func (u *URLs) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case 'n':
+		*u = nil
+		return dec.SkipValue()
+	case '{':
+		var m map[string]*string
+		if err := jsonv2.UnmarshalDecode(dec, &m); err != nil {
+			return err
+		}
+		*u = urlsByType(m)
+		return nil
+	}
+	var list []URL
+	if err := jsonv2.UnmarshalDecode(dec, &list); err != nil {
+		return err
+	}
+	*u = list
+	return nil
+}
+
+// urlsByType returns the links of the old object form, sorted by type, without the nulls.
+func urlsByType(m map[string]*string) URLs {
+	out := make(URLs, 0, len(m))
+	for k, v := range m {
+		if v != nil {
+			out = append(out, URL{Type: k, URL: *v})
+		}
+	}
+	slices.SortFunc(out, func(a, b URL) int { return strings.Compare(a.Type, b.Type) })
+	return out
 }
 
 // Get returns the first non-empty URL of the given type, or "".
@@ -296,18 +344,49 @@ func (t *Time) UnmarshalJSON(b []byte) error {
 		*t = Time{Raw: string(b)}
 		return nil
 	}
-	// Seconds outside 1900–2200 are not a date HrFlow meant (milliseconds, garbage): unknown.
-	if secs < minSeconds || secs > maxSeconds {
+	*t = fromSeconds(secs, b)
+	return nil
+}
+
+// UnmarshalJSONFrom is UnmarshalJSON for json v2 (the client's decoder), which calls it
+// instead: reading from the decoder saves a second parse of the value.
+func (t *Time) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
+	switch dec.PeekKind() {
+	case 'n':
+		*t = Time{}
+		return dec.SkipValue()
+	case '"':
+		var s string
+		if err := jsonv2.UnmarshalDecode(dec, &s); err != nil {
+			return err
+		}
+		*t = ParseTime(s)
+		return nil
+	}
+	b, err := dec.ReadValue()
+	if err != nil {
+		return err
+	}
+	secs, err := strconv.ParseFloat(string(b), 64) // as encoding/json parses a number
+	if b.Kind() != '0' || err != nil {
 		*t = Time{Raw: string(b)}
 		return nil
 	}
+	*t = fromSeconds(secs, b)
+	return nil
+}
+
+// fromSeconds returns the time secs seconds after the epoch, b as HrFlow wrote it.
+func fromSeconds(secs float64, b []byte) Time {
+	// Seconds outside 1900–2200 are not a date HrFlow meant (milliseconds, garbage): unknown.
+	if secs < minSeconds || secs > maxSeconds {
+		return Time{Raw: string(b)}
+	}
 	u := time.Unix(int64(secs), 0).UTC()
 	if u.Year() == 1969 && u.Month() == time.December && u.Day() == 31 {
-		*t = Time{} // the "ongoing" sentinel, as in the string form
-		return nil
+		return Time{} // the "ongoing" sentinel, as in the string form
 	}
-	*t = Time{Time: u}
-	return nil
+	return Time{Time: u}
 }
 
 // MarshalJSON writes the time in HrFlow's own layout, or null when unknown.

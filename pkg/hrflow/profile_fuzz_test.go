@@ -11,17 +11,34 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+
+	"github.com/go-json-experiment/json/jsontext"
+	"github.com/google/go-cmp/cmp"
 )
 
 // FuzzProfileDecode checks readProfile, the decoder of every profile the client returns:
-// it never panics, and a profile it accepts keeps its exact bytes in Raw, answers Resume and
-// URLs.Get, and encodes to JSON that decodes again, into a profile whose encoding is stable.
+// it never panics, it accepts what encoding/json accepts and decodes it to the same profile,
+// and a profile it accepts keeps its exact bytes in Raw, answers Resume and URLs.Get, and
+// encodes to JSON that decodes again, into a profile whose encoding is stable.
 func FuzzProfileDecode(f *testing.F) {
 	for _, seed := range profileSeeds(f) {
 		f.Add(seed)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		p, err := decodeProfile(data)
+		// readProfile decodes with json v2 and encoding/json's semantics: encoding/json is the
+		// reference (a null is a profile to it and none to readProfile).
+		var want Profile
+		wantErr := json.Unmarshal(data, &want)
+		switch isNull := string(bytes.Trim(data, " \t\r\n")) == "null"; {
+		case (err == nil) != (wantErr == nil && !isNull):
+			t.Fatalf("decodeProfile error %v, encoding/json error %v", err, wantErr)
+		case err == nil:
+			want.Raw = p.Raw
+			if diff := cmp.Diff(&want, p); diff != "" {
+				t.Fatalf("decodeProfile and encoding/json differ (-encoding/json +decodeProfile):\n%s", diff)
+			}
+		}
 		if err != nil {
 			if p != nil {
 				t.Fatalf("decodeProfile returned a profile and the error %v", err)
@@ -64,7 +81,7 @@ func FuzzProfileDecode(f *testing.F) {
 
 // decodeProfile decodes data, one JSON value and nothing else, with readProfile.
 func decodeProfile(data []byte) (*Profile, error) {
-	dec := json.NewDecoder(bytes.NewReader(data))
+	dec := jsontext.NewDecoder(bytes.NewBuffer(data), decodeOptions) // as Client.do decodes
 	p, err := readProfile(dec, data)
 	switch {
 	case err != nil:
@@ -72,7 +89,7 @@ func decodeProfile(data []byte) (*Profile, error) {
 	case p == nil:
 		return nil, errors.New("no profile")
 	}
-	if _, err := dec.Token(); err != io.EOF {
+	if _, err := dec.ReadToken(); err != io.EOF {
 		return nil, fmt.Errorf("data after the profile (%v)", err)
 	}
 	return p, nil

@@ -11,6 +11,9 @@ import (
 	"net/url"
 	"strconv"
 	"time"
+
+	jsonv2 "github.com/go-json-experiment/json"
+	"github.com/go-json-experiment/json/jsontext"
 )
 
 // ProfilesService reads profiles: one by key or reference from the Profile API
@@ -44,7 +47,7 @@ func (s *ProfilesService) get(ctx context.Context, sourceKey, param, value strin
 		return nil, nil, err
 	}
 	var p *Profile
-	resp, err := s.client.do(req, func(dec *json.Decoder, body []byte) (err error) {
+	resp, err := s.client.do(req, func(dec *jsontext.Decoder, body []byte) (err error) {
 		p, err = readProfile(dec, body)
 		return err
 	})
@@ -59,10 +62,10 @@ func (s *ProfilesService) get(ctx context.Context, sourceKey, param, value strin
 
 // readProfile decodes the next value of dec, read from body, as a profile that keeps its
 // exact bytes in Raw (a slice of body); a null gives a nil profile.
-func readProfile(dec *json.Decoder, body []byte) (*Profile, error) {
+func readProfile(dec *jsontext.Decoder, body []byte) (*Profile, error) {
 	start := dec.InputOffset()
 	var p Profile
-	if err := dec.Decode(&p); err != nil {
+	if err := jsonv2.UnmarshalDecode(dec, &p); err != nil {
 		return nil, fmt.Errorf("decode profile: %w", err)
 	}
 	// The value starts after the separator before it (':' of a member, ',' of an item).
@@ -163,17 +166,17 @@ func (s *ProfilesService) List(ctx context.Context, opts *ListOptions) ([]*Profi
 		return nil, nil, err
 	}
 	var profiles []*Profile
-	resp, err := s.client.do(req, func(dec *json.Decoder, body []byte) error {
-		t, err := dec.Token()
+	resp, err := s.client.do(req, func(dec *jsontext.Decoder, body []byte) error {
+		t, err := dec.ReadToken()
 		switch {
 		case err != nil:
 			return err
-		case t == nil:
+		case t.Kind() == 'n':
 			return nil // "data": null
-		case t != json.Delim('['):
+		case t.Kind() != '[':
 			return fmt.Errorf("want an array, got %v", t)
 		}
-		for i := 0; dec.More(); i++ {
+		for i := 0; dec.PeekKind() != ']'; i++ {
 			p, err := readProfile(dec, body)
 			if err == nil && p == nil {
 				err = errors.New("response has no profile")
@@ -183,7 +186,7 @@ func (s *ProfilesService) List(ctx context.Context, opts *ListOptions) ([]*Profi
 			}
 			profiles = append(profiles, p)
 		}
-		_, err = dec.Token()
+		_, err = dec.ReadToken()
 		return err
 	})
 	if err != nil {

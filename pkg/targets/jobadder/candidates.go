@@ -15,6 +15,7 @@ import (
 	"net/textproto"
 	"net/url"
 	"strconv"
+	"sync"
 )
 
 // MaxAttachmentSize is the largest file [CandidatesService.UploadAttachment] sends. The file
@@ -24,6 +25,9 @@ const MaxAttachmentSize = 20 << 20
 // ErrAttachmentTooLarge is returned by [CandidatesService.UploadAttachment] for a file larger
 // than [MaxAttachmentSize].
 var ErrAttachmentTooLarge = errors.New("jobadder: attachment larger than 20 MiB")
+
+// copyBuffers are the buffers UploadAttachment copies files with.
+var copyBuffers = sync.Pool{New: func() any { b := make([]byte, 32<<10); return &b }}
 
 // CandidatesService handles the candidates of an account.
 type CandidatesService service
@@ -182,7 +186,11 @@ func (s *CandidatesService) UploadAttachment(ctx context.Context, id int, attach
 	if err != nil {
 		return nil, nil, fmt.Errorf("jobadder: attachment: %w", err)
 	}
-	n, err := io.Copy(part, io.LimitReader(r, MaxAttachmentSize+1))
+	// A copy buffer from the pool: io.Copy would allocate 32 KiB for every file, since neither
+	// a part nor a limited reader has the methods that let it copy without one.
+	cb := copyBuffers.Get().(*[]byte)
+	n, err := io.CopyBuffer(part, io.LimitReader(r, MaxAttachmentSize+1), *cb)
+	copyBuffers.Put(cb)
 	if err != nil {
 		return nil, nil, fmt.Errorf("jobadder: read attachment: %w", err)
 	}
