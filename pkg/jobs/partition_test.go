@@ -167,3 +167,35 @@ func TestWorkerSharesSlotsBetweenConnections(t *testing.T) {
 		}
 	}
 }
+
+// TestWorkerRecreatesAConnectionsConsumer: a connection's consumer removed by the server (an
+// hour unused) or by an operator is created again at the connection's next jobs.
+func TestWorkerRecreatesAConnectionsConsumer(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	var done atomic.Int32
+	startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+		done.Add(1)
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) {
+		c.ScanInterval = 50 * time.Millisecond
+		c.Partition = func(j *jobs.Job) string { return j.Connection }
+	})
+	p := jobs.NewPublisher(js)
+	publish := func(from int) {
+		for i := from; i < from+5; i++ {
+			j := newJob(i, "")
+			j.Connection = "c"
+			if _, err := p.Publish(t.Context(), j); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	publish(0)
+	waitFor(t, "the first jobs", func() bool { return done.Load() == 5 })
+	if err := js.DeleteConsumer(t.Context(), jobs.JobsStream, jobs.ConsumerPrefix+"jobadder-c"); err != nil {
+		t.Fatal(err)
+	}
+	publish(5)
+	waitFor(t, "the jobs after the consumer was removed", func() bool { return done.Load() == 10 })
+}

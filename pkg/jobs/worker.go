@@ -186,6 +186,14 @@ type lane struct {
 	mu    sync.Mutex
 	gates map[string]*gate // by partition
 	feeds map[string]*feed // by connection; "" is the target's own subject
+	// consumers caches the connections' consumers, so that restarting a feed costs no API
+	// call; refreshed (CreateOrUpdate, picking up a changed cap) once a minute at most.
+	consumers map[string]cachedConsumer
+}
+
+type cachedConsumer struct {
+	cons jetstream.Consumer
+	at   time.Time
 }
 
 // feed is one consumer of a lane: the target's subject hrpush.push.<target> (connection "",
@@ -477,6 +485,16 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			wait = min(wait, w.cfg.ScanInterval)
 		}
 		batch, err := f.cons.Fetch(n, jetstream.FetchMaxWait(wait))
+		if err != nil && f.connection != "" {
+			// Its consumer may be gone (an hour unused): the next scan creates it again.
+			l.release(n)
+			w.log.Warn("pull failed", "target", l.target, "connection", f.connection, "error", err)
+			l.mu.Lock()
+			delete(l.consumers, f.connection)
+			delete(l.feeds, f.connection)
+			l.mu.Unlock()
+			return
+		}
 		if err != nil {
 			l.release(n)
 			w.log.Warn("pull failed", "target", l.target, "error", err)
@@ -508,7 +526,14 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			idle = 0
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
-			w.log.Warn("pull ended with an error", "target", l.target, "error", err)
+			w.log.Warn("pull ended with an error", "target", l.target, "connection", f.connection, "error", err)
+			if f.connection != "" && (errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)) {
+				l.mu.Lock()
+				delete(l.consumers, f.connection)
+				delete(l.feeds, f.connection)
+				l.mu.Unlock()
+				return // the next scan creates it again
+			}
 			sleep(softCtx, time.Second)
 		}
 	}
@@ -570,6 +595,32 @@ func (w *Worker) startFeed(softCtx, hardCtx context.Context, l *lane, connection
 	if running || !ConnectionPattern.MatchString(connection) {
 		return
 	}
+	cons, err := w.connectionConsumer(softCtx, l, connection)
+	if err != nil {
+		w.log.Warn("could not create the consumer of a connection", "target", l.target, "connection", connection, "error", err)
+		return
+	}
+	f := &feed{connection: connection, cons: cons}
+	l.mu.Lock()
+	if _, running := l.feeds[connection]; running {
+		l.mu.Unlock()
+		return
+	}
+	l.feeds[connection] = f
+	l.mu.Unlock()
+	w.pulling.Add(1)
+	go w.pull(softCtx, hardCtx, l, f)
+}
+
+// connectionConsumer returns the connection's durable consumer: the cached one, or one
+// created (or updated, with the connection's current cap) when the cache is a minute old.
+func (w *Worker) connectionConsumer(softCtx context.Context, l *lane, connection string) (jetstream.Consumer, error) {
+	l.mu.Lock()
+	c, ok := l.consumers[connection]
+	l.mu.Unlock()
+	if ok && time.Since(c.at) < time.Minute {
+		return c.cons, nil
+	}
 	limit := w.cfg.ConnectionMaxAckPending
 	if w.cfg.MaxInFlight != nil {
 		limit = cmp.Or(w.cfg.MaxInFlight(l.target, connection), limit)
@@ -587,19 +638,15 @@ func (w *Worker) startFeed(softCtx, hardCtx context.Context, l *lane, connection
 		InactiveThreshold: time.Hour,
 	})
 	if err != nil {
-		w.log.Warn("could not create the consumer of a connection", "target", l.target, "connection", connection, "error", err)
-		return
+		return nil, err
 	}
-	f := &feed{connection: connection, cons: cons}
 	l.mu.Lock()
-	if _, running := l.feeds[connection]; running {
-		l.mu.Unlock()
-		return
+	if l.consumers == nil {
+		l.consumers = map[string]cachedConsumer{}
 	}
-	l.feeds[connection] = f
+	l.consumers[connection] = cachedConsumer{cons: cons, at: time.Now()}
 	l.mu.Unlock()
-	w.pulling.Add(1)
-	go w.pull(softCtx, hardCtx, l, f)
+	return cons, nil
 }
 
 func (l *lane) release(n int) {
