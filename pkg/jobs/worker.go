@@ -186,8 +186,8 @@ type lane struct {
 	mu    sync.Mutex
 	gates map[string]*gate // by partition
 	feeds map[string]*feed // by connection; "" is the target's own subject
-	// consumers caches the connections' consumers, so that restarting a feed costs no API
-	// call; refreshed (CreateOrUpdate, picking up a changed cap) once a minute at most.
+	// consumers caches the connections' consumers, so that restarting a feed costs a read
+	// rather than a write; refreshed (CreateOrUpdate, picking up a changed cap) once a minute.
 	consumers map[string]cachedConsumer
 }
 
@@ -465,10 +465,10 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 		}
 		// Each feed waits for one slot in turn (a channel serves its waiting senders in
 		// order), then takes at most its share of the free ones: a connection with a large
-		// backlog cannot starve one that has a few jobs. A feed whose last pull was empty
-		// waits for jobs with one slot only.
+		// backlog cannot starve one that has a few jobs. A connection's feed whose last pull
+		// was empty waits for jobs with one slot only.
 		n, share := 1, cap(l.slots)/l.activeFeeds()
-		if idle > 0 {
+		if idle > 0 && f.connection != "" {
 			share = 1
 		}
 	more:
@@ -612,21 +612,26 @@ func (w *Worker) startFeed(softCtx, hardCtx context.Context, l *lane, connection
 	go w.pull(softCtx, hardCtx, l, f)
 }
 
-// connectionConsumer returns the connection's durable consumer: the cached one, or one
-// created (or updated, with the connection's current cap) when the cache is a minute old.
+// connectionConsumer returns the connection's durable consumer: the cached one while it
+// exists, or one created (or updated, with the connection's current cap) when the cache is a
+// minute old.
 func (w *Worker) connectionConsumer(softCtx context.Context, l *lane, connection string) (jetstream.Consumer, error) {
+	ctx, cancel := context.WithTimeout(softCtx, 10*time.Second)
+	defer cancel()
 	l.mu.Lock()
 	c, ok := l.consumers[connection]
 	l.mu.Unlock()
 	if ok && time.Since(c.at) < time.Minute {
-		return c.cons, nil
+		// A read, not a write: is it still there (the server removes it after an hour unused,
+		// an operator may delete it)?
+		if _, err := c.cons.Info(ctx); err == nil {
+			return c.cons, nil
+		}
 	}
 	limit := w.cfg.ConnectionMaxAckPending
 	if w.cfg.MaxInFlight != nil {
 		limit = cmp.Or(w.cfg.MaxInFlight(l.target, connection), limit)
 	}
-	ctx, cancel := context.WithTimeout(softCtx, 10*time.Second)
-	defer cancel()
 	cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, jetstream.ConsumerConfig{
 		Durable:           ConsumerPrefix + l.target + "-" + connection,
 		Description:       "hrpush workers for " + l.target + " connection " + connection,
