@@ -50,8 +50,8 @@ func (inc *incremental) check(f jobFlags, wait bool, limit int, createdAfter, cr
 		return nil
 	case limit != 0 || createdAfter != "" || createdBefore != "":
 		return errors.New("--incremental lists what changed since the watermark: --limit, --created-after and --created-before do not apply")
-	case inc.every < 0 || (inc.every > 0 && inc.every < 10*time.Second):
-		return fmt.Errorf("--every %s: want 10s or more", inc.every)
+	case inc.every < 0 || (inc.every > 0 && inc.every < time.Second):
+		return fmt.Errorf("--every %s: want 1s or more", inc.every)
 	case inc.every > 0 && (wait || f.batchID != ""):
 		return errors.New("--every starts a batch per run: --wait and --batch-id do not apply")
 	case inc.overlap < 0:
@@ -147,11 +147,10 @@ func (inc *incremental) run(ctx context.Context, a *app, f jobFlags, client *hrf
 		return a.fail("bucket %s: %v", jobs.LocksBucket, err)
 	}
 	for {
-		code := inc.once(ctx, a, f, client, state, locks, key, asJSON)
+		code := inc.once(ctx, a, f, client, state, locks, key, asJSON) // a new batch each run: f is a copy
 		if inc.every == 0 {
 			return code
 		}
-		f.batchID = "" // a new batch each run
 		timer := time.NewTimer(inc.every)
 		select {
 		case <-ctx.Done():

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -20,7 +22,7 @@ const incrSource = "c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3c3"
 // incrementalSetup starts NATS and a fake HrFlow holding n profiles in incrSource, sets the
 // HrFlow credentials in the environment (callers are not parallel), and returns a func that
 // runs enqueue source with the args after the common ones.
-func incrementalSetup(t *testing.T, n int) (jetstream.JetStream, *hrflowtest.Server, []string, func(args ...string) (int, string, string)) {
+func incrementalSetup(t *testing.T, n int) (string, jetstream.JetStream, *hrflowtest.Server, []string, func(args ...string) (int, string, string)) {
 	t.Helper()
 	url, js := natsServer(t)
 	hf := hrflowtest.NewServer(hrflowtest.Config{APIKey: "k", UserEmail: "u@example.com"})
@@ -28,7 +30,7 @@ func incrementalSetup(t *testing.T, n int) (jetstream.JetStream, *hrflowtest.Ser
 	keys := hf.Generate(incrSource, n, 4)
 	t.Setenv("HRFLOW_API_SECRET", "k")
 	t.Setenv("HRFLOW_API_USER", "u@example.com")
-	return js, hf, keys, func(args ...string) (int, string, string) {
+	return url, js, hf, keys, func(args ...string) (int, string, string) {
 		t.Helper()
 		return runCLI(t, append([]string{"source", "--nats-url", url, "--hrflow-api-url", hf.URL(), "--workflow-id", "w",
 			"--target", "jobadder", "--source-key", incrSource}, args...)...)
@@ -88,7 +90,7 @@ func streamProfiles(t *testing.T, js jetstream.JetStream, from uint64) map[strin
 // was) enqueues the same jobs again, which the stream drops. Not parallel: it sets the
 // environment.
 func TestSourceIncremental(t *testing.T) {
-	js, hf, keys, source := incrementalSetup(t, 300)
+	_, js, hf, keys, source := incrementalSetup(t, 300)
 	state, err := js.KeyValue(t.Context(), jobs.StateBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -196,7 +198,7 @@ func TestSourceIncremental(t *testing.T) {
 // TestSourceIncrementalLock: a run finding the lock of its workflow, target and source held
 // exits 2 and moves nothing; a lock its holder stopped renewing is taken over.
 func TestSourceIncrementalLock(t *testing.T) {
-	js, _, _, source := incrementalSetup(t, 5)
+	_, js, _, _, source := incrementalSetup(t, 5)
 	locks, err := js.KeyValue(t.Context(), jobs.LocksBucket)
 	if err != nil {
 		t.Fatal(err)
@@ -225,6 +227,39 @@ func TestSourceIncrementalLock(t *testing.T) {
 	}
 }
 
+// TestSourceIncrementalEvery: with --every the process runs again until its context ends
+// (SIGTERM), then exits 0.
+func TestSourceIncrementalEvery(t *testing.T) {
+	url, js, hf, keys, _ := incrementalSetup(t, 5)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	exited := make(chan int)
+	var stdout, stderr bytes.Buffer // read only after exited
+	go func() {
+		exited <- run(ctx, []string{"source", "--nats-url", url, "--hrflow-api-url", hf.URL(), "--workflow-id", "w",
+			"--target", "jobadder", "--source-key", incrSource, "--incremental", "--every", "1s"}, strings.NewReader(""), &stdout, &stderr)
+	}()
+	waitJobs(t, js, 5)
+	hf.TouchProfile(incrSource, keys[2], time.Now())
+	waitJobs(t, js, 6)
+	cancel()
+	if code := <-exited; code != exitOK {
+		t.Errorf("exit %d, want 0\n%s%s", code, stdout.String(), stderr.String())
+	}
+}
+
+// waitJobs waits up to 30 seconds for the jobs stream to hold n jobs.
+func waitJobs(t *testing.T, js jetstream.JetStream, n uint64) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for msgCount(t, js, jobs.JobsStream) != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("the jobs stream holds %d jobs, want %d", msgCount(t, js, jobs.JobsStream), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func TestSourceIncrementalUsage(t *testing.T) {
 	t.Parallel()
 	base := []string{"source", "--workflow-id", "w", "--target", "jobadder", "--source-key", "s"}
@@ -237,7 +272,7 @@ func TestSourceIncrementalUsage(t *testing.T) {
 		{[]string{"--read-mode", "incremental", "--created-after", "2026-01-01"}, "do not apply"},
 		{[]string{"--read-mode", "sometimes"}, `--read-mode "sometimes": want full or incremental`},
 		{[]string{"--incremental", "--every", "5m", "--wait"}, "--wait and --batch-id do not apply"},
-		{[]string{"--incremental", "--every", "1s"}, "want 10s or more"},
+		{[]string{"--incremental", "--every", "10ms"}, "want 1s or more"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()
