@@ -5,8 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	neturl "net/url"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -192,6 +197,50 @@ func TestSourceIncremental(t *testing.T) {
 	}
 	if s := runIncremental(t, source); s.Enqueued != 0 || s.Duplicates != 320 {
 		t.Errorf("run after a reset: %+v, want 320 duplicates", s)
+	}
+}
+
+// TestSourceIncrementalInterrupted: a run whose listing fails after its first page was
+// enqueued exits 2 and leaves no watermark; the next run enqueues the rest and the stream
+// drops the first page's jobs it already holds.
+func TestSourceIncrementalInterrupted(t *testing.T) {
+	url, js, hf, _, _ := incrementalSetup(t, 300)
+	target, err := neturl.Parse(hf.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var failPage2 atomic.Bool
+	failPage2.Store(true)
+	proxy := httputil.NewSingleHostReverseProxy(&neturl.URL{Scheme: target.Scheme, Host: target.Host})
+	front := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if failPage2.Load() && r.URL.Query().Get("page") == "2" {
+			http.Error(w, `{"code":503,"message":"unavailable"}`, http.StatusServiceUnavailable)
+			return
+		}
+		proxy.ServeHTTP(w, r)
+	}))
+	t.Cleanup(front.Close)
+	source := func(args ...string) (int, string, string) {
+		return runCLI(t, append([]string{"source", "--nats-url", url, "--hrflow-api-url", front.URL + "/v1", "--workflow-id", "w",
+			"--target", "jobadder", "--source-key", incrSource}, args...)...)
+	}
+
+	code, out, errOut := source("--incremental")
+	if code != exitUsage || !strings.Contains(errOut, "503") || !strings.Contains(errOut, "watermark not moved") {
+		t.Errorf("interrupted run: exit %d\n%s%s", code, out, errOut)
+	}
+	if n := msgCount(t, js, jobs.JobsStream); n != pageSize {
+		t.Errorf("jobs stream holds %d jobs, want the first page's %d", n, pageSize)
+	}
+	if code, out, _ := source("--show-watermark"); code != exitOK || !strings.Contains(out, "no watermark") {
+		t.Errorf("watermark after the interrupted run: %d %s", code, out)
+	}
+	failPage2.Store(false)
+	if s := runIncremental(t, source); s != (summary{Enqueued: 300 - pageSize, Duplicates: pageSize}) {
+		t.Errorf("next run: %+v, want %d enqueued and %d duplicates", s, 300-pageSize, pageSize)
+	}
+	if n := msgCount(t, js, jobs.JobsStream); n != 300 {
+		t.Errorf("jobs stream holds %d jobs, want 300", n)
 	}
 }
 
