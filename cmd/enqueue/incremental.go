@@ -34,10 +34,10 @@ type incremental struct {
 const lockTTL = time.Minute
 
 // errLockHeld is returned when another run of the same workflow, target and source holds the lock.
-var errLockHeld = errors.New("enqueue: another incremental run holds the lock")
+var errLockHeld = errors.New("another incremental run holds the lock")
 
 // errLockLost cancels a run whose lock could not be renewed or was taken over.
-var errLockLost = errors.New("enqueue: lost the incremental run's lock")
+var errLockLost = errors.New("lost the incremental run's lock")
 
 // keyPart is what a watermark or lock key may hold of a source key or connection.
 var keyPart = regexp.MustCompile(`^[A-Za-z0-9_-]{1,128}$`)
@@ -169,7 +169,7 @@ func (inc *incremental) run(ctx context.Context, a *app, f jobFlags, client *hrf
 func (inc *incremental) once(ctx context.Context, a *app, f jobFlags, client *hrflow.Client, state, locks jetstream.KeyValue, key string, asJSON bool) int {
 	ctx, release, err := takeLock(ctx, locks, key)
 	if errors.Is(err, errLockHeld) {
-		return a.fail("%v: %s (a run that died frees it within %s)", err, key, lockTTL)
+		return a.fail("%v (key %s of bucket %s; the lock of a run that died frees itself within %s); not starting", err, key, jobs.LocksBucket, lockTTL)
 	}
 	if err != nil {
 		return a.fail("%v", err)
@@ -238,8 +238,11 @@ func moveWatermark(ctx context.Context, state jetstream.KeyValue, key string, re
 	} else {
 		_, err = state.Update(ctx, key, b, rev)
 	}
-	if err != nil {
-		return fmt.Errorf("watermark %s changed during the run (reset, or another run), not moved: %w", key, err)
+	switch {
+	case errors.Is(err, jetstream.ErrKeyExists), errors.Is(err, jetstream.ErrKeyRevisionMismatch):
+		return fmt.Errorf("watermark %s changed during the run (reset, or another run): not moved: %w", key, err)
+	case err != nil:
+		return fmt.Errorf("move watermark %s: %w", key, err)
 	}
 	return nil
 }
