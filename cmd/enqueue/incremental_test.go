@@ -322,6 +322,7 @@ func TestSourceIncrementalUsage(t *testing.T) {
 		{[]string{"--read-mode", "sometimes"}, `--read-mode "sometimes": want full or incremental`},
 		{[]string{"--incremental", "--every", "5m", "--wait"}, "--wait and --batch-id do not apply"},
 		{[]string{"--incremental", "--every", "10ms"}, "want 1s or more"},
+		{[]string{"--incremental", "--connection", "Not A Name"}, "connection must match"},
 	} {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
 			t.Parallel()

@@ -40,6 +40,10 @@ func runSource(ctx context.Context, a *app, args []string) int {
 		fs.Usage()
 		return a.fail("%v", err)
 	}
+	// The flags make every job: check them before listing anything (a bad workflow id).
+	if err := f.job("profile", time.Now()).Validate(); err != nil {
+		return a.fail("%v", err)
+	}
 	switch readMode {
 	case "", "full":
 	case "incremental":
