@@ -186,7 +186,9 @@ func (inc *incremental) once(ctx context.Context, a *app, f jobFlags, client *hr
 	}
 	opts := &hrflow.ListOptions{SourceKeys: []string{f.sourceKey}, Limit: pageSize, OrderBy: hrflow.OrderDesc, SortBy: hrflow.SortByUpdatedAt}
 	s, err := enqueueProfiles(ctx, a, f, now, client.Profiles.All(ctx, opts), func(p *hrflow.Profile) bool {
-		return !p.UpdatedAt.Before(old.UpdatedAt)
+		// A profile without updated_at (where HrFlow sorts those is not documented) is
+		// enqueued and does not end the listing.
+		return p.UpdatedAt.IsZero() || !p.UpdatedAt.Before(old.UpdatedAt)
 	}, true)
 	if err != nil {
 		if ctx.Err() != nil {
