@@ -249,6 +249,36 @@ func moveWatermark(ctx context.Context, state jetstream.KeyValue, key string, re
 	return nil
 }
 
+// acquire takes key once, or takes over a lock whose holder stopped renewing it. It returns
+// errLockHeld when another run holds it.
+func acquire(ctx context.Context, locks jetstream.KeyValue, key string) (uint64, error) {
+	rev, err := locks.Create(ctx, key, newLockValue(), jetstream.KeyTTL(lockTTL))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		// Renewals carry no TTL (Update takes none): a holder that died after renewing
+		// leaves its key, which its Until says is stale.
+		e, gerr := locks.Get(ctx, key)
+		switch {
+		case errors.Is(gerr, jetstream.ErrKeyNotFound): // released meanwhile: take it
+			rev, err = locks.Create(ctx, key, newLockValue(), jetstream.KeyTTL(lockTTL))
+		case gerr != nil:
+			return 0, fmt.Errorf("read lock %s: %w", key, gerr)
+		default:
+			var held lockValue
+			if json.Unmarshal(e.Value(), &held) == nil && time.Now().Before(held.Until) {
+				return 0, fmt.Errorf("%w of %s until %s", errLockHeld, held.Owner, held.Until.Format(time.RFC3339))
+			}
+			rev, err = locks.Update(ctx, key, newLockValue(), e.Revision())
+		}
+		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound) {
+			return 0, errLockHeld // another run was quicker
+		}
+	}
+	if err != nil {
+		return 0, fmt.Errorf("take lock %s: %w", key, err)
+	}
+	return rev, nil
+}
+
 // lockValue is the value of a run's lock: who holds it and until when, unless renewed.
 type lockValue struct {
 	Owner string    `json:"owner"`
@@ -267,25 +297,9 @@ func newLockValue() []byte {
 // so that the run stops before moving the watermark. It returns errLockHeld when another run
 // holds it.
 func takeLock(ctx context.Context, locks jetstream.KeyValue, key string) (context.Context, func(), error) {
-	rev, err := locks.Create(ctx, key, newLockValue(), jetstream.KeyTTL(lockTTL))
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		// Renewals carry no TTL (Update takes none): a holder that died after renewing
-		// leaves its key, which its Until says is stale.
-		e, gerr := locks.Get(ctx, key)
-		if gerr != nil {
-			return nil, nil, fmt.Errorf("%w (%v)", errLockHeld, gerr)
-		}
-		var held lockValue
-		if json.Unmarshal(e.Value(), &held) == nil && time.Now().Before(held.Until) {
-			return nil, nil, fmt.Errorf("%w of %s until %s", errLockHeld, held.Owner, held.Until.Format(time.RFC3339))
-		}
-		rev, err = locks.Update(ctx, key, newLockValue(), e.Revision())
-		if errors.Is(err, jetstream.ErrKeyExists) || errors.Is(err, jetstream.ErrKeyRevisionMismatch) || errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, nil, errLockHeld
-		}
-	}
+	rev, err := acquire(ctx, locks, key)
 	if err != nil {
-		return nil, nil, fmt.Errorf("take lock %s: %w", key, err)
+		return nil, nil, err
 	}
 	ctx, cancel := context.WithCancelCause(ctx)
 	done, stopped := make(chan struct{}), make(chan struct{})

@@ -274,6 +274,19 @@ func TestSourceIncrementalLock(t *testing.T) {
 	if _, err := locks.Get(t.Context(), key); err == nil {
 		t.Error("the lock is still there after the run")
 	}
+
+	// A running run's lock, then released.
+	_, release, err := takeLock(t.Context(), locks, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := source("--incremental"); code != exitUsage || !strings.Contains(errOut, "another incremental run holds the lock") {
+		t.Errorf("while another run holds the lock: exit %d\n%s%s", code, out, errOut)
+	}
+	release()
+	if code, out, errOut := source("--incremental"); code != exitOK {
+		t.Errorf("after the other run released the lock: exit %d\n%s%s", code, out, errOut)
+	}
 }
 
 // TestSourceIncrementalEvery: with --every the process runs again until its context ends
