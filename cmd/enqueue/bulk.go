@@ -76,6 +76,11 @@ func enqueueBatch(ctx context.Context, a *app, f jobFlags, keys []string, repeat
 	if err := jobs.PublishBatch(ctx, a.js, batch); err != nil {
 		return a.fail("%v", err)
 	}
+	return report(ctx, a, batch, repeated, failures, wait, asJSON)
+}
+
+// report prints the summary of a published batch and, with wait, follows it to its end.
+func report(ctx context.Context, a *app, batch *jobs.Batch, repeated int, failures []string, wait, asJSON bool) int {
 	if !asJSON || !wait {
 		printSummary(a, batch, repeated, failures, asJSON)
 	}

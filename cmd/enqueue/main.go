@@ -1,6 +1,7 @@
 // Command enqueue publishes push-profile jobs to NATS JetStream and reports on them: one
-// profile (push), a list of profile keys (bulk), every profile of an HrFlow source (source), the
-// progress and report of a batch (status), and the dead-lettered jobs (dlq).
+// profile (push), a list of profile keys (bulk), every profile of an HrFlow source or those
+// updated since the last incremental run (source), the progress and report of a batch
+// (status), and the dead-lettered jobs (dlq).
 //
 // Exit codes: 0 all good, 1 some jobs failed, 2 usage or connection error.
 package main
@@ -44,6 +45,8 @@ Usage:
                                                   one job per key read from F or stdin
   enqueue source --workflow-id W --target T --source-key S [--created-after D] [--wait]
                                                   one job per profile of an HrFlow source
+  enqueue source --workflow-id W --target T --source-key S --incremental [--every 5m]
+                                                  the profiles updated since the last run
   enqueue status --batch ID [--wait] [--json]     a batch's progress and report
   enqueue dlq    list|replay|purge [filters]      dead-lettered jobs: show, enqueue again, remove
   enqueue connections list|show|add|remove|pause|resume [NAME] --target T

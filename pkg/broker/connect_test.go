@@ -515,6 +515,27 @@ func TestDeploymentPermissions(t *testing.T) {
 	if _, err := js.Publish(ctx, jobs.SubjectPrefix+"jobadder", []byte(`{}`)); err != nil {
 		t.Fatalf("producer: publish a job: %v", err)
 	}
+	// enqueue source --incremental: its watermark, and its lock with a TTL.
+	for bucket, opts := range map[string][]jetstream.KVCreateOpt{jobs.StateBucket: nil, jobs.LocksBucket: {jetstream.KeyTTL(time.Minute)}} {
+		kv, err := js.KeyValue(ctx, bucket)
+		if err != nil {
+			t.Fatalf("producer: bind %s: %v", bucket, err)
+		}
+		const key = "incremental.w.jobadder.s"
+		rev, err := kv.Create(ctx, key, []byte("1"), opts...)
+		if err != nil {
+			t.Fatalf("producer: create %s %s: %v", bucket, key, err)
+		}
+		if rev, err = kv.Update(ctx, key, []byte("2"), rev); err != nil {
+			t.Fatalf("producer: update %s %s: %v", bucket, key, err)
+		}
+		if e, err := kv.Get(ctx, key); err != nil || string(e.Value()) != "2" {
+			t.Fatalf("producer: get %s %s: %v", bucket, key, err)
+		}
+		if err := kv.Delete(ctx, key, jetstream.LastRevision(rev)); err != nil {
+			t.Fatalf("producer: delete %s %s: %v", bucket, key, err)
+		}
+	}
 
 	// The eavesdropper: the producer tries to listen on the worker's replies while the
 	// worker reads the token record.

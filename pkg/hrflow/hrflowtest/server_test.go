@@ -671,3 +671,24 @@ func TestConcurrentUse(t *testing.T) {
 		t.Errorf("total %d, want %d", total, 4*40)
 	}
 }
+
+// TestTouchProfile: a touched profile comes first when listing by updated_at, newest first,
+// with the new time in both the list summary and the full profile.
+func TestTouchProfile(t *testing.T) {
+	t.Parallel()
+	srv := setup(t, hrflowtest.Config{})
+	keys := srv.Generate(srcKey, 10, 1)
+	at := time.Date(2030, 5, 6, 7, 8, 9, 0, time.UTC)
+	if !srv.TouchProfile(srcKey, keys[3], at) {
+		t.Fatal("TouchProfile: profile not found")
+	}
+	if srv.TouchProfile(srcKey, "nope", at) || srv.TouchProfile("nosource", keys[3], at) {
+		t.Error("TouchProfile reports an unknown profile or source as found")
+	}
+	for _, full := range []string{"false", "true"} {
+		got := items(t, listPage(t, srv, url.Values{"sort_by": {"updated_at"}, "order_by": {"desc"}, "return_profile": {full}}))
+		if len(got) != 10 || got[0].Key != keys[3] || got[0].UpdatedAt != "2030-05-06T07:08:09+0000" {
+			t.Errorf("return_profile=%s: first of %d is %s updated %s, want %s updated 2030-05-06T07:08:09+0000", full, len(got), got[0].Key, got[0].UpdatedAt, keys[3])
+		}
+	}
+}

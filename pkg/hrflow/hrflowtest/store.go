@@ -187,6 +187,28 @@ func (s *Server) SetPublicURL(sourceKey, key, typ, rawURL string) bool {
 	return found
 }
 
+// TouchProfile sets the updated_at of a stored profile to at, as an edit at HrFlow would, and
+// reports whether the profile exists. Lists sorted by updated_at see it move.
+func (s *Server) TouchProfile(sourceKey, key string, at time.Time) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	src, ok := s.sources[sourceKey]
+	if !ok || src.byKey[key] == nil {
+		return false
+	}
+	old := src.byKey[key]
+	var m map[string]json.RawMessage
+	if json.Unmarshal(old.raw, &m) != nil {
+		return false
+	}
+	m["updated_at"] = mustJSON(at.UTC().Format(layoutZone))
+	e := *old // entries are immutable once stored: replace, do not edit
+	e.raw, e.updatedAt = mustJSON(m), at.UTC().Truncate(time.Second)
+	e.summary = summary(e.key, e.reference, sourceKey, m["created_at"], m["updated_at"])
+	src.put(&e)
+	return true
+}
+
 // RemoveProfile deletes a profile and reports whether it existed. Its source stays, empty or
 // not.
 func (s *Server) RemoveProfile(sourceKey, key string) bool {
