@@ -66,6 +66,9 @@ func TestWorkerOutageNotEndedByADiscard(t *testing.T) {
 		}
 		return jobs.Result{}, unavailable()
 	}), func(c *jobs.Config) {
+		// More slots than failing jobs: their redeliveries, which JetStream serves first, do not
+		// keep the discarded job out of every fetch.
+		c.Concurrency = 8
 		c.Observe = func(ev jobs.Event) {
 			if ev.Outcome == jobs.Discarded {
 				readyAtDiscard <- worker.Load().Ready()
