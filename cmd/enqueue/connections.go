@@ -253,7 +253,8 @@ func (a *app) printConnections(list []*connections.Connection, asJSON bool) int 
 			state = "paused: " + c.Paused
 		}
 		var settings []string
-		for _, k := range []string{"allow_duplicates", "max_in_flight", "client_id", "username", "calls_per_minute", "login_info_url", "hrflow_api_user"} {
+		for _, k := range []string{connections.SettingAllowDuplicates, connections.SettingMaxInFlight, connections.SettingClientID, connections.SettingUsername,
+			connections.SettingCallsPerMinute, connections.SettingLoginInfoURL, connections.SettingHrFlowAPIUser} {
 			if v := c.Settings[k]; v != "" {
 				settings = append(settings, k+"="+v)
 			}
@@ -269,7 +270,7 @@ func (a *app) printConnections(list []*connections.Connection, asJSON bool) int 
 func (a *app) addConnection(ctx context.Context, store *connections.Store, name string, f connFlags) int {
 	c := &connections.Connection{Name: name, Target: f.target, Settings: map[string]string{}}
 	if f.maxInFlight > 0 {
-		c.Settings["max_in_flight"] = strconv.Itoa(f.maxInFlight)
+		c.Settings[connections.SettingMaxInFlight] = strconv.Itoa(f.maxInFlight)
 	}
 	secrets := map[string]string{}
 	if f.hrflowUser != "" {
@@ -280,26 +281,26 @@ func (a *app) addConnection(ctx context.Context, store *connections.Store, name 
 		if err != nil {
 			return a.fail("%v", err)
 		}
-		c.Settings["hrflow_api_user"], secrets["hrflow_api_secret"] = f.hrflowUser, key
+		c.Settings[connections.SettingHrFlowAPIUser], secrets[connections.SecretHrFlowAPISecret] = f.hrflowUser, key
 		if f.hrflowURL != "" {
-			c.Settings["hrflow_api_url"] = f.hrflowURL
+			c.Settings[connections.SettingHrFlowAPIURL] = f.hrflowURL
 		}
 	}
 	switch f.target {
 	case "jobadder":
 		if f.allowDuplicates {
-			c.Settings["allow_duplicates"] = "true"
+			c.Settings[connections.SettingAllowDuplicates] = "true"
 		}
 	case "bullhorn":
 		if f.clientID == "" || f.username == "" {
 			return a.fail("a Bullhorn connection needs --client-id and --username")
 		}
-		c.Settings["client_id"], c.Settings["username"] = f.clientID, f.username
+		c.Settings[connections.SettingClientID], c.Settings[connections.SettingUsername] = f.clientID, f.username
 		if f.callsPerMinute > 0 {
-			c.Settings["calls_per_minute"] = strconv.Itoa(f.callsPerMinute)
+			c.Settings[connections.SettingCallsPerMinute] = strconv.Itoa(f.callsPerMinute)
 		}
 		if f.loginInfoURL != "" {
-			c.Settings["login_info_url"] = f.loginInfoURL
+			c.Settings[connections.SettingLoginInfoURL] = f.loginInfoURL
 		}
 		clientSecret, err := fileOrEnv(f.clientSecretFile, "BULLHORN_CLIENT_SECRET")
 		if err != nil {
@@ -309,7 +310,7 @@ func (a *app) addConnection(ctx context.Context, store *connections.Store, name 
 		if err != nil {
 			return a.fail("%v", err)
 		}
-		secrets["client_secret"], secrets["password"] = clientSecret, password
+		secrets[connections.SecretClientSecret], secrets[connections.SecretPassword] = clientSecret, password
 	}
 	if len(secrets) > 0 {
 		keyring, err := keyringFromEnv()
@@ -575,9 +576,9 @@ func (a *app) connectBullhorn(ctx context.Context, tokens jetstream.KeyValue, st
 		if err != nil {
 			return a.fail("%v", err)
 		}
-		cfg.ClientID, cfg.Username = c.Settings["client_id"], c.Settings["username"]
-		cfg.ClientSecret, cfg.Password = secret.Value(secrets["client_secret"]), secret.Value(secrets["password"])
-		cfg.LoginInfoURL = cmp.Or(c.Settings["login_info_url"], cfg.LoginInfoURL)
+		cfg.ClientID, cfg.Username = c.Settings[connections.SettingClientID], c.Settings[connections.SettingUsername]
+		cfg.ClientSecret, cfg.Password = secret.Value(secrets[connections.SecretClientSecret]), secret.Value(secrets[connections.SecretPassword])
+		cfg.LoginInfoURL = cmp.Or(c.Settings[connections.SettingLoginInfoURL], cfg.LoginInfoURL)
 	}
 	auth, err := bullhorn.NewAuth(cfg)
 	if err != nil {

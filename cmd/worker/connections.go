@@ -3,6 +3,7 @@ package main
 import (
 	"cmp"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strconv"
@@ -14,7 +15,6 @@ import (
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
-	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
@@ -63,8 +63,11 @@ func (s *connectionSet) Destination(ctx context.Context, target, name string) (w
 		return d, nil
 	}
 	c, _, err := s.store.Get(ctx, target, name)
-	if err != nil {
+	if errors.Is(err, connections.ErrNotFound) {
 		return workflow.Destination{}, fmt.Errorf("%w: %w", workflow.ErrUnknownConnection, err)
+	}
+	if err != nil {
+		return workflow.Destination{}, err // NATS did not answer: the job is retried
 	}
 	if c.Paused != "" {
 		return workflow.Destination{}, &targets.CredentialsError{Target: target,
@@ -80,11 +83,11 @@ func (s *connectionSet) Destination(ctx context.Context, target, name string) (w
 	case "bullhorn":
 		d, err = s.bullhorn(c, secrets)
 	}
-	if user := c.Settings["hrflow_api_user"]; err == nil && user != "" {
+	if user := c.Settings[connections.SettingHrFlowAPIUser]; err == nil && user != "" {
 		// The connection reads its profiles from its own HrFlow account.
 		var hf *hrflow.Client
-		apiURL := cmp.Or(c.Settings["hrflow_api_url"], s.cfg.HrFlowAPIURL)
-		if hf, err = newHrFlowAccount(s.cfg, apiURL, user, secret.Value(secrets["hrflow_api_secret"]), s.cfg.Concurrency); err == nil {
+		apiURL := cmp.Or(c.Settings[connections.SettingHrFlowAPIURL], s.cfg.HrFlowAPIURL)
+		if hf, err = newHrFlowAccount(s.cfg, apiURL, user, secret.Value(secrets[connections.SecretHrFlowAPISecret]), s.cfg.Concurrency); err == nil {
 			d.Profiles, d.Downloader = hf.Profiles, hf
 		}
 	}
@@ -107,7 +110,7 @@ func (s *connectionSet) maxInFlight(target, name string) int {
 	if err != nil {
 		return 0
 	}
-	n, _ := strconv.Atoi(c.Settings["max_in_flight"])
+	n, _ := strconv.Atoi(c.Settings[connections.SettingMaxInFlight])
 	return max(n, 0)
 }
 
@@ -117,31 +120,15 @@ func (s *connectionSet) jobadder(c *connections.Connection) (workflow.Destinatio
 	if s.cfg.JobAdderClientID == "" {
 		return workflow.Destination{}, fmt.Errorf("this worker has no JobAdder app: set JOBADDER_CLIENT_ID, JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI")
 	}
-	hc := apiClient(s.cfg)
-	auth, err := jobadder.NewAuth(jobadder.AuthConfig{
-		ClientID: s.cfg.JobAdderClientID, ClientSecret: s.cfg.JobAdderClientSecret, RedirectURI: s.cfg.JobAdderRedirectURI,
-		AuthorizationURL: s.cfg.JobAdderAuthorizationURL, TokenURL: s.cfg.JobAdderTokenURL,
-		Tokens: s.buckets.Tokens, Logger: s.log, Owner: s.cfg.Name, HTTPClient: hc, Connection: c.Name,
-	})
-	if err != nil {
-		return workflow.Destination{}, err
-	}
-	client, err := jobadder.New(auth, jobadder.WithHTTPClient(hc))
-	if err != nil {
-		return workflow.Destination{}, err
-	}
-	dup, _ := strconv.ParseBool(c.Settings["allow_duplicates"])
-	target, err := jobadder.NewTarget(jobadder.TargetConfig{Client: client, IDs: s.buckets.IDs, Logger: s.log, Connection: c.Name, AllowDuplicates: dup})
-	if err != nil {
-		return workflow.Destination{}, err
-	}
-	return workflow.Destination{Target: target, Format: jobadderFormat}, nil
+	dup, _ := strconv.ParseBool(c.Settings[connections.SettingAllowDuplicates])
+	d, _, err := buildJobAdderAccount(s.cfg, s.buckets, s.log, c.Name, "", dup)
+	return d, err
 }
 
 // bullhorn builds a Bullhorn connection from its stored API user.
 func (s *connectionSet) bullhorn(c *connections.Connection, secrets map[string]string) (workflow.Destination, error) {
 	perMinute := s.cfg.BullhornCallsPerMinute
-	if v := c.Settings["calls_per_minute"]; v != "" {
+	if v := c.Settings[connections.SettingCallsPerMinute]; v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
 			return workflow.Destination{}, fmt.Errorf("calls_per_minute %q is not a positive number", v)
@@ -149,9 +136,9 @@ func (s *connectionSet) bullhorn(c *connections.Connection, secrets map[string]s
 		perMinute = n
 	}
 	d, _, err := buildBullhornAccount(s.cfg, s.buckets, s.log, bullhornAccount{
-		connection: c.Name, loginInfoURL: c.Settings["login_info_url"],
-		clientID: c.Settings["client_id"], clientSecret: secrets["client_secret"],
-		username: c.Settings["username"], password: secrets["password"], perMinute: perMinute,
+		connection: c.Name, loginInfoURL: c.Settings[connections.SettingLoginInfoURL],
+		clientID: c.Settings[connections.SettingClientID], clientSecret: secrets[connections.SecretClientSecret],
+		username: c.Settings[connections.SettingUsername], password: secrets[connections.SecretPassword], perMinute: perMinute,
 	})
 	return d, err
 }

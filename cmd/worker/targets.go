@@ -54,19 +54,7 @@ func buildTargets(ctx context.Context, cfg config, buckets *jobs.Buckets, log *s
 }
 
 func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {
-	hc := apiClient(cfg)
-	auth, err := jobadder.NewAuth(jobadder.AuthConfig{
-		ClientID:          cfg.JobAdderClientID,
-		ClientSecret:      cfg.JobAdderClientSecret,
-		AuthorizationCode: cfg.JobAdderAuthorizationCode,
-		RedirectURI:       cfg.JobAdderRedirectURI,
-		AuthorizationURL:  cfg.JobAdderAuthorizationURL,
-		TokenURL:          cfg.JobAdderTokenURL,
-		Tokens:            buckets.Tokens,
-		Logger:            log,
-		Owner:             cfg.Name,
-		HTTPClient:        hc,
-	})
+	d, auth, err := buildJobAdderAccount(cfg, buckets, log, "", cfg.JobAdderAuthorizationCode, cfg.JobAdderAllowDuplicates)
 	if err != nil {
 		return workflow.Destination{}, &configError{err.Error()}
 	}
@@ -79,15 +67,38 @@ func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 		log.Error("JobAdder (default connection): no usable token is stored and JOBADDER_AUTHORIZATION_CODE is empty; "+
 			"its jobs wait until you run `enqueue connect default --target jobadder` (see the README, \"Connecting real HrFlow and JobAdder accounts\")", "error", err)
 	}
+	return d, nil
+}
+
+// buildJobAdderAccount builds the destination of one JobAdder account: the environment's app
+// with the account's consent (its token record, under connection; "" is the default one).
+func buildJobAdderAccount(cfg config, buckets *jobs.Buckets, log *slog.Logger, connection string, code secret.Value, allowDuplicates bool) (workflow.Destination, *jobadder.Auth, error) {
+	hc := apiClient(cfg)
+	auth, err := jobadder.NewAuth(jobadder.AuthConfig{
+		ClientID:          cfg.JobAdderClientID,
+		ClientSecret:      cfg.JobAdderClientSecret,
+		AuthorizationCode: code,
+		RedirectURI:       cfg.JobAdderRedirectURI,
+		AuthorizationURL:  cfg.JobAdderAuthorizationURL,
+		TokenURL:          cfg.JobAdderTokenURL,
+		Tokens:            buckets.Tokens,
+		Logger:            log,
+		Owner:             cfg.Name,
+		HTTPClient:        hc,
+		Connection:        connection,
+	})
+	if err != nil {
+		return workflow.Destination{}, nil, err
+	}
 	client, err := jobadder.New(auth, jobadder.WithHTTPClient(hc))
 	if err != nil {
-		return workflow.Destination{}, &configError{err.Error()}
+		return workflow.Destination{}, nil, err
 	}
-	target, err := jobadder.NewTarget(jobadder.TargetConfig{Client: client, IDs: buckets.IDs, Logger: log, AllowDuplicates: cfg.JobAdderAllowDuplicates})
+	target, err := jobadder.NewTarget(jobadder.TargetConfig{Client: client, IDs: buckets.IDs, Logger: log, Connection: connection, AllowDuplicates: allowDuplicates})
 	if err != nil {
-		return workflow.Destination{}, &configError{err.Error()}
+		return workflow.Destination{}, nil, err
 	}
-	return workflow.Destination{Target: target, Format: jobadderFormat}, nil
+	return workflow.Destination{Target: target, Format: jobadderFormat}, auth, nil
 }
 
 func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {

@@ -27,6 +27,23 @@ import (
 // account the worker's environment describes.
 const Default = "default"
 
+// The names of the settings and secrets connections hold: written by `enqueue connections
+// add`, read by the workers and `enqueue connect`.
+const (
+	SettingAllowDuplicates = "allow_duplicates" // JobAdder: bool
+	SettingMaxInFlight     = "max_in_flight"    // jobs in flight across the fleet
+	SettingClientID        = "client_id"        // Bullhorn OAuth client
+	SettingUsername        = "username"         // Bullhorn API user
+	SettingLoginInfoURL    = "login_info_url"   // Bullhorn data-centre discovery
+	SettingCallsPerMinute  = "calls_per_minute" // Bullhorn call budget
+	SettingHrFlowAPIUser   = "hrflow_api_user"  // the connection's own HrFlow account
+	SettingHrFlowAPIURL    = "hrflow_api_url"
+
+	SecretClientSecret    = "client_secret" // Bullhorn
+	SecretPassword        = "password"      // Bullhorn
+	SecretHrFlowAPISecret = "hrflow_api_secret"
+)
+
 // ErrNotFound is returned for a connection that is not stored.
 var ErrNotFound = errors.New("connections: no such connection")
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
@@ -241,10 +242,7 @@ func (l *lane) gate(partition string) *gate {
 // (or none is known yet): a lane whose every account is paused fetches nothing.
 func (l *lane) allPaused() time.Duration {
 	l.mu.Lock()
-	gates := make([]*gate, 0, len(l.gates))
-	for _, g := range l.gates {
-		gates = append(gates, g)
-	}
+	gates := slices.Collect(maps.Values(l.gates))
 	l.mu.Unlock()
 	var least time.Duration
 	for i, g := range gates {
@@ -400,15 +398,11 @@ func (w *Worker) Status() []TargetStatus {
 	for _, l := range w.lanes {
 		st := TargetStatus{Target: l.target, InFlight: int(l.running.Load())}
 		l.mu.Lock()
-		names := make([]string, 0, len(l.gates))
-		for name := range l.gates {
-			names = append(names, name)
-		}
+		gates := maps.Clone(l.gates)
 		l.mu.Unlock()
-		slices.Sort(names)
 		var reasons []string
-		for _, name := range names {
-			g := l.gate(name)
+		for _, name := range slices.Sorted(maps.Keys(gates)) {
+			g := gates[name]
 			ps := PartitionStatus{Name: name}
 			g.mu.Lock()
 			if g.blocked != nil {
@@ -438,9 +432,7 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 	for softCtx.Err() == nil {
 		if f.connection != "" && idle >= 2 {
 			// The connection's jobs are done: stop pulling until the scan sees new ones.
-			l.mu.Lock()
-			delete(l.feeds, f.connection)
-			l.mu.Unlock()
+			l.dropFeed(f.connection, false)
 			return
 		}
 		// With partitions, the queue may hold jobs of accounts that are not paused behind
@@ -489,10 +481,7 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			// Its consumer may be gone (an hour unused): the next scan creates it again.
 			l.release(n)
 			w.log.Warn("pull failed", "target", l.target, "connection", f.connection, "error", err)
-			l.mu.Lock()
-			delete(l.consumers, f.connection)
-			delete(l.feeds, f.connection)
-			l.mu.Unlock()
+			l.dropFeed(f.connection, true)
 			return
 		}
 		if err != nil {
@@ -528,11 +517,8 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 		if err := batch.Error(); err != nil && !errors.Is(err, nats.ErrTimeout) && !errors.Is(err, context.DeadlineExceeded) {
 			w.log.Warn("pull ended with an error", "target", l.target, "connection", f.connection, "error", err)
 			if f.connection != "" && (errors.Is(err, jetstream.ErrConsumerDeleted) || errors.Is(err, jetstream.ErrConsumerNotFound)) {
-				l.mu.Lock()
-				delete(l.consumers, f.connection)
-				delete(l.feeds, f.connection)
-				l.mu.Unlock()
-				return // the next scan creates it again
+				l.dropFeed(f.connection, true) // the next scan creates it again
+				return
 			}
 			sleep(softCtx, time.Second)
 		}
@@ -652,6 +638,17 @@ func (w *Worker) connectionConsumer(softCtx context.Context, l *lane, connection
 	l.consumers[connection] = cachedConsumer{cons: cons, at: time.Now()}
 	l.mu.Unlock()
 	return cons, nil
+}
+
+// dropFeed forgets connection's feed, which is stopping, and its cached consumer too when the
+// consumer may be gone.
+func (l *lane) dropFeed(connection string, forgetConsumer bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	delete(l.feeds, connection)
+	if forgetConsumer {
+		delete(l.consumers, connection)
+	}
 }
 
 func (l *lane) release(n int) {
@@ -807,10 +804,10 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 	}
 	d.Connection = partition
 	g := l.gate(partition)
-	if d := g.remaining(); d > 0 && (g.isBlocked() || d > w.cfg.RetryBudget) {
+	if pause := g.remaining(); pause > 0 && (g.isBlocked() || pause > w.cfg.RetryBudget) {
 		// Its account is paused while the others run: do not hold a slot for the pause.
-		log.Info("connection paused; job put back", "pause", d.Round(time.Millisecond))
-		w.putBack(hardCtx, msg, meta, d, log)
+		log.Info("connection paused; job put back", "pause", pause.Round(time.Millisecond))
+		w.putBack(hardCtx, msg, meta, pause, log)
 		return
 	}
 
@@ -859,12 +856,12 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 	case putBackNow:
 		log.Info("job interrupted by shutdown; put back on the queue")
 		w.putBack(hardCtx, msg, meta, 0, log)
-	case deadLetterNow, deadLetterExhausted:
+	case deadLetterNow:
 		d.Class = "permanent"
-		if v == deadLetterExhausted {
-			d.Class = "exhausted"
-			d.Error = fmt.Sprintf("gave up after %d deliveries: %s", attempt, err)
-		}
+		w.fail(hardCtx, msg, job, d, log)
+	case deadLetterExhausted:
+		d.Class = "exhausted"
+		d.Error = fmt.Sprintf("gave up after %d deliveries: %s", attempt, err)
 		w.fail(hardCtx, msg, job, d, log)
 	case pauseCredentials:
 		pause := g.block(err, w.cfg.CredentialsPause)
