@@ -19,6 +19,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hrpush/hrpush/pkg/connect"
 	"github.com/hrpush/hrpush/pkg/connections"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -471,24 +472,12 @@ func (a *app) connectJobAdder(ctx context.Context, tokens jetstream.KeyValue, na
 		}
 	}
 	cfg.AuthorizationCode = secret.Value(code)
-	auth, err := jobadder.NewAuth(cfg)
+	account, err := connect.JobAdder(ctx, cfg)
 	if err != nil {
 		return a.fail("%v", err)
-	}
-	tok, err := auth.Token(ctx)
-	if err != nil {
-		return a.fail("jobadder connection %s: %v", name, err)
-	}
-	client, err := jobadder.New(auth, jobadder.WithHTTPClient(cfg.HTTPClient))
-	if err != nil {
-		return a.fail("%v", err)
-	}
-	list, _, err := client.Candidates.List(ctx, &jobadder.ListOptions{Limit: 1})
-	if err != nil {
-		return a.fail("jobadder connection %s: the token was stored, but the check call failed: %v", name, err)
 	}
 	fmt.Fprintf(a.stdout, "jobadder connection %s: authorised; reached the account at %s (%d candidates); token valid until %s; the workers use it from their next job\n",
-		name, tok.APIURL, list.TotalCount, tok.Expiry.UTC().Format(time.RFC3339))
+		name, account.APIURL, account.Candidates, account.Expiry.UTC().Format(time.RFC3339))
 	return exitOK
 }
 
