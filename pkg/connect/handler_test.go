@@ -449,11 +449,11 @@ func TestNewHandlerValidates(t *testing.T) {
 	}
 	app := jobadder.AuthConfig{ClientID: "c", ClientSecret: "s", Tokens: buckets.Tokens}
 	for redirect, ok := range map[string]bool{
-		"https://gw.example/oauth/callback": true,
+		"https://gw.example/oauth/callback":    true,
 		"http://127.0.0.1:8080/oauth/callback": true,
-		"http://localhost/oauth/callback": true,
-		"http://gw.example/oauth/callback": false,
-		"/oauth/callback": false,
+		"http://localhost/oauth/callback":      true,
+		"http://gw.example/oauth/callback":     false,
+		"/oauth/callback":                      false,
 	} {
 		app.RedirectURI = redirect
 		_, err := connect.NewHandler(connect.Config{JobAdder: app, Connections: connections.NewStore(buckets.Connections), Flows: buckets.Connect})
