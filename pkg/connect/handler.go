@@ -133,6 +133,9 @@ func (h *Handler) Callback() http.Handler { return http.HandlerFunc(h.callback) 
 
 func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	if !h.onlyGET(w, r) {
+		return
+	}
 	name := cmp.Or(r.PathValue("connection"), strings.TrimPrefix(r.URL.Path[strings.LastIndex(r.URL.Path, "/"):], "/"))
 	q := r.URL.Query()
 	target := cmp.Or(q.Get("target"), "jobadder")
@@ -174,14 +177,8 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
 		h.unavailable(w, r, err)
 		return
 	}
-	if name != connections.Default {
-		if _, _, err := h.cfg.Connections.Get(r.Context(), target, name); errors.Is(err, connections.ErrNotFound) {
-			h.fail(w, r, problem.New(http.StatusNotFound, "unknown-connection", "there is no jobadder connection "+name+": add it with `enqueue connections add "+name+" --target jobadder`"))
-			return
-		} else if err != nil {
-			h.unavailable(w, r, err)
-			return
-		}
+	if !h.exists(w, r, target, name) {
+		return
 	}
 	session, st := newSecret(), newSecret()
 	b, err := json.Marshal(state{Target: target, Connection: name, Expires: now.Add(h.cfg.StateTTL), SessionSHA256: digest(session)})
@@ -204,6 +201,9 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Referrer-Policy", "no-referrer")
+	if !h.onlyGET(w, r) {
+		return
+	}
 	q := r.URL.Query()
 	st := q.Get("state")
 	if st == "" {
@@ -253,6 +253,9 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, r, problem.New(http.StatusBadRequest, "missing-code", "the callback has neither a code nor an error; nothing was stored"))
 		return
 	}
+	if !h.exists(w, r, rec.Target, rec.Connection) { // removed since /connect
+		return
+	}
 	cfg := h.cfg.JobAdder
 	cfg.Connection, cfg.AuthorizationCode = rec.Connection, secret.Value(code)
 	cfg.Logger = h.cfg.Logger
@@ -280,6 +283,36 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = successPage.Execute(w, account)
+}
+
+// onlyGET refuses a method but GET (HEAD included: a link previewer must not spend a link or
+// a state), and reports whether the request may go on.
+func (h *Handler) onlyGET(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet {
+		return true
+	}
+	w.Header().Set("Allow", http.MethodGet)
+	h.fail(w, r, problem.New(http.StatusMethodNotAllowed, "method-not-allowed", "only GET opens this page"))
+	return false
+}
+
+// exists reports whether the connection target/name exists ("default" always does), and
+// answers a problem when it does not.
+func (h *Handler) exists(w http.ResponseWriter, r *http.Request, target, name string) bool {
+	if name == connections.Default {
+		return true
+	}
+	_, _, err := h.cfg.Connections.Get(r.Context(), target, name)
+	switch {
+	case errors.Is(err, connections.ErrNotFound):
+		h.fail(w, r, problem.New(http.StatusNotFound, "unknown-connection",
+			"there is no "+target+" connection "+name+": add it with `enqueue connections add "+name+" --target "+target+"`; nothing was stored"))
+		return false
+	case err != nil:
+		h.unavailable(w, r, err)
+		return false
+	}
+	return true
 }
 
 // oauthCode is an OAuth error code fit for a message: a hostile callback may put anything there.

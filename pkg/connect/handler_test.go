@@ -1,8 +1,10 @@
 package connect_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
@@ -32,6 +34,25 @@ type gateway struct {
 	buckets *jobs.Buckets
 	store   *connections.Store
 	clock   *targetstest.Clock
+	log     *syncBuffer
+}
+
+// syncBuffer is the handler's log output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
 }
 
 func setup(t *testing.T) *gateway {
@@ -48,7 +69,7 @@ func setup(t *testing.T) *gateway {
 	t.Cleanup(ja.Close)
 	jc := ja.Config()
 	g := &gateway{t: t, srv: srv, ja: ja, buckets: buckets, store: connections.NewStore(buckets.Connections),
-		clock: targetstest.NewClock(time.Now())}
+		clock: targetstest.NewClock(time.Now()), log: &syncBuffer{}}
 	h, err := connect.NewHandler(connect.Config{
 		JobAdder: jobadder.AuthConfig{
 			ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret), RedirectURI: callback,
@@ -57,6 +78,7 @@ func setup(t *testing.T) *gateway {
 		Connections: g.store,
 		Flows:       buckets.Connect,
 		Now:         g.clock.Now,
+		Logger:      slog.New(slog.NewTextHandler(g.log, nil)),
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +274,16 @@ func TestConsent(t *testing.T) {
 		t.Errorf("%d candidates, want 1", n)
 	}
 
+	logs := g.log.String()
+	if !strings.Contains(logs, "connection authorised") {
+		t.Errorf("no log of the outcome:\n%s", logs)
+	}
+	for _, s := range []string{code, a.url.Query().Get("state"), q.Get("state"), jc.ClientSecret} {
+		if strings.Contains(logs, s) {
+			t.Errorf("the log shows a secret %q:\n%s", s, logs)
+		}
+	}
+
 	// The same callback again (a reload, a replay): the state is spent, the code not sent again.
 	wantProblem(t, get(t, b, a.url.String()), http.StatusBadRequest, "invalid-state")
 	if n := g.ja.State().Exchanges(code); n != 1 {
@@ -299,6 +331,26 @@ func TestConnectRefuses(t *testing.T) {
 			}
 		})
 	}
+
+	t.Run("HEAD does not spend a link", func(t *testing.T) {
+		t.Parallel()
+		l := g.link("jobadder", "acme")
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodHead, l, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := g.browser(false).Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusMethodNotAllowed {
+			t.Errorf("HEAD: %d", res.StatusCode)
+		}
+		if a := get(t, g.browser(false), l); a.status != http.StatusFound {
+			t.Errorf("GET after HEAD: %d %s", a.status, a.body)
+		}
+	})
 
 	t.Run("a link works once", func(t *testing.T) {
 		t.Parallel()
@@ -358,6 +410,23 @@ func TestCallbackRefuses(t *testing.T) {
 		// The state was not spent: the browser that started the flow finishes it.
 		if a := get(t, mine, cb); a.status != http.StatusOK {
 			t.Errorf("the right session after a wrong one: %d %s", a.status, a.body)
+		}
+	})
+
+	t.Run("a connection removed during the consent", func(t *testing.T) {
+		t.Parallel()
+		g := setup(t)
+		cb, b := g.callbackURL("acme")
+		if err := g.store.Delete(t.Context(), "jobadder", "acme"); err != nil {
+			t.Fatal(err)
+		}
+		wantProblem(t, get(t, b, cb), http.StatusNotFound, "unknown-connection")
+		if g.authorization("acme").Authorised {
+			t.Error("a token was stored")
+		}
+		u, _ := url.Parse(cb)
+		if n := g.ja.State().Exchanges(u.Query().Get("code")); n != 0 {
+			t.Errorf("the code was sent %d times, want 0", n)
 		}
 	})
 
