@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hrpush/hrpush/pkg/connect"
 	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/consent"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder"
@@ -30,7 +30,7 @@ func TestConnectThroughGateway(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	flows, err := js.KeyValue(t.Context(), jobs.ConnectBucket)
+	flows, err := js.KeyValue(t.Context(), jobs.ConsentBucket)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -40,7 +40,7 @@ func TestConnectThroughGateway(t *testing.T) {
 	ja := jobaddertest.NewServer(jobaddertest.Config{RedirectURI: callback})
 	t.Cleanup(ja.Close)
 	jc := ja.Config()
-	h, err := connect.NewHandler(connect.Config{
+	h, err := consent.NewHandler(consent.Config{
 		JobAdder: jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret), RedirectURI: callback,
 			AuthorizationURL: ja.AuthURL(), TokenURL: ja.TokenURL(), Tokens: tokens},
 		Connections: connections.NewStore(conns),

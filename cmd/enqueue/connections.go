@@ -19,8 +19,8 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
-	"github.com/hrpush/hrpush/pkg/connect"
 	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/consent"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
@@ -460,23 +460,23 @@ func runConnect(ctx context.Context, a *app, args []string) int {
 }
 
 // connectLink prints a single-use link that starts the JobAdder consent of connection name at
-// the gateway (package connect).
+// the gateway (package consent).
 func (a *app) connectLink(ctx context.Context, name, gateway string) int {
-	flows, err := a.js.KeyValue(ctx, jobs.ConnectBucket)
+	flows, err := a.js.KeyValue(ctx, jobs.ConsentBucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
-		return a.fail("the KV bucket %s does not exist yet: start a worker or the gateway of this version first (it creates it)", jobs.ConnectBucket)
+		return a.fail("the KV bucket %s does not exist yet: start a worker or the gateway of this version first (it creates it)", jobs.ConsentBucket)
 	}
 	if err != nil {
 		return a.fail("%v", err)
 	}
-	link, err := connect.NewLink(ctx, flows, gateway, "jobadder", name, connect.DefaultLinkTTL, time.Now())
+	link, err := consent.NewLink(ctx, flows, gateway, "jobadder", name, consent.DefaultLinkTTL, time.Now())
 	if err != nil {
 		return a.fail("%v", err)
 	}
 	fmt.Fprintf(a.stdout, "Open this link in your browser within %s; it works once. Approve the app as a JobAdder account admin: "+
 		"the gateway receives the code, stores the token and shows the account it reached.\n\n  %s\n\n"+
 		"Then `enqueue connections list` shows jobadder connection %s authorised; the workers use it from their next job.\n",
-		connect.DefaultLinkTTL, link, name)
+		consent.DefaultLinkTTL, link, name)
 	return exitOK
 }
 
@@ -505,7 +505,7 @@ func (a *app) connectJobAdder(ctx context.Context, tokens jetstream.KeyValue, na
 		}
 	}
 	cfg.AuthorizationCode = secret.Value(code)
-	account, err := connect.JobAdder(ctx, cfg)
+	account, err := consent.JobAdder(ctx, cfg)
 	if err != nil {
 		return a.fail("%v", err)
 	}

@@ -1,4 +1,4 @@
-package connect_test
+package consent_test
 
 import (
 	"bytes"
@@ -15,8 +15,8 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
-	"github.com/hrpush/hrpush/pkg/connect"
 	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/consent"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/problem"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -70,13 +70,13 @@ func setup(t *testing.T) *gateway {
 	jc := ja.Config()
 	g := &gateway{t: t, srv: srv, ja: ja, buckets: buckets, store: connections.NewStore(buckets.Connections),
 		clock: targetstest.NewClock(time.Now()), log: &syncBuffer{}}
-	h, err := connect.NewHandler(connect.Config{
+	h, err := consent.NewHandler(consent.Config{
 		JobAdder: jobadder.AuthConfig{
 			ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret), RedirectURI: callback,
 			AuthorizationURL: ja.AuthURL(), TokenURL: ja.TokenURL(), Tokens: buckets.Tokens,
 		},
 		Connections: g.store,
-		Flows:       buckets.Connect,
+		Flows:       buckets.Consent,
 		Now:         g.clock.Now,
 		Logger:      slog.New(slog.NewTextHandler(g.log, nil)),
 	})
@@ -95,7 +95,7 @@ func setup(t *testing.T) *gateway {
 // link is what `enqueue connect NAME --target jobadder --gateway URL` prints.
 func (g *gateway) link(target, name string) string {
 	g.t.Helper()
-	l, err := connect.NewLink(g.t.Context(), g.buckets.Connect, g.srv.URL, target, name, 0, g.clock.Now())
+	l, err := consent.NewLink(g.t.Context(), g.buckets.Consent, g.srv.URL, target, name, 0, g.clock.Now())
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -192,7 +192,7 @@ func (g *gateway) authorization(name string) jobadder.Authorization {
 // flows counts the records left in the flows bucket.
 func (g *gateway) flows() int {
 	g.t.Helper()
-	keys, err := g.buckets.Connect.ListKeys(g.t.Context())
+	keys, err := g.buckets.Consent.ListKeys(g.t.Context())
 	if err != nil {
 		g.t.Fatal(err)
 	}
@@ -366,7 +366,7 @@ func TestConnectExpiredLink(t *testing.T) {
 	t.Parallel()
 	g := setup(t)
 	l := g.link("jobadder", "acme")
-	g.clock.Advance(connect.DefaultLinkTTL)
+	g.clock.Advance(consent.DefaultLinkTTL)
 	wantProblem(t, get(t, g.browser(false), l), http.StatusUnauthorized, "invalid-link")
 }
 
@@ -525,16 +525,16 @@ func TestNewHandlerValidates(t *testing.T) {
 		"/oauth/callback":                      false,
 	} {
 		app.RedirectURI = redirect
-		_, err := connect.NewHandler(connect.Config{JobAdder: app, Connections: connections.NewStore(buckets.Connections), Flows: buckets.Connect})
+		_, err := consent.NewHandler(consent.Config{JobAdder: app, Connections: connections.NewStore(buckets.Connections), Flows: buckets.Consent})
 		if (err == nil) != ok {
 			t.Errorf("redirect URI %s: error %v", redirect, err)
 		}
 	}
 	app.RedirectURI = "https://gw.example/oauth/callback"
-	if _, err := connect.NewHandler(connect.Config{JobAdder: app, Flows: buckets.Connect}); err == nil {
+	if _, err := consent.NewHandler(consent.Config{JobAdder: app, Flows: buckets.Consent}); err == nil {
 		t.Error("no connections store: no error")
 	}
-	if _, err := connect.NewHandler(connect.Config{JobAdder: app, Connections: connections.NewStore(buckets.Connections)}); err == nil {
+	if _, err := consent.NewHandler(consent.Config{JobAdder: app, Connections: connections.NewStore(buckets.Connections)}); err == nil {
 		t.Error("no flows bucket: no error")
 	}
 }

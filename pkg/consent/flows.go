@@ -1,4 +1,4 @@
-package connect
+package consent
 
 import (
 	"context"
@@ -20,7 +20,7 @@ import (
 // DefaultLinkTTL is how long a link of [NewLink] may be opened when no TTL is given.
 const DefaultLinkTTL = 10 * time.Minute
 
-// The records of the flows bucket (jobs.ConnectBucket). Keys hold a SHA-256 of the single-use
+// The records of the flows bucket (jobs.ConsentBucket). Keys hold a SHA-256 of the single-use
 // secret, never the secret: "link.<hex>" for a link's token, "state.<hex>" for a state.
 type link struct {
 	Target     string    `json:"target"`

@@ -1,11 +1,11 @@
-// Package connect authorises connections (ATS accounts) with the account's consent: the one
+// Package consent authorises connections (ATS accounts) with the account's consent: the one
 // implementation of "exchange the code once, store the tokens, check them" ([JobAdder]), used
 // by `enqueue connect` and by the gateway's consent flow ([Handler]).
 //
 // # The consent flow through the gateway
 //
 // An operator runs `enqueue connect NAME --target jobadder --gateway https://gw.example`. It
-// stores a single-use link ([NewLink]) in the flows bucket (jobs.ConnectBucket) and prints it.
+// stores a single-use link ([NewLink]) in the flows bucket (jobs.ConsentBucket) and prints it.
 // Opening the link is what authenticates the operator: only who may write to that bucket (the
 // operators' NATS user) can make one, it works once, for 10 minutes, and only for the
 // connection it names. GET /connect/NAME takes the link, sets a session cookie (a random nonce;
@@ -24,4 +24,4 @@
 // Bullhorn has no consent in a browser: its API user logs in headless. The gateway refuses
 // /connect for it with a problem naming `enqueue connect NAME --target bullhorn`, which checks
 // the login; so the gateway holds no Bullhorn secret and no HRPUSH_SECRETS_KEY.
-package connect
+package consent

@@ -1,4 +1,4 @@
-package connect
+package consent
 
 import (
 	"cmp"
@@ -42,7 +42,7 @@ type Config struct {
 	// Connections is the connections store: /connect/{connection} refuses a connection it does
 	// not hold (but "default", the workers' environment account).
 	Connections *connections.Store
-	// Flows is the bucket of the flows' single-use links and states (jobs.ConnectBucket), shared
+	// Flows is the bucket of the flows' single-use links and states (jobs.ConsentBucket), shared
 	// by every replica: the callback may reach another replica than /connect did.
 	Flows jetstream.KeyValue
 	// StateTTL is how long the operator has to approve the app once /connect redirected.
@@ -51,7 +51,7 @@ type Config struct {
 	// ExchangeTimeout bounds the code exchange and the check call, which run to their end even
 	// when the browser goes away (a code is spent once sent). Default: 1 minute.
 	ExchangeTimeout time.Duration
-	// CookieName is the session cookie's name. Default: "hrpush_connect".
+	// CookieName is the session cookie's name. Default: "hrpush_consent".
 	CookieName string
 	// Logger defaults to discarding. Codes, states, links and tokens are never logged.
 	Logger *slog.Logger
@@ -103,7 +103,7 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	cfg.StateTTL = cmp.Or(cfg.StateTTL, 10*time.Minute)
 	cfg.ExchangeTimeout = cmp.Or(cfg.ExchangeTimeout, time.Minute)
-	cfg.CookieName = cmp.Or(cfg.CookieName, "hrpush_connect")
+	cfg.CookieName = cmp.Or(cfg.CookieName, "hrpush_consent")
 	cfg.Logger = cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler))
 	if cfg.Now == nil {
 		cfg.Now = time.Now
