@@ -55,11 +55,11 @@ func newSecret() string { return rand.Text() }
 // therefore connect accounts; the gateway needs no credential of its own for operators.
 func NewLink(ctx context.Context, flows jetstream.KeyValue, gatewayURL, target, connection string, ttl time.Duration, now time.Time) (string, error) {
 	if err := targets.CheckConnection(connection); err != nil {
-		return "", fmt.Errorf("connect: %w", err)
+		return "", fmt.Errorf("consent: %w", err)
 	}
 	base, err := url.Parse(strings.TrimSuffix(gatewayURL, "/"))
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
-		return "", fmt.Errorf("connect: the gateway URL %q is not an http(s) URL", gatewayURL)
+		return "", fmt.Errorf("consent: the gateway URL %q is not an http(s) URL", gatewayURL)
 	}
 	if ttl <= 0 {
 		ttl = DefaultLinkTTL
@@ -70,7 +70,7 @@ func NewLink(ctx context.Context, flows jetstream.KeyValue, gatewayURL, target, 
 		return "", err
 	}
 	if _, err := flows.Create(ctx, linkKey(token), b); err != nil {
-		return "", fmt.Errorf("connect: store the link: %w", err)
+		return "", fmt.Errorf("consent: store the link: %w", err)
 	}
 	base.Path += "/connect/" + connection
 	base.RawQuery = url.Values{"target": {target}, "token": {token}}.Encode()
@@ -79,7 +79,7 @@ func NewLink(ctx context.Context, flows jetstream.KeyValue, gatewayURL, target, 
 
 // errGone is returned by take for a record that does not exist, expired, or that a
 // concurrent request took first.
-var errGone = errors.New("connect: no such record")
+var errGone = errors.New("consent: no such record")
 
 // read returns key's record and revision, or errGone if it is missing or expired at now.
 func read[R any](ctx context.Context, flows jetstream.KeyValue, key string, expires func(*R) time.Time, now time.Time) (*R, uint64, error) {
@@ -88,11 +88,11 @@ func read[R any](ctx context.Context, flows jetstream.KeyValue, key string, expi
 		return nil, 0, errGone
 	}
 	if err != nil {
-		return nil, 0, fmt.Errorf("connect: read %s: %w", strings.SplitN(key, ".", 2)[0], err)
+		return nil, 0, fmt.Errorf("consent: read %s: %w", strings.SplitN(key, ".", 2)[0], err)
 	}
 	var rec R
 	if err := json.Unmarshal(e.Value(), &rec); err != nil {
-		return nil, 0, fmt.Errorf("connect: %s record is not valid JSON: %w", strings.SplitN(key, ".", 2)[0], err)
+		return nil, 0, fmt.Errorf("consent: %s record is not valid JSON: %w", strings.SplitN(key, ".", 2)[0], err)
 	}
 	if !now.Before(expires(&rec)) {
 		_ = flows.Delete(ctx, key, jetstream.LastRevision(e.Revision()))
@@ -109,7 +109,7 @@ func take(ctx context.Context, flows jetstream.KeyValue, key string, rev uint64)
 		return errGone
 	}
 	if err != nil {
-		return fmt.Errorf("connect: delete %s: %w", strings.SplitN(key, ".", 2)[0], err)
+		return fmt.Errorf("consent: delete %s: %w", strings.SplitN(key, ".", 2)[0], err)
 	}
 	return nil
 }

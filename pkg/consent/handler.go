@@ -83,23 +83,23 @@ type Handler struct {
 func NewHandler(cfg Config) (*Handler, error) {
 	switch {
 	case cfg.Connections == nil:
-		return nil, errors.New("connect: a connections store is required")
+		return nil, errors.New("consent: a connections store is required")
 	case cfg.Flows == nil:
-		return nil, errors.New("connect: the flows bucket is required")
+		return nil, errors.New("consent: the flows bucket is required")
 	}
 	// NewAuth checks the app's fields; the code is set per callback.
 	probe := cfg.JobAdder
 	probe.AuthorizationCode = ""
 	app, err := jobadder.NewAuth(probe)
 	if err != nil {
-		return nil, fmt.Errorf("connect: %w", err)
+		return nil, fmt.Errorf("consent: %w", err)
 	}
 	callback, err := url.Parse(cfg.JobAdder.RedirectURI)
 	if err != nil || callback.Host == "" {
-		return nil, fmt.Errorf("connect: the redirect URI %q is not an absolute URL", cfg.JobAdder.RedirectURI)
+		return nil, fmt.Errorf("consent: the redirect URI %q is not an absolute URL", cfg.JobAdder.RedirectURI)
 	}
 	if callback.Scheme != "https" && !(callback.Scheme == "http" && loopback(callback.Hostname())) {
-		return nil, fmt.Errorf("connect: the redirect URI %q must be https (http only on a loopback host)", cfg.JobAdder.RedirectURI)
+		return nil, fmt.Errorf("consent: the redirect URI %q must be https (http only on a loopback host)", cfg.JobAdder.RedirectURI)
 	}
 	cfg.StateTTL = cmp.Or(cfg.StateTTL, 10*time.Minute)
 	cfg.ExchangeTimeout = cmp.Or(cfg.ExchangeTimeout, time.Minute)
@@ -195,7 +195,7 @@ func (h *Handler) connect(w http.ResponseWriter, r *http.Request) {
 		Secure: h.secureCookie, HttpOnly: true, SameSite: http.SameSiteLaxMode,
 	})
 	w.Header().Set("Cache-Control", "no-store")
-	h.cfg.Logger.Info("connect: consent started", "target", target, "connection", name)
+	h.cfg.Logger.Info("consent: started", "target", target, "connection", name)
 	http.Redirect(w, r, h.app.AuthCodeURL(st), http.StatusFound)
 }
 
@@ -224,7 +224,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	cookie, err := r.Cookie(h.cfg.CookieName)
 	if err != nil || subtle.ConstantTimeCompare([]byte(digest(cookie.Value)), []byte(rec.SessionSHA256)) != 1 {
 		// Not consumed: the browser that started the flow may still finish it.
-		h.cfg.Logger.Warn("connect: a callback without the session that started the consent", "connection", rec.Connection)
+		h.cfg.Logger.Warn("consent: a callback without the session that started the consent", "connection", rec.Connection)
 		h.fail(w, r, problem.New(http.StatusForbidden, "session-mismatch",
 			"this consent was started in another browser session: finish it in the browser that opened the link"))
 		return
@@ -238,7 +238,7 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	}
 	http.SetCookie(w, &http.Cookie{Name: h.cfg.CookieName, Path: h.cookiePath, MaxAge: -1, Secure: h.secureCookie, HttpOnly: true, SameSite: http.SameSiteLaxMode})
 	if e := q.Get("error"); e != "" {
-		h.cfg.Logger.Info("connect: consent refused", "connection", rec.Connection, "error", oauthCode(e))
+		h.cfg.Logger.Info("consent: refused by the user or JobAdder", "connection", rec.Connection, "error", oauthCode(e))
 		if e == "access_denied" {
 			h.fail(w, r, problem.New(http.StatusForbidden, "access-denied",
 				"the JobAdder user refused to authorise the app for connection "+rec.Connection+"; nothing was stored"))
@@ -267,19 +267,19 @@ func (h *Handler) callback(w http.ResponseWriter, r *http.Request) {
 	var credErr *targets.CredentialsError
 	switch {
 	case errors.As(err, &checkErr):
-		h.cfg.Logger.Warn("connect: authorised, but the check call failed", "connection", rec.Connection, "error", err)
+		h.cfg.Logger.Warn("consent: authorised, but the check call failed", "connection", rec.Connection, "error", err)
 		h.fail(w, r, problem.New(http.StatusBadGateway, "check-failed", err.Error()))
 		return
 	case errors.As(err, &credErr):
-		h.cfg.Logger.Warn("connect: the code was refused", "connection", rec.Connection, "error", err)
+		h.cfg.Logger.Warn("consent: the code was refused", "connection", rec.Connection, "error", err)
 		h.fail(w, r, problem.New(http.StatusBadGateway, "code-refused", err.Error()))
 		return
 	case err != nil:
-		h.cfg.Logger.Error("connect: the code exchange failed", "connection", rec.Connection, "error", err)
+		h.cfg.Logger.Error("consent: the code exchange failed", "connection", rec.Connection, "error", err)
 		h.fail(w, r, problem.New(http.StatusBadGateway, "exchange-failed", err.Error()+" (the code is not sent again: start the consent again)"))
 		return
 	}
-	h.cfg.Logger.Info("connect: connection authorised", "connection", account.Connection, "api", account.APIURL)
+	h.cfg.Logger.Info("consent: connection authorised", "connection", account.Connection, "api", account.APIURL)
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-store")
 	_ = successPage.Execute(w, account)
@@ -324,7 +324,7 @@ func oauthCode(s string) string {
 }
 
 func (h *Handler) unavailable(w http.ResponseWriter, r *http.Request, err error) {
-	h.cfg.Logger.Error("connect: NATS", "error", err)
+	h.cfg.Logger.Error("consent: NATS", "error", err)
 	h.fail(w, r, problem.New(http.StatusServiceUnavailable, "store-unavailable", "the gateway cannot reach its store now; try again in a minute"))
 }
 
