@@ -55,7 +55,7 @@ func (b *syncBuffer) String() string {
 	return b.buf.String()
 }
 
-func setup(t *testing.T) *gateway {
+func setup(t *testing.T, fake ...jobaddertest.Config) *gateway {
 	t.Helper()
 	_, js := brokertest.JetStream(t)
 	buckets, err := jobs.EnsureStreams(t.Context(), js, jobs.StreamConfig{})
@@ -65,7 +65,12 @@ func setup(t *testing.T) *gateway {
 	mux := http.NewServeMux()
 	srv := httptest.NewUnstartedServer(mux)
 	callback := "https://" + srv.Listener.Addr().String() + "/oauth/callback"
-	ja := jobaddertest.NewServer(jobaddertest.Config{RedirectURI: callback})
+	jaCfg := jobaddertest.Config{}
+	if len(fake) > 0 {
+		jaCfg = fake[0]
+	}
+	jaCfg.RedirectURI = callback
+	ja := jobaddertest.NewServer(jaCfg)
 	t.Cleanup(ja.Close)
 	jc := ja.Config()
 	g := &gateway{t: t, srv: srv, ja: ja, buckets: buckets, store: connections.NewStore(buckets.Connections),
@@ -478,6 +483,23 @@ func TestCallbackRefuses(t *testing.T) {
 		}
 		if n := g.ja.State().Exchanges("not-a-code"); n != 1 {
 			t.Errorf("the code was sent %d times, want 1", n)
+		}
+	})
+
+	t.Run("a failing token endpoint: no retry, nothing stored", func(t *testing.T) {
+		t.Parallel()
+		g := setup(t, jobaddertest.Config{TokenErrorRate: 1})
+		cb, b := g.callbackURL("acme")
+		a := get(t, b, cb)
+		wantProblem(t, a, http.StatusBadGateway, "exchange-failed")
+		if !strings.Contains(a.body, "503") || !strings.Contains(a.body, "not sent again") {
+			t.Errorf("problem %s", a.body)
+		}
+		if g.authorization("acme").Authorised {
+			t.Error("a token was stored")
+		}
+		if n := g.ja.State().Requests["POST /connect/token 503"]; n != 1 {
+			t.Errorf("%d token requests, want 1 (an exchange is never retried)", n)
 		}
 	})
 
