@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/consent"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
@@ -385,7 +386,7 @@ func keyringFromEnv() (*connections.Keyring, error) {
 	return connections.NewKeyring(key.Reveal())
 }
 
-const connectUsage = `Usage: enqueue connect NAME --target T [--code CODE | --listen ADDR]
+const connectUsage = `Usage: enqueue connect NAME --target T [--code CODE | --listen ADDR | --gateway URL]
 
 Authorises a connection and checks it with one API call; the workers pick it up without a
 restart, and its paused jobs resume.
@@ -397,17 +398,23 @@ the redirect URL (or the code) when asked, or let --listen ADDR (e.g. 127.0.0.1:
 redirect URI points at this machine) receive it. The app is JOBADDER_CLIENT_ID,
 JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI, as for the workers.
 
+JobAdder through the gateway (--gateway https://gw.example, its public URL): prints a link
+that works once, for 10 minutes. Open it in your browser: the gateway redirects to JobAdder,
+receives the code on its /oauth/callback (the app's registered redirect URI), exchanges it and
+stores the token, and shows the account it reached. Needs no JOBADDER_* variable here.
+
 Bullhorn: logs in with the stored API user and says what is wrong (terms of service not
 accepted, password refused).
 `
 
 func runConnect(ctx context.Context, a *app, args []string) int {
 	name, rest := splitName(args)
-	var target, code, listen string
-	fs := a.flags("connect", "NAME --target T [--code CODE | --listen ADDR]")
+	var target, code, listen, gateway string
+	fs := a.flags("connect", "NAME --target T [--code CODE | --listen ADDR | --gateway URL]")
 	fs.StringVar(&target, "target", "", "jobadder or bullhorn")
 	fs.StringVar(&code, "code", "", "JobAdder: the authorization code of the redirect")
 	fs.StringVar(&listen, "listen", "", "JobAdder: receive the redirect on this address")
+	fs.StringVar(&gateway, "gateway", "", "JobAdder: print a single-use link that runs the consent through this gateway (its public URL)")
 	fs.Usage = func() { fmt.Fprint(fs.Output(), connectUsage); fs.PrintDefaults() }
 	if c, ok := parse(fs, rest); !ok {
 		return c
@@ -415,6 +422,10 @@ func runConnect(ctx context.Context, a *app, args []string) int {
 	if name == "" || target == "" {
 		fs.Usage()
 		return a.fail("connect needs a NAME and --target (jobadder or bullhorn)")
+	}
+	if gateway != "" && (target != "jobadder" || code != "" || listen != "") {
+		fs.Usage()
+		return a.fail("--gateway runs a JobAdder consent: it goes with --target jobadder, without --code or --listen")
 	}
 	if err := a.connect(ctx); err != nil {
 		return a.fail("%v", err)
@@ -437,13 +448,36 @@ func runConnect(ctx context.Context, a *app, args []string) int {
 			return a.fail("%v", err)
 		}
 	}
-	switch target {
-	case "jobadder":
+	switch {
+	case gateway != "":
+		return a.connectLink(ctx, name, gateway)
+	case target == "jobadder":
 		return a.connectJobAdder(ctx, tokens, name, code, listen)
-	case "bullhorn":
+	case target == "bullhorn":
 		return a.connectBullhorn(ctx, tokens, store, name)
 	}
 	return a.fail("unknown target %q (want jobadder or bullhorn)", target)
+}
+
+// connectLink prints a single-use link that starts the JobAdder consent of connection name at
+// the gateway (package consent).
+func (a *app) connectLink(ctx context.Context, name, gateway string) int {
+	flows, err := a.js.KeyValue(ctx, jobs.ConsentBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return a.fail("the KV bucket %s does not exist yet: start a worker or the gateway of this version first (it creates it)", jobs.ConsentBucket)
+	}
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	link, err := consent.NewLink(ctx, flows, gateway, "jobadder", name, consent.DefaultLinkTTL, time.Now())
+	if err != nil {
+		return a.fail("%v", err)
+	}
+	fmt.Fprintf(a.stdout, "Open this link in your browser within %s; it works once. Approve the app as a JobAdder account admin: "+
+		"the gateway receives the code, stores the token and shows the account it reached.\n\n  %s\n\n"+
+		"Then `enqueue connections list` shows jobadder connection %s authorised; the workers use it from their next job.\n",
+		consent.DefaultLinkTTL, link, name)
+	return exitOK
 }
 
 func (a *app) connectJobAdder(ctx context.Context, tokens jetstream.KeyValue, name, code, listen string) int {
@@ -471,24 +505,12 @@ func (a *app) connectJobAdder(ctx context.Context, tokens jetstream.KeyValue, na
 		}
 	}
 	cfg.AuthorizationCode = secret.Value(code)
-	auth, err := jobadder.NewAuth(cfg)
+	account, err := consent.JobAdder(ctx, cfg)
 	if err != nil {
 		return a.fail("%v", err)
-	}
-	tok, err := auth.Token(ctx)
-	if err != nil {
-		return a.fail("jobadder connection %s: %v", name, err)
-	}
-	client, err := jobadder.New(auth, jobadder.WithHTTPClient(cfg.HTTPClient))
-	if err != nil {
-		return a.fail("%v", err)
-	}
-	list, _, err := client.Candidates.List(ctx, &jobadder.ListOptions{Limit: 1})
-	if err != nil {
-		return a.fail("jobadder connection %s: the token was stored, but the check call failed: %v", name, err)
 	}
 	fmt.Fprintf(a.stdout, "jobadder connection %s: authorised; reached the account at %s (%d candidates); token valid until %s; the workers use it from their next job\n",
-		name, tok.APIURL, list.TotalCount, tok.Expiry.UTC().Format(time.RFC3339))
+		name, account.APIURL, account.Candidates, account.Expiry.UTC().Format(time.RFC3339))
 	return exitOK
 }
 

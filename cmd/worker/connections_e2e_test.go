@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/consent"
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -110,19 +111,17 @@ func (e *e2e) addConnection(c *connections.Connection, secrets map[string]string
 	return store
 }
 
-// connectJobAdder does what `enqueue connect NAME --target jobadder --code CODE` does for
-// account, a fake account behind e.ja's identity server: a code of the account exchanged once,
-// the token stored under the connection ("" for the default one).
+// connectJobAdder runs what `enqueue connect NAME --target jobadder --code CODE` runs
+// (consent.JobAdder) for account, a fake account behind e.ja's identity server: a code of the
+// account exchanged once, the token stored under the connection ("" for the default one),
+// checked with one call.
 func (e *e2e) connectJobAdder(account *jobaddertest.Server, connection string) {
 	e.t.Helper()
 	jc := e.ja.Config()
-	auth, err := jobadder.NewAuth(jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
+	_, err := consent.JobAdder(e.t.Context(), jobadder.AuthConfig{ClientID: jc.ClientID, ClientSecret: secret.Value(jc.ClientSecret),
 		RedirectURI: jc.RedirectURI, TokenURL: e.ja.TokenURL(), AuthorizationCode: secret.Value(account.IssueCode()),
 		Tokens: e.buckets().Tokens, Connection: connection})
 	if err != nil {
-		e.t.Fatal(err)
-	}
-	if _, err := auth.Token(e.t.Context()); err != nil {
 		e.t.Fatal(err)
 	}
 }

@@ -42,6 +42,9 @@ const (
 	// ConnectionsBucket holds the ATS accounts (connections) workers write to, their
 	// secrets sealed (package connections).
 	ConnectionsBucket = "hrpush_connections"
+	// ConsentBucket holds the gateway's consent flows: single-use links and OAuth states, by
+	// hash, each expiring within minutes (the bucket drops anything older than an hour).
+	ConsentBucket = "hrpush_consent"
 	// ConsumerPrefix is followed by the target: the durable pull consumer of that target.
 	ConsumerPrefix = "hrpush-"
 )
@@ -78,6 +81,8 @@ type Buckets struct {
 	State  jetstream.KeyValue
 	// Connections is read through package connections.
 	Connections jetstream.KeyValue
+	// Consent is read through package consent.
+	Consent jetstream.KeyValue
 }
 
 // EnsureStreams creates or updates the jobs, DLQ and events streams and the KV buckets. Both
@@ -134,6 +139,7 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		{jetstream.KeyValueConfig{Bucket: LocksBucket, Description: "short-lived locks", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, LimitMarkerTTL: time.Minute}, &b.Locks},
 		{jetstream.KeyValueConfig{Bucket: StateBucket, Description: "workflow state", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.State},
 		{jetstream.KeyValueConfig{Bucket: ConnectionsBucket, Description: "ATS accounts (connections), secrets sealed", History: 5, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Connections},
+		{jetstream.KeyValueConfig{Bucket: ConsentBucket, Description: "consent flows: single-use links and OAuth states", History: 1, TTL: time.Hour, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Consent},
 	} {
 		var kv jetstream.KeyValue
 		err := retrySetup(ctx, func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc.cfg); return err })

@@ -94,7 +94,22 @@ func (c *Credential[R, P]) Get(ctx context.Context) (R, error) {
 	if rec, ok := c.current(); ok {
 		return rec, nil
 	}
-	return c.sync(ctx)
+	return c.sync(ctx, nil)
+}
+
+// Replace obtains a new credential with renew at once, whatever the record holds (an operator
+// authorised the account again), under the record's lease like any renewal, and stores it for
+// every worker. renew has the contract of [CredentialConfig].Renew. The other processes keep a
+// credential they hold in memory until it is due for renewal.
+func (c *Credential[R, P]) Replace(ctx context.Context, renew func(ctx context.Context, rec R, keep func(context.Context, R)) (R, error)) (R, error) {
+	select {
+	case c.sem <- struct{}{}:
+	case <-ctx.Done():
+		var zero R
+		return zero, ctx.Err()
+	}
+	defer func() { <-c.sem }()
+	return c.sync(ctx, renew)
 }
 
 // Invalidate reports that a call refused token: the next Get renews the credential, unless
@@ -137,8 +152,8 @@ func (c *Credential[R, P]) keep(rec R) R {
 }
 
 // sync brings the cached record up to date from KV, renewing the credential when the record
-// holds no valid one.
-func (c *Credential[R, P]) sync(ctx context.Context) (R, error) {
+// holds no valid one; with replace, it renews it with replace whatever the record holds.
+func (c *Credential[R, P]) sync(ctx context.Context, replace func(context.Context, R, func(context.Context, R)) (R, error)) (R, error) {
 	var zero R
 	for {
 		var rec R
@@ -153,11 +168,13 @@ func (c *Credential[R, P]) sync(ctx context.Context) (R, error) {
 			}
 			continue
 		}
-		if token, renewAt := P(&rec).Current(); token != "" && now.Before(renewAt) && !c.isInvalid(token) {
-			return c.keep(rec), nil
-		}
-		if err := c.cfg.CanRenew(rec, now); err != nil {
-			return zero, err
+		if replace == nil {
+			if token, renewAt := P(&rec).Current(); token != "" && now.Before(renewAt) && !c.isInvalid(token) {
+				return c.keep(rec), nil
+			}
+			if err := c.cfg.CanRenew(rec, now); err != nil {
+				return zero, err
+			}
 		}
 		*P(&rec).lease() = Lease{LeaseOwner: c.cfg.Owner, LeaseUntil: now.Add(c.cfg.LeaseTTL), UpdatedAt: now}
 		leaseRev, err := c.cfg.Records.Swap(ctx, c.cfg.Key, rec, rev)
@@ -167,14 +184,18 @@ func (c *Credential[R, P]) sync(ctx context.Context) (R, error) {
 		if err != nil {
 			return zero, err
 		}
-		return c.renew(ctx, rec, leaseRev)
+		renew := c.cfg.Renew
+		if replace != nil {
+			renew = replace
+		}
+		return c.renew(ctx, rec, leaseRev, renew)
 	}
 }
 
 // renew renews rec's credential while holding the lease at rev, within the lease's TTL, and
 // stores the outcome as it releases the lease. A failed write is only logged: the lease
 // expires anyway, and a renewed credential is still returned (and used by this worker).
-func (c *Credential[R, P]) renew(ctx context.Context, rec R, rev uint64) (R, error) {
+func (c *Credential[R, P]) renew(ctx context.Context, rec R, rev uint64, renew func(context.Context, R, func(context.Context, R)) (R, error)) (R, error) {
 	rctx, cancel := context.WithTimeout(ctx, c.cfg.LeaseTTL)
 	defer cancel()
 	keep := func(ctx context.Context, rec R) {
@@ -186,7 +207,7 @@ func (c *Credential[R, P]) renew(ctx context.Context, rec R, rev uint64) (R, err
 		}
 		rev = newRev
 	}
-	rec, err := c.cfg.Renew(rctx, rec, keep)
+	rec, err := renew(rctx, rec, keep)
 	*P(&rec).lease() = Lease{UpdatedAt: c.cfg.Now()}
 	if _, kerr := c.cfg.Records.Keep(ctx, c.cfg.Key, rec, rev); kerr != nil {
 		if err == nil {

@@ -215,6 +215,36 @@ func (a *Auth) Token(ctx context.Context) (*Token, error) {
 	return &Token{AccessToken: secret.Value(rec.AccessToken), APIURL: rec.API, Expiry: rec.Expiry}, nil
 }
 
+// Exchange exchanges the configured authorization code at once, even when the connection holds
+// a valid token (an operator authorised the app again, perhaps for another account), stores
+// the new tokens for every worker under the record's lease, and returns a valid token. The
+// code is sent once, never retried: a code the record says was sent already is not sent again
+// (it succeeded: the stored token is returned; it was refused: a [*targets.CredentialsError]).
+// A refused code leaves a stored token as it was. Other workers keep the access token they
+// hold in memory until it is due for renewal.
+func (a *Auth) Exchange(ctx context.Context) (*Token, error) {
+	if a.code.IsZero() {
+		return nil, errors.New("jobadder: exchange: no authorization code is configured")
+	}
+	_, err := a.cred.Replace(ctx, func(ctx context.Context, rec tokenRecord, _ func(context.Context, tokenRecord)) (tokenRecord, error) {
+		switch {
+		case rec.CodeSHA256 == a.codeHash && rec.RefreshToken != "":
+			return rec, nil // exchanged before (a second `enqueue connect --code` with one code)
+		case rec.CodeSHA256 == a.codeHash:
+			return rec, a.credentialsError(reasonCodeRefused)
+		}
+		next, err := a.exchange(ctx, rec)
+		if err != nil && rec.RefreshToken != "" {
+			return rec, err // keep the account's working tokens
+		}
+		return next, err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return a.Token(ctx)
+}
+
 // Invalidate reports that the API refused accessToken (401): the next call to Token renews it.
 func (a *Auth) Invalidate(accessToken secret.Value) { a.cred.Invalidate(accessToken) }
 

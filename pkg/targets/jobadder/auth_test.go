@@ -398,6 +398,46 @@ func TestAuth(t *testing.T) {
 		wantCalls(t, ts, []string{testCode, newCode}, []string{"refresh-1"})
 	})
 
+	t.Run("Exchange sends a new code over a valid token, once", func(t *testing.T) {
+		t.Parallel()
+		const newCode = "code-c0de-two"
+		ts, kv := newTokenServer(t, testCode, newCode), newBucket(t)
+		wantAccess(t, mustToken(t, newTestAuth(t, ts, kv, authOptions{owner: "a", code: testCode})), "access-1")
+		again := newTestAuth(t, ts, kv, authOptions{owner: "op", code: newCode})
+		for range 2 { // the second call sends nothing: the record says the code was exchanged
+			tok, err := again.Exchange(t.Context())
+			if err != nil {
+				t.Fatalf("Exchange: %v", err)
+			}
+			wantAccess(t, tok, "access-2")
+		}
+		wantCalls(t, ts, []string{testCode, newCode}, nil)
+		if rec := storedRecord(t, kv); rec.RefreshToken != "refresh-2" || rec.CodeSHA256 != hash(newCode) || rec.LeaseOwner != "" {
+			t.Errorf("stored record = %+v", rec)
+		}
+	})
+
+	t.Run("Exchange of a refused code keeps the stored token and is not sent again", func(t *testing.T) {
+		t.Parallel()
+		ts, kv := newTokenServer(t, testCode), newBucket(t)
+		mustToken(t, newTestAuth(t, ts, kv, authOptions{owner: "a", code: testCode}))
+		bad := newTestAuth(t, ts, kv, authOptions{owner: "op", code: "code-c0de-two"})
+		_, err := bad.Exchange(t.Context())
+		wantCredentialsError(t, err, "authorization code was refused")
+		if rec := storedRecord(t, kv); rec.RefreshToken != "refresh-1" {
+			t.Errorf("stored record = %+v, want refresh-1 kept", rec)
+		}
+		wantAccess(t, mustToken(t, newTestAuth(t, ts, kv, authOptions{owner: "b"})), "access-1")
+
+		// On a connection without a token, the refused code is remembered and never sent again.
+		fresh := newBucket(t)
+		for range 2 {
+			_, err := newTestAuth(t, ts, fresh, authOptions{owner: "op", code: "code-c0de-two"}).Exchange(t.Context())
+			wantCredentialsError(t, err, "authorization code was refused")
+		}
+		wantCalls(t, ts, []string{testCode, "code-c0de-two", "code-c0de-two"}, nil)
+	})
+
 	t.Run("a refused code is sent once", func(t *testing.T) {
 		t.Parallel()
 		ts, kv := newTokenServer(t), newBucket(t)

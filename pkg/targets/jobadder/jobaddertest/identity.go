@@ -69,8 +69,10 @@ func fingerprint(secret string) string {
 	return hex.EncodeToString(sum[:6])
 }
 
-// authorize handles GET /connect/authorize: it simulates the administrator granting access and
-// redirects to the client's redirect URI with a code.
+// authorize handles GET /connect/authorize: it simulates the administrator granting access (or
+// refusing it, see [Server.DenyConsent]) and redirects to the client's redirect URI with a code
+// bound to the client, the redirect URI and the scopes, valid CodeTTL and once. Like the real
+// one, it never redirects to an unregistered redirect URI or for an unknown client.
 func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet {
 		w.Header().Set("Allow", http.MethodGet)
@@ -101,6 +103,8 @@ func (s *Server) authorize(w http.ResponseWriter, r *http.Request) {
 		params.Set("error", "unsupported_response_type")
 	case !s.validScopes(scopes):
 		params.Set("error", "invalid_scope")
+	case s.deny.Load():
+		params.Set("error", "access_denied")
 	default:
 		params.Set("code", s.issueCode(scopes))
 	}

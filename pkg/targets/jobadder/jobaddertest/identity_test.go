@@ -215,6 +215,40 @@ func TestAuthorize(t *testing.T) {
 			t.Errorf("token %+v", tok)
 		}
 	})
+	t.Run("a code works once and for 5 minutes only", func(t *testing.T) {
+		t.Parallel()
+		clk := newClock()
+		srv, _ := setup(t, jobaddertest.Config{Now: clk.Now})
+		codeOf := func() string {
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.AuthURL()+"?"+valid().Encode(), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			loc, _ := url.Parse(send(t, req).header.Get("Location"))
+			return loc.Query().Get("code")
+		}
+		code := codeOf()
+		wantStatus(t, exchange(t, srv, code), http.StatusOK)
+		wantStatus(t, exchange(t, srv, code), http.StatusBadRequest)
+		late := codeOf()
+		clk.Advance(5 * time.Minute)
+		wantStatus(t, exchange(t, srv, late), http.StatusBadRequest)
+	})
+	t.Run("a refusing user", func(t *testing.T) {
+		t.Parallel()
+		srv, _ := setup(t, jobaddertest.Config{})
+		srv.DenyConsent(true)
+		req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, srv.AuthURL()+"?"+valid().Encode(), nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res := send(t, req)
+		wantStatus(t, res, http.StatusFound)
+		loc, _ := url.Parse(res.header.Get("Location"))
+		if q := loc.Query(); q.Get("error") != "access_denied" || q.Get("state") != "xyz" || q.Get("code") != "" {
+			t.Errorf("redirect query %v, want error=access_denied and the state", q)
+		}
+	})
 	for name, change := range map[string][2]string{
 		"unknown client":        {"client_id", "other"},
 		"unregistered redirect": {"redirect_uri", "http://evil.example/cb"},

@@ -134,6 +134,7 @@ type Server struct {
 	dice  *targetstest.Dice
 	conns targetstest.Conns // NewServer's only
 	down  atomic.Bool       // SetDown
+	deny  atomic.Bool       // DenyConsent
 
 	// identity, when set, is the server whose identity endpoints issue this account's codes
 	// and tokens (see [Server.AddAccount]); nil: this server's own.
@@ -259,6 +260,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // SetDown takes the API down (every API call answered 503, nothing done) or brings it back,
 // as an outage of JobAdder would. The token endpoint keeps answering.
 func (s *Server) SetDown(down bool) { s.down.Store(down) }
+
+// DenyConsent makes /connect/authorize answer as when the user refuses the app (deny true):
+// it redirects to the redirect URI with error=access_denied and the state, and no code.
+func (s *Server) DenyConsent(deny bool) { s.deny.Store(deny) }
 
 // recorder remembers the status written and the route a request matched.
 type recorder struct {
