@@ -18,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/problem"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -545,5 +546,54 @@ func TestConfig(t *testing.T) {
 	cfg := webhook.Config{Secret: secret.Value(testSecret)}
 	if s := fmt.Sprintf("%+v %#v", cfg, cfg); strings.Contains(s, testSecret) {
 		t.Errorf("config prints the secret: %s", s)
+	}
+}
+
+// TestFakeHrFlowDeliveries checks the receiver against the fake HrFlow's deliveries in both
+// signature forms: the parsing and storing events of a new profile make one job, each edit one.
+func TestFakeHrFlowDeliveries(t *testing.T) {
+	t.Parallel()
+	for _, scheme := range []webhook.Scheme{webhook.SchemeHex, webhook.SchemeSDK} {
+		t.Run(string(scheme), func(t *testing.T) {
+			t.Parallel()
+			b := setup(t, scheme)
+			ts := httptest.NewServer(b.mux)
+			t.Cleanup(ts.Close)
+			hf := hrflowtest.NewServer(hrflowtest.Config{Webhook: hrflowtest.Webhook{
+				URL: ts.URL + "/webhooks/hrflow/continuous", Secret: testSecret, Signature: string(scheme),
+			}})
+			t.Cleanup(hf.Close)
+			keys := hf.Parse(sourceKey, 5, 1)
+			hf.TouchProfile(sourceKey, keys[0], time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+			hf.TouchProfile(sourceKey, keys[0], time.Date(2030, 1, 2, 0, 0, 0, 0, time.UTC))
+			deadline := time.Now().Add(time.Minute)
+			for st := hf.Webhooks(); st.Made != 12 || st.Pending != 0; st = hf.Webhooks() {
+				if time.Now().After(deadline) {
+					t.Fatalf("deliveries %+v", st)
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+			if st := hf.Webhooks(); st.Delivered != 12 || st.Statuses[http.StatusAccepted] != 12 {
+				t.Errorf("deliveries %+v, want 12 accepted", st)
+			}
+			got := b.stored()
+			if len(got) != 7 {
+				t.Fatalf("%d jobs, want 7 (5 new profiles, 2 edits)", len(got))
+			}
+			// Deliveries run concurrently: which of a profile's two events comes first varies.
+			perKey := map[string]int{}
+			for _, j := range got {
+				perKey[j.ProfileKey]++
+				if j.SourceKey != sourceKey {
+					t.Errorf("job %+v", j)
+				}
+			}
+			if perKey[keys[0]] != 3 || len(perKey) != 5 {
+				t.Errorf("jobs per profile %v, want 3 for %s (new, 2 edits) and 1 for the others", perKey, keys[0])
+			}
+			if n := b.count(webhook.EventStoringSuccess, webhook.OutcomeDuplicate) + b.count(webhook.EventParsingSuccess, webhook.OutcomeDuplicate); n != 5 {
+				t.Errorf("duplicates = %d, want 5 (one of each new profile's two events)", n)
+			}
+		})
 	}
 }
