@@ -18,10 +18,12 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
+	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
@@ -47,6 +49,8 @@ type options struct {
 	tokenTTL                       time.Duration
 	codeTTL                        time.Duration
 	envFile, keysFile              string
+	webhookURL, webhookSecret      string
+	webhookSignature               string
 }
 
 func main() {
@@ -60,7 +64,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var o options
 	fs := flag.NewFlagSet("sandbox", flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "address of the control server (GET /_sandbox/state, POST /_sandbox/jobadder/code)")
+	fs.StringVar(&o.addr, "addr", "127.0.0.1:8090", "address of the control server (GET /_sandbox/state, POST /_sandbox/jobadder/code, POST /_sandbox/hrflow/parse?n=N and /_sandbox/hrflow/update?n=N)")
 	fs.StringVar(&o.hrflowAddr, "hrflow-addr", "127.0.0.1:8091", "address of the fake HrFlow API")
 	fs.StringVar(&o.jobadderAddr, "jobadder-addr", "127.0.0.1:8092", "address of the fake JobAdder (identity and API)")
 	fs.StringVar(&o.bullhornAddr, "bullhorn-addr", "127.0.0.1:8093", "address of the fake Bullhorn (loginInfo, OAuth and REST)")
@@ -79,6 +83,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.codeTTL, "code-ttl", 5*time.Minute, "lifetime of JobAdder authorization codes (the real one: 5 minutes)")
 	fs.StringVar(&o.envFile, "env-file", "", "also write the worker environment to this file")
 	fs.StringVar(&o.keysFile, "keys-file", "", "write the profile keys, one per line, to this file (input of 'enqueue bulk')")
+	fs.StringVar(&o.webhookURL, "webhook-url", "", "deliver HrFlow's profile webhooks here (e.g. http://127.0.0.1:8080/webhooks/hrflow/WORKFLOW) when profiles are parsed or updated through POST /_sandbox/hrflow/parse and /update; the seeded profiles are not delivered")
+	fs.StringVar(&o.webhookSecret, "webhook-secret", "sandbox-webhook-secret", "secret the webhooks are signed with (printed as HRFLOW_WEBHOOK_SECRET)")
+	fs.StringVar(&o.webhookSignature, "webhook-signature", hrflowtest.SignatureHex, "signature form of the webhooks: hex or sdk (printed as HRFLOW_WEBHOOK_SIGNATURE)")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), "Usage: sandbox [flags]\n\nRuns fake HrFlow, JobAdder and Bullhorn servers on loopback until interrupted, and prints\nthe worker environment to use them. Ports can be 0 to pick free ones.\n\nFlags:\n")
 		fs.PrintDefaults()
@@ -97,7 +104,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 }
 
 func serve(ctx context.Context, o options, stdout io.Writer) error {
-	hf, err := hrflowtest.Listen(o.hrflowAddr, hrflowtest.Config{APIKey: sandboxKey, UserEmail: sandboxUser, Latency: o.latency, Seed: o.seed})
+	hf, err := hrflowtest.Listen(o.hrflowAddr, hrflowtest.Config{
+		APIKey: sandboxKey, UserEmail: sandboxUser, Latency: o.latency, Seed: o.seed,
+		Webhook: hrflowtest.Webhook{URL: o.webhookURL, Secret: secret.Value(o.webhookSecret), Signature: o.webhookSignature},
+	})
 	if err != nil {
 		return err
 	}
@@ -106,6 +116,7 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 	if o.samples {
 		keys = append(keys, hf.LoadSamples(o.sourceKey)...)
 	}
+	profiles := &profileList{keys: keys, seed: o.seed}
 
 	jaLn, err := net.Listen("tcp", o.jobadderAddr)
 	if err != nil {
@@ -148,7 +159,19 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 		w.Header().Set("Content-Type", "application/json")
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
-		_ = enc.Encode(state(hf, ja, bh, len(keys)))
+		_ = enc.Encode(state(hf, ja, bh, profiles.count()))
+	})
+	mux.HandleFunc("POST /_sandbox/hrflow/parse", func(w http.ResponseWriter, r *http.Request) {
+		n, ok := countParam(w, r)
+		if ok {
+			fmt.Fprintln(w, strings.Join(profiles.parse(hf, o.sourceKey, n), "\n"))
+		}
+	})
+	mux.HandleFunc("POST /_sandbox/hrflow/update", func(w http.ResponseWriter, r *http.Request) {
+		n, ok := countParam(w, r)
+		if ok {
+			fmt.Fprintln(w, strings.Join(profiles.update(hf, o.sourceKey, n), "\n"))
+		}
 	})
 	mux.HandleFunc("POST /_sandbox/jobadder/code", func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprintln(w, ja.IssueCode())
@@ -177,9 +200,15 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 		"SANDBOX_SOURCE_KEY=" + o.sourceKey,
 		"SANDBOX_STATE_URL=http://" + ctlLn.Addr().String() + "/_sandbox/state",
 	}
+	if o.webhookURL != "" {
+		env = append(env, "HRFLOW_WEBHOOK_SECRET="+o.webhookSecret, "HRFLOW_WEBHOOK_SIGNATURE="+o.webhookSignature)
+	}
 	fmt.Fprintf(stdout, "# hrpush sandbox: %d profiles in HrFlow source %s\n", len(keys), o.sourceKey)
 	fmt.Fprintf(stdout, "# HrFlow %s  JobAdder %s  Bullhorn %s  state http://%s/_sandbox/state\n", hf.URL(), ja.URL(), bh.URL(), ctlLn.Addr())
 	fmt.Fprintf(stdout, "# the authorization code is single-use and expires in %s; a new one: curl -X POST http://%s/_sandbox/jobadder/code\n", o.codeTTL, ctlLn.Addr())
+	if o.webhookURL != "" {
+		fmt.Fprintf(stdout, "# webhooks (%s) to %s: curl -X POST 'http://%s/_sandbox/hrflow/parse?n=10' (new profiles), '.../update?n=5' (edits)\n", o.webhookSignature, o.webhookURL, ctlLn.Addr())
+	}
 	for _, kv := range env {
 		fmt.Fprintln(stdout, "export "+kv)
 	}
@@ -194,8 +223,61 @@ func serve(ctx context.Context, o options, stdout io.Writer) error {
 		}
 	}
 	<-ctx.Done()
-	summary(stdout, state(hf, ja, bh, len(keys)))
+	summary(stdout, state(hf, ja, bh, profiles.count()))
 	return nil
+}
+
+// profileList is the sandbox source's profiles, which POST /_sandbox/hrflow/parse adds to and
+// /update edits.
+type profileList struct {
+	mu      sync.Mutex
+	keys    []string
+	seed    int64 // the last seed used
+	updates int   // profiles updated so far: the next update starts after them
+}
+
+func (p *profileList) count() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return len(p.keys)
+}
+
+// parse adds n new profiles (a fresh seed each call), as parsed resumes: webhooks follow.
+func (p *profileList) parse(hf *hrflowtest.Server, sourceKey string, n int) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.seed++
+	keys := hf.Parse(sourceKey, n, p.seed*1_000_003) // far from the seeding seed's profiles
+	p.keys = append(p.keys, keys...)
+	return keys
+}
+
+// update edits n profiles (their updated_at), taking them in turn: webhooks follow.
+func (p *profileList) update(hf *hrflowtest.Server, sourceKey string, n int) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	var out []string
+	for i := 0; i < n && len(p.keys) > 0; i++ {
+		k := p.keys[p.updates%len(p.keys)]
+		p.updates++
+		if hf.TouchProfile(sourceKey, k, time.Now()) {
+			out = append(out, k)
+		}
+	}
+	return out
+}
+
+// countParam reads the n query parameter (default 1, at most 10000), answering 400 if bad.
+func countParam(w http.ResponseWriter, r *http.Request) (int, bool) {
+	n := 1
+	if s := r.URL.Query().Get("n"); s != "" {
+		var err error
+		if n, err = strconv.Atoi(s); err != nil || n < 1 || n > 10000 {
+			http.Error(w, "n must be a number from 1 to 10000", http.StatusBadRequest)
+			return 0, false
+		}
+	}
+	return n, true
 }
 
 // start serves h on ln in the background; the returned func shuts it down.
@@ -212,9 +294,10 @@ func start(ln net.Listener, h http.Handler) func() {
 // sandboxState is what GET /_sandbox/state serves.
 type sandboxState struct {
 	HrFlow struct {
-		Profiles  int            `json:"profiles"`
-		Requests  map[string]int `json:"requests"`
-		Downloads int            `json:"downloads"`
+		Profiles  int                     `json:"profiles"`
+		Requests  map[string]int          `json:"requests"`
+		Downloads int                     `json:"downloads"`
+		Webhooks  hrflowtest.WebhookStats `json:"webhooks"`
 	} `json:"hrflow"`
 	JobAdder jobaddertest.State `json:"jobadder"`
 	Bullhorn bullhorntest.State `json:"bullhorn"`
@@ -228,6 +311,7 @@ func state(hf *hrflowtest.Server, ja *jobaddertest.Server, bh *bullhorntest.Serv
 		st.HrFlow.Requests[fmt.Sprintf("%s %d", k.Path, k.Status)] = n
 	}
 	st.HrFlow.Downloads = hf.Downloads()
+	st.HrFlow.Webhooks = hf.Webhooks()
 	st.JobAdder = ja.State()
 	st.Bullhorn = bh.State()
 	return st

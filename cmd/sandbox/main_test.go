@@ -3,8 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
+	"io"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -105,5 +111,94 @@ func TestSandboxRefusesBadFaults(t *testing.T) {
 		"--jobadder-addr", "127.0.0.1:0", "--bullhorn-addr", "127.0.0.1:0", "--slow-rate", "1.5", "--slow-latency", "1s"}, &stdout, &stderr)
 	if code != 1 || !strings.Contains(stderr.String(), "SlowRate") {
 		t.Errorf("exit code %d, stderr %q; want 1 and a message naming SlowRate", code, stderr.String())
+	}
+}
+
+// TestSandboxDeliversWebhooks checks that profiles parsed and updated through the control
+// server are delivered as signed webhooks to --webhook-url, and counted in the state.
+func TestSandboxDeliversWebhooks(t *testing.T) {
+	t.Parallel()
+	var mu sync.Mutex
+	events := map[string]int{}
+	receiver := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		body, _ := io.ReadAll(r.Body)
+		m := hmac.New(sha256.New, []byte("demo-secret"))
+		m.Write(body)
+		if r.Header.Get("HTTP-HRFLOW-SIGNATURE") != hex.EncodeToString(m.Sum(nil)) {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		var ev struct{ Type string }
+		_ = json.Unmarshal(body, &ev)
+		mu.Lock()
+		events[ev.Type]++
+		mu.Unlock()
+		w.WriteHeader(http.StatusAccepted)
+	}))
+	t.Cleanup(receiver.Close)
+	envFile := filepath.Join(t.TempDir(), "env")
+	ctx, cancel := context.WithCancel(t.Context())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- run(ctx, []string{"--profiles", "2", "--samples=false", "--addr", "127.0.0.1:0", "--hrflow-addr", "127.0.0.1:0",
+			"--jobadder-addr", "127.0.0.1:0", "--bullhorn-addr", "127.0.0.1:0", "--env-file", envFile,
+			"--webhook-url", receiver.URL + "/webhooks/hrflow/demo", "--webhook-secret", "demo-secret"}, &stdout, &stderr)
+	}()
+	env := map[string]string{}
+	deadline := time.Now().Add(10 * time.Second)
+	for env["SANDBOX_STATE_URL"] == "" {
+		if raw, err := os.ReadFile(envFile); err == nil {
+			for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+				k, v, _ := strings.Cut(line, "=")
+				env[k] = v
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sandbox did not start: %s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if env["HRFLOW_WEBHOOK_SECRET"] != "demo-secret" || env["HRFLOW_WEBHOOK_SIGNATURE"] != "hex" {
+		t.Errorf("environment %v lacks the webhook settings", env)
+	}
+	control := strings.TrimSuffix(env["SANDBOX_STATE_URL"], "/state")
+	for _, path := range []string{"/hrflow/parse?n=3", "/hrflow/update?n=2"} {
+		resp, err := http.Post(control+path, "", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || len(strings.Fields(string(b))) == 0 {
+			t.Errorf("%s: %d %s", path, resp.StatusCode, b)
+		}
+	}
+	if resp, err := http.Post(control+"/hrflow/parse?n=0", "", nil); err != nil || resp.StatusCode != http.StatusBadRequest {
+		t.Errorf("n=0 accepted: %v %v", resp, err)
+	}
+	var st sandboxState
+	for st.HrFlow.Webhooks.Made != 8 || st.HrFlow.Webhooks.Pending != 0 {
+		if time.Now().After(deadline.Add(20 * time.Second)) {
+			t.Fatalf("webhooks: %+v", st.HrFlow.Webhooks)
+		}
+		time.Sleep(20 * time.Millisecond)
+		resp, err := http.Get(env["SANDBOX_STATE_URL"])
+		if err != nil {
+			t.Fatal(err)
+		}
+		st = sandboxState{}
+		_ = json.NewDecoder(resp.Body).Decode(&st)
+		resp.Body.Close()
+	}
+	mu.Lock()
+	got := fmt.Sprint(events)
+	mu.Unlock()
+	if want := "map[profile.parsing.success:3 profile.storing.success:3 profile.storing.update:2]"; got != want || st.HrFlow.Webhooks.Delivered != 8 || st.HrFlow.Profiles != 5 {
+		t.Errorf("delivered %s (state %+v, %d profiles), want %s", got, st.HrFlow.Webhooks, st.HrFlow.Profiles, want)
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("exit code %d: %s", code, stderr.String())
 	}
 }

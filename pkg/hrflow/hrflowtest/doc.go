@@ -31,6 +31,15 @@
 // dice before the request is processed. Attachment downloads are faulted only through their
 // own rate.
 //
+// # Webhooks
+//
+// With [Config].Webhook, the server delivers HrFlow's profile webhooks, signed with
+// HTTP-HRFLOW-SIGNATURE in either documented form: [Server.Parse] (new profiles, as parsed
+// resumes) delivers profile.parsing.success and profile.storing.success, [Server.AddProfile]
+// profile.storing.success or .update, [Server.TouchProfile] profile.storing.update. The payload
+// is {type, origin, message, profile} with the profile as the API serves it. Deliveries are
+// asynchronous and retried on failure like HrFlow's; [Server.Webhooks] counts them.
+//
 // # Observability
 //
 // [Server.Stats] counts answers by endpoint and status, and [Server.Downloads] the attachments

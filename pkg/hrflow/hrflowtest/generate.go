@@ -36,6 +36,23 @@ func (s *Server) Generate(sourceKey string, n int, seed int64) []string {
 	return keys
 }
 
+// Parse adds n generated profiles as [Server.Generate] does, as if HrFlow had just parsed n
+// resumes into the source: with webhooks, each profile is delivered as
+// profile.parsing.success then profile.storing.success. Use a seed of its own for new
+// profiles (one seed gives the same keys).
+func (s *Server) Parse(sourceKey string, n int, seed int64) []string {
+	cat := newCatalog()
+	keys := make([]string, n)
+	for i := range n {
+		e := cat.entry(sourceKey, seed, i)
+		s.store(sourceKey, e)
+		keys[i] = e.key
+		s.notify(EventParsingSuccess, e)
+		s.notify(EventStoringSuccess, e)
+	}
+	return keys
+}
+
 // Date layouts HrFlow uses: timestamps carry a zone, experience dates often do not.
 const (
 	layoutZone   = "2006-01-02T15:04:05-0700"

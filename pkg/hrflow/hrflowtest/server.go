@@ -53,6 +53,10 @@ type Config struct {
 	// Seed seeds the fault dice: one seed gives the same sequence of faults. The dice are
 	// thrown before a request is processed, in the order requests arrive.
 	Seed int64
+
+	// Webhook, when its URL is set, makes the server deliver signed profile webhooks as
+	// HrFlow does; see [Webhook].
+	Webhook Webhook
 }
 
 func (cfg Config) validate() error {
@@ -70,7 +74,7 @@ func (cfg Config) validate() error {
 	if cfg.Latency < 0 {
 		return fmt.Errorf("hrflowtest: negative Latency %s", cfg.Latency)
 	}
-	return nil
+	return cfg.Webhook.validate()
 }
 
 // Server is a fake HrFlow API. It is safe for concurrent use, including adding and removing
@@ -87,6 +91,8 @@ type Server struct {
 	stats   map[Stat]int
 
 	conns targetstest.Conns
+
+	hooks *hooks // nil without webhooks
 }
 
 // Stat identifies a counter of [Server.Stats]: an endpoint (one of the Path constants) and the
@@ -107,6 +113,9 @@ func NewServer(cfg Config) *Server {
 	s.ts = httptest.NewUnstartedServer(s.routes())
 	s.ts.Config.ConnState = s.conns.Track
 	s.ts.Start()
+	if cfg.Webhook.URL != "" {
+		s.hooks = newHooks(cfg.Webhook)
+	}
 	return s
 }
 
@@ -126,6 +135,9 @@ func Listen(addr string, cfg Config) (*Server, error) {
 	s.ts.Listener = l
 	s.ts.Config.ConnState = s.conns.Track
 	s.ts.Start()
+	if cfg.Webhook.URL != "" {
+		s.hooks = newHooks(cfg.Webhook)
+	}
 	return s, nil
 }
 
@@ -150,8 +162,14 @@ func (s *Server) URL() string { return s.ts.URL + "/v1" }
 // origin is the server's scheme://host:port.
 func (s *Server) origin() string { return s.ts.URL }
 
-// Close shuts the server down, waiting for requests in progress.
-func (s *Server) Close() { s.ts.Close() }
+// Close shuts the server down, waiting for requests in progress; webhook deliveries not yet
+// made are dropped.
+func (s *Server) Close() {
+	s.ts.Close()
+	if s.hooks != nil {
+		s.hooks.close()
+	}
+}
 
 // Stats returns how many requests the server answered, by endpoint and status.
 func (s *Server) Stats() map[Stat]int {

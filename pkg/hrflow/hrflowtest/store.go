@@ -149,12 +149,21 @@ func (s *Server) AddSource(sourceKey string) {
 // The stored profile is adjusted the way HrFlow would serve it: its "source_key" and source
 // key are set to sourceKey, and every attachment's "public_url" is rewritten to point at this
 // server's /files/ endpoint, which serves a small PDF naming the profile.
+//
+// With webhooks, it delivers profile.storing.success, or profile.storing.update when it
+// replaces a profile.
 func (s *Server) AddProfile(sourceKey string, profile json.RawMessage) (string, error) {
 	e, err := newEntry(sourceKey, profile)
 	if err != nil {
 		return "", err
 	}
+	old, _ := s.lookup(sourceKey, e.key, "")
 	s.store(sourceKey, e)
+	if old != nil {
+		s.notify(EventStoringUpdate, e)
+	} else {
+		s.notify(EventStoringSuccess, e)
+	}
 	return e.key, nil
 }
 
@@ -188,7 +197,8 @@ func (s *Server) SetPublicURL(sourceKey, key, typ, rawURL string) bool {
 }
 
 // TouchProfile sets the updated_at of a stored profile to at, as an edit at HrFlow would, and
-// reports whether the profile exists. Lists sorted by updated_at see it move.
+// reports whether the profile exists. Lists sorted by updated_at see it move. With webhooks,
+// it delivers profile.storing.update.
 func (s *Server) TouchProfile(sourceKey, key string, at time.Time) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -206,6 +216,7 @@ func (s *Server) TouchProfile(sourceKey, key string, at time.Time) bool {
 	e.raw, e.updatedAt = mustJSON(m), at.UTC().Truncate(time.Second)
 	e.summary = summary(e.key, e.reference, sourceKey, m["created_at"], m["updated_at"])
 	src.put(&e)
+	s.notify(EventStoringUpdate, &e)
 	return true
 }
 
