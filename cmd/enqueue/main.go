@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -84,6 +85,8 @@ type app struct {
 	natsTLSCA      string // --tls-ca, default $NATS_TLS_CA_FILE
 	nc             *nats.Conn
 	js             jetstream.JetStream
+	// refused is the last permissions violation the server reported on nc, for messages.
+	refused atomic.Pointer[string]
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -155,8 +158,9 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 
 // connect connects to NATS and makes sure the streams exist. Credentials and TLS come from
 // the worker's variables (one env file serves both), --creds and --tls-ca override theirs.
-// Replies come on broker.EnqueueInboxPrefix, which the producers' NATS user may read, and not
-// on the workers' prefix.
+// Replies come on NATS_INBOX_PREFIX, default broker.EnqueueInboxPrefix, which the producers'
+// NATS user may read, and not on the workers' prefix; the operators' user has its own
+// (broker.OperatorInboxPrefix).
 func (a *app) connect(ctx context.Context) error {
 	password, err := envSecret("NATS_PASSWORD")
 	if err != nil {
@@ -177,9 +181,15 @@ func (a *app) connect(ctx context.Context) error {
 		TLSCAFile:    a.natsTLSCA,
 		TLSCertFile:  os.Getenv("NATS_TLS_CERT_FILE"),
 		TLSKeyFile:   os.Getenv("NATS_TLS_KEY_FILE"),
-		InboxPrefix:  broker.EnqueueInboxPrefix,
+		InboxPrefix:  cmp.Or(os.Getenv("NATS_INBOX_PREFIX"), broker.EnqueueInboxPrefix),
 	}
-	nc, err := broker.Connect(client, nats.Timeout(5*time.Second))
+	nc, err := broker.Connect(client, nats.Timeout(5*time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				msg := err.Error()
+				a.refused.Store(&msg)
+			}
+		}))
 	var fe *broker.FieldError
 	if errors.As(err, &fe) {
 		flags := map[string]string{"URL": "--nats-url", "CredsFile": "--creds", "TLSCAFile": "--tls-ca"}
@@ -232,8 +242,19 @@ func (a *app) close() {
 }
 
 func (a *app) fail(format string, args ...any) int {
-	fmt.Fprintf(a.stderr, "enqueue: "+format+"\n", args...)
+	fmt.Fprintf(a.stderr, "enqueue: "+format+"%s\n", append(args, a.refusal())...)
 	return exitUsage
+}
+
+// refusal explains a permissions violation the server reported, if any: an operation the NATS
+// user may not do, or replies it may not receive on its inbox prefix.
+func (a *app) refusal() string {
+	msg := a.refused.Load()
+	if msg == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (NATS refused: %s; the shipped users: hrpush-enqueue runs push, bulk, source and status; "+
+		"hrpush-operator runs status, dlq, connections and connect, with NATS_INBOX_PREFIX=%s)", *msg, broker.OperatorInboxPrefix)
 }
 
 // redactURL drops the user info (user:password or token) of a NATS URL for messages.

@@ -466,27 +466,16 @@ func TestInboxPrefix(t *testing.T) {
 	}
 }
 
-// TestDeploymentPermissions loads the users of deployments/nats/nats-server.conf and checks
+// TestDeploymentPermissions starts a server from deployments/nats/nats-server.conf and checks
 // that, with the inbox prefixes, the worker can do its JetStream work, the producer can
-// enqueue, and the producer cannot overhear the worker's replies (the token records).
+// enqueue, the gateway can do what it will need, and the producer cannot overhear the worker's
+// replies (the token records). cmd/enqueue's TestShippedPermissions runs every enqueue command
+// against the same file. Not parallel: it sets the environment.
 func TestDeploymentPermissions(t *testing.T) {
-	t.Parallel()
-	conf, err := os.ReadFile("../../deployments/nats/nats-server.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, auth, ok := strings.Cut(string(conf), "\nauthorization {")
-	if !ok {
-		t.Fatal("no authorization block in nats-server.conf")
-	}
-	auth = strings.NewReplacer("$HRPUSH_WORKER_PASSWORD", "wpass", "$HRPUSH_ENQUEUE_PASSWORD", "epass").Replace(auth)
-	path := writeFile(t, "nats.conf", []byte("authorization {"+auth))
-	opts, err := server.ProcessConfigFile(path)
-	if err != nil {
-		t.Fatalf("nats-server.conf's authorization block: %v", err)
-	}
-	opts.JetStream = true
-	ns := brokertest.StartNATS(t, opts)
+	ns := brokertest.StartConfigFile(t, "../../deployments/nats/nats-server.conf", map[string]string{
+		"SERVER_NAME": "nats-0", "HRPUSH_WORKER_PASSWORD": "wpass", "HRPUSH_ENQUEUE_PASSWORD": "epass",
+		"HRPUSH_OPERATOR_PASSWORD": "opass", "HRPUSH_GATEWAY_PASSWORD": "gpass",
+	})
 
 	worker, err := connect(t, broker.ClientConfig{URL: ns.ClientURL(), User: "hrpush-worker", Password: "wpass", InboxPrefix: broker.WorkerInboxPrefix})
 	if err != nil {
@@ -568,5 +557,54 @@ func TestDeploymentPermissions(t *testing.T) {
 	// The reply has been delivered once Get returned; give a leaked copy a moment to arrive.
 	if m, err := overheard.NextMsg(250 * time.Millisecond); err == nil {
 		t.Errorf("producer overheard a worker reply on %s: %.60s", m.Subject, m.Data)
+	}
+
+	// The gateway (not shipped yet): jobs and batches, the tokens and connections (its OAuth
+	// callback stores tokens as enqueue connect does), the DLQ, and buckets of its own.
+	gw, err := connect(t, broker.ClientConfig{URL: ns.ClientURL(), User: "hrpush-gateway", Password: "gpass", InboxPrefix: broker.GatewayInboxPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	gjs, err := jetstream.New(gw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := gjs.Publish(ctx, jobs.SubjectPrefix+"jobadder", []byte(`{}`)); err != nil {
+		t.Errorf("gateway: publish a job: %v", err)
+	}
+	if _, err := gjs.Publish(ctx, jobs.BatchesSubjectPrefix+"b1", []byte(`{}`)); err != nil {
+		t.Errorf("gateway: publish a batch header: %v", err)
+	}
+	if _, err := gjs.Stream(ctx, jobs.DLQStream); err != nil {
+		t.Errorf("gateway: DLQ info: %v", err)
+	}
+	for _, bucket := range []string{jobs.TokensBucket, jobs.ConnectionsBucket} {
+		kv, err := gjs.KeyValue(ctx, bucket)
+		if err != nil {
+			t.Fatalf("gateway: bind %s: %v", bucket, err)
+		}
+		if _, err := kv.Put(ctx, "jobadder.gw", []byte("x")); err != nil {
+			t.Errorf("gateway: put in %s: %v", bucket, err)
+		}
+		if _, err := kv.Get(ctx, "jobadder.gw"); err != nil {
+			t.Errorf("gateway: get from %s: %v", bucket, err)
+		}
+	}
+	for _, bucket := range []string{"hrpush_apikeys", "hrpush_idempotency", "hrpush_oauth"} {
+		kv, err := gjs.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket})
+		if err != nil {
+			t.Fatalf("gateway: create its bucket %s: %v", bucket, err)
+		}
+		if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
+			t.Errorf("gateway: put in %s: %v", bucket, err)
+		}
+		if _, err := kv.Get(ctx, "k"); err != nil {
+			t.Errorf("gateway: get from %s: %v", bucket, err)
+		}
+	}
+	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+	defer cancelShort()
+	if _, err := gjs.CreateOrUpdateKeyValue(short, jetstream.KeyValueConfig{Bucket: "hrpush_other"}); err == nil {
+		t.Error("gateway: created a bucket not its own")
 	}
 }
