@@ -449,8 +449,8 @@ func drain(nc *nats.Conn) func() {
 	}
 }
 
-// serveHTTP serves /healthz (the process is alive), /readyz (connected, no target paused) and
-// /metrics (Prometheus).
+// serveHTTP serves /healthz (alive: every target's pull loop goes round, see
+// jobs.Worker.Stalled), /readyz (connected, no target paused) and /metrics (Prometheus).
 func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker, m *metrics) (func(), error) {
 	if cfg.HTTPAddr == "off" || cfg.HTTPAddr == "" {
 		return func() {}, nil
@@ -468,6 +468,10 @@ func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker, m *metrics) (func()
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		if err := w.Stalled(time.Now()); err != nil {
+			http.Error(rw, "stalled: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(rw, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {

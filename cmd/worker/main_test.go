@@ -175,3 +175,58 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 		}
 	}
 }
+
+// TestHealthzFailsWhenStalled: /healthz answers 503 with the reason once the pull loop cannot
+// go round (its only slot held by a job that ignores its cancellation), and /readyz, which
+// only looks at the connection and the pauses, stays ready.
+func TestHealthzFailsWhenStalled(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, 1, jobaddertest.Config{})
+	release := make(chan struct{})
+	w, err := jobs.NewWorker(jobs.Config{
+		JetStream: e.js, Concurrency: 1, JobTimeout: 300 * time.Millisecond, PullExpiry: 200 * time.Millisecond,
+		Handlers: map[string]jobs.Handler{"jobadder": jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+			<-release
+			return jobs.Result{Outcome: jobs.Created}, nil
+		})},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	t.Cleanup(func() { close(release) })
+	cfg := e.config()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPAddr = ln.Addr().String()
+	ln.Close()
+	stop, err := serveHTTP(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), w, newMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + cfg.HTTPAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	e.enqueue("b", e.keys)
+	waitUntil(t, "/healthz 503", 30*time.Second, func() bool {
+		code, body := get("/healthz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "stalled: jobadder: the pull loop is")
+	})
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+}
