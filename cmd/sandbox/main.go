@@ -24,6 +24,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
+	"github.com/hrpush/hrpush/pkg/version"
 )
 
 const (
@@ -80,8 +81,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.envFile, "env-file", "", "also write the worker environment to this file")
 	fs.StringVar(&o.keysFile, "keys-file", "", "write the profile keys, one per line, to this file (input of 'enqueue bulk')")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: sandbox [flags]\n\nRuns fake HrFlow, JobAdder and Bullhorn servers on loopback until interrupted, and prints\nthe worker environment to use them. Ports can be 0 to pick free ones.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: sandbox [flags]\n\nRuns fake HrFlow, JobAdder and Bullhorn servers on loopback until interrupted, and prints\nthe worker environment to use them. Ports can be 0 to pick free ones.\nsandbox --version prints the build.\n\nFlags:\n")
 		fs.PrintDefaults()
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(stdout, "sandbox "+version.String())
+		return 0
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {

@@ -129,6 +129,7 @@ func run() int {
 		return 2
 	}
 	log := newLogger(cfg)
+	log.Info("hrpush worker starting", "version", version.String())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil && ctx.Err() == nil {

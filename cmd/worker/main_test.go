@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -169,6 +170,7 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 		`hrpush_jobs_in_flight{target="jobadder"} 0`,
 		`hrpush_target_paused{target="jobadder"} 0`,
 		`hrpush_job_deliveries_bucket{outcome="created",target="jobadder",le="2"} 1`,
+		`hrpush_build_info{goversion="` + runtime.Version() + `",revision="`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
