@@ -110,6 +110,14 @@ func runConnections(ctx context.Context, a *app, args []string) int {
 		fs.Usage()
 		return a.fail("connections %s needs a NAME and --target (jobadder or bullhorn)", sub)
 	}
+	for _, n := range []struct {
+		flag  string
+		value int
+	}{{"--max-in-flight", f.maxInFlight}, {"--calls-per-minute", f.callsPerMinute}} {
+		if n.value < 0 {
+			return a.fail("%s %d: want a positive number (or none, for the default)", n.flag, n.value)
+		}
+	}
 	if err := a.connect(ctx); err != nil {
 		return a.fail("%v", err)
 	}

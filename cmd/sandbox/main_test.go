@@ -107,3 +107,19 @@ func TestSandboxRefusesBadFaults(t *testing.T) {
 		t.Errorf("exit code %d, stderr %q; want 1 and a message naming SlowRate", code, stderr.String())
 	}
 }
+
+// TestNumbersChecked: a count, duration or rate out of range exits 2 naming the flag, before
+// any server starts.
+func TestNumbersChecked(t *testing.T) {
+	t.Parallel()
+	for _, args := range [][]string{
+		{"--profiles", "-1"}, {"--bullhorn-calls-per-minute", "0"}, {"--index-lag", "-1s"}, {"--latency", "-5ms"},
+		{"--slow-latency", "-1s"}, {"--token-ttl", "-1m"}, {"--code-ttl", "0s"}, {"--error-rate", "1.5"},
+		{"--rate-limit-rate", "-0.1"}, {"--slow-rate", "2"}, {"--profiles", "many"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(t.Context(), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), strings.TrimPrefix(args[0], "-")) {
+			t.Errorf("sandbox %s: exit %d, want 2 naming the flag: %s", strings.Join(args, " "), code, stderr.String())
+		}
+	}
+}

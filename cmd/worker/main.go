@@ -175,13 +175,15 @@ func loadConfig(cfg *config) error {
 		{"BULLHORN_CALLS_PER_MINUTE", cfg.BullhornCallsPerMinute < 1}, {"WORKER_ACK_WAIT", cfg.AckWait <= 0},
 		{"WORKER_RETRY_BUDGET", cfg.RetryBudget < 0}, {"WORKER_JOB_TIMEOUT", cfg.JobTimeout <= 0},
 		{"WORKER_SHUTDOWN_GRACE", cfg.ShutdownGrace < 0}, {"HRFLOW_DOWNLOAD_TIMEOUT", cfg.HrFlowDownloadTimeout <= 0},
+		{"NATS_SYNC_INTERVAL", cfg.NATSSyncInterval < 0}, {"BULLHORN_SESSION_TTL", cfg.BullhornSessionTTL < time.Minute},
 	} {
 		if v.bad {
 			negative = append(negative, v.name)
 		}
 	}
 	if len(negative) > 0 {
-		return fmt.Errorf("%s out of range: counts and durations must be positive (NATS_REPLICAS 1 to 5)", strings.Join(negative, ", "))
+		return fmt.Errorf("%s out of range: counts and durations must be positive (NATS_REPLICAS 1 to 5, "+
+			"BULLHORN_SESSION_TTL 1m or more; WORKER_RETRY_BUDGET, WORKER_SHUTDOWN_GRACE and NATS_SYNC_INTERVAL may be 0)", strings.Join(negative, ", "))
 	}
 	var empty []string
 	if cfg.HrFlowAPISecret.IsZero() {

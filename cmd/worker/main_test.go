@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"runtime"
 	"strings"
 	"testing"
@@ -41,20 +42,49 @@ func TestLoadConfigNamesWhatIsMissing(t *testing.T) {
 	}
 }
 
-func TestLoadConfigRefusesNegativeNumbers(t *testing.T) {
-	for name, value := range map[string]string{"WORKER_CONCURRENCY": "-1", "WORKER_MAX_DELIVERIES": "0", "NATS_REPLICAS": "7", "WORKER_ACK_WAIT": "-5s"} {
-		t.Run(name, func(t *testing.T) {
-			for k, v := range map[string]string{
-				"HRFLOW_API_SECRET": "k", "HRFLOW_API_USER": "u@example.com", "JOBADDER_CLIENT_ID": "id",
-				"JOBADDER_CLIENT_SECRET": "s", "JOBADDER_REDIRECT_URI": "https://example.com/cb", name: value,
-			} {
-				t.Setenv(k, v)
-			}
-			var cfg config
-			if err := loadConfig(&cfg); err == nil || !strings.Contains(err.Error(), name+" out of range") {
-				t.Errorf("loadConfig with %s=%s = %v; want an error naming it", name, value, err)
-			}
-		})
+// TestLoadConfigChecksEveryNumber: every numeric and duration setting out of range, or not a
+// number, is a configuration error (run exits 2) naming the variable; the table must cover
+// every such field of config.
+func TestLoadConfigChecksEveryNumber(t *testing.T) {
+	bad := map[string][]string{
+		"NATS_REPLICAS":             {"0", "7", "three"},
+		"NATS_SYNC_INTERVAL":        {"-1s", "soon"},
+		"HRFLOW_DOWNLOAD_TIMEOUT":   {"0s", "-5s"},
+		"BULLHORN_SESSION_TTL":      {"30s", "-1h"},
+		"BULLHORN_CALLS_PER_MINUTE": {"0", "-10"},
+		"WORKER_CONCURRENCY":        {"-1", "0", "1.5"},
+		"WORKER_ACK_WAIT":           {"-5s", "0s", "30"},
+		"WORKER_MAX_DELIVERIES":     {"0", "-3"},
+		"WORKER_RETRY_BUDGET":       {"-1s"},
+		"WORKER_OUTAGE_AFTER":       {"0", "-1"},
+		"WORKER_JOB_TIMEOUT":        {"0s", "-2m"},
+		"WORKER_SHUTDOWN_GRACE":     {"-20s"},
+	}
+	ct := reflect.TypeFor[config]()
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		if k := f.Type.Kind(); k != reflect.Int && k != reflect.Int64 && k != reflect.Float64 {
+			continue
+		}
+		if name := f.Tag.Get("envconfig"); bad[name] == nil {
+			t.Errorf("config.%s (%s) is not in the table of numbers checked", f.Name, name)
+		}
+	}
+	for name, values := range bad {
+		for _, value := range values {
+			t.Run(name+"="+value, func(t *testing.T) {
+				for k, v := range map[string]string{
+					"HRFLOW_API_SECRET": "k", "HRFLOW_API_USER": "u@example.com", "JOBADDER_CLIENT_ID": "id",
+					"JOBADDER_CLIENT_SECRET": "s", "JOBADDER_REDIRECT_URI": "https://example.com/cb", name: value,
+				} {
+					t.Setenv(k, v)
+				}
+				var cfg config
+				if err := loadConfig(&cfg); err == nil || !strings.Contains(err.Error(), name) {
+					t.Errorf("loadConfig with %s=%s = %v; want an error naming it", name, value, err)
+				}
+			})
+		}
 	}
 }
 
