@@ -136,12 +136,20 @@ func TestShippedPermissions(t *testing.T) {
 	for _, s := range steps {
 		as(s.user)
 		code, out, errOut := runWithStdin(t, s.stdin, s.args...)
+		t.Logf("as hrpush-%s: enqueue %s: exit %d\n%s%s", s.user, strings.Join(s.args, " "), code, out, errOut)
 		if code != s.code || !strings.Contains(out+errOut, s.want) {
 			t.Errorf("as hrpush-%s: enqueue %s: exit %d, want %d with %q:\n%s%s", s.user, strings.Join(s.args, " "), code, s.code, s.want, out, errOut)
 		}
 		if regexp.MustCompile(`-pw\b|s3cr3t`).MatchString(out + errOut) {
 			t.Errorf("enqueue %s printed a password:\n%s%s", strings.Join(s.args, " "), out, errOut)
 		}
+	}
+	// An operator who forgot NATS_INBOX_PREFIX is told why no reply comes.
+	as("operator")
+	t.Setenv("NATS_INBOX_PREFIX", "")
+	if code, out, errOut := runCLI(t, "dlq", "list"); code != exitUsage || !strings.Contains(errOut, "Subscription to \"_INBOX_hrpush_enqueue") ||
+		!strings.Contains(errOut, "NATS_INBOX_PREFIX=_INBOX_hrpush_operator") {
+		t.Errorf("operator with the producers' inbox prefix: exit %d:\n%s%s", code, out, errOut)
 	}
 	waitJobs := func() bool { return brokertest.StreamMsgs(t, workerJS, jobs.JobsStream) == 0 }
 	deadline := time.Now().Add(60 * time.Second)
