@@ -98,16 +98,6 @@ func TestSandboxPrintsEnvironmentAndServesState(t *testing.T) {
 	}
 }
 
-func TestSandboxRefusesBadFaults(t *testing.T) {
-	t.Parallel()
-	var stdout, stderr syncBuffer
-	code := run(t.Context(), []string{"--profiles", "1", "--addr", "127.0.0.1:0", "--hrflow-addr", "127.0.0.1:0",
-		"--jobadder-addr", "127.0.0.1:0", "--bullhorn-addr", "127.0.0.1:0", "--slow-rate", "1.5", "--slow-latency", "1s"}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "SlowRate") {
-		t.Errorf("exit code %d, stderr %q; want 1 and a message naming SlowRate", code, stderr.String())
-	}
-}
-
 // TestNumbersChecked: a count, duration or rate out of range exits 2 naming the flag, before
 // any server starts.
 func TestNumbersChecked(t *testing.T) {
