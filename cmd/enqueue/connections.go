@@ -211,15 +211,15 @@ func (a *app) queueState(target, name string) queueState {
 	return queueState{Backlog: info.NumPending, InFlight: info.NumAckPending}
 }
 
-// authorization says whether a JobAdder connection holds a token (read with the workers' NATS
-// user: the producers' may not read tokens), for listings.
+// authorization says whether a JobAdder connection holds a token (read with the operators' NATS
+// user, hrpush-operator: the producers' may not read tokens), for listings.
 func (a *app) authorization(ctx context.Context, c *connections.Connection) string {
 	if c.Target != "jobadder" {
 		return ""
 	}
 	kv, err := a.js.KeyValue(ctx, jobs.TokensBucket)
 	if err != nil || os.Getenv("JOBADDER_CLIENT_ID") == "" {
-		return "unknown (needs JOBADDER_CLIENT_ID and the workers' NATS user)"
+		return "unknown (needs JOBADDER_CLIENT_ID and the operators' NATS user)"
 	}
 	auth, err := jobadder.StoredAuthorization(ctx, kv, os.Getenv("JOBADDER_CLIENT_ID"), c.Name)
 	switch {

@@ -543,6 +543,23 @@ func TestDeploymentPermissions(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("subscribing to the worker's inbox was not refused")
 	}
+	// Nor on the operators' or the gateway's, which read tokens too.
+	for _, prefix := range []string{broker.OperatorInboxPrefix, broker.GatewayInboxPrefix} {
+		if _, err := producer.SubscribeSync(prefix + ".>"); err != nil {
+			t.Fatal(err)
+		}
+		if err := producer.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-denied:
+			if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), prefix) {
+				t.Errorf("subscribe to %s.>: %v; want a permissions violation", prefix, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("subscribing to %s.> was not refused", prefix)
+		}
+	}
 	kv, err := jetstream.New(worker)
 	if err != nil {
 		t.Fatal(err)
