@@ -58,6 +58,11 @@ Targets: jobadder, bullhorn. Every command takes --nats-url (default $NATS_URL, 
 nats://127.0.0.1:4222, where a worker started without NATS_URL serves its embedded server).
 Run 'enqueue COMMAND --help' for a command's flags.
 
+NATS credentials come from the worker's variables (NATS_USER, NATS_PASSWORD[_FILE], …). With
+the shipped NATS users, producers (push, bulk, source, status) run as hrpush-enqueue, operators
+(status, dlq, connections, connect) as hrpush-operator with
+NATS_INBOX_PREFIX=_INBOX_hrpush_operator (default _INBOX_hrpush_enqueue).
+
 enqueue --version prints the build.
 
 Exit codes: 0 all good, 1 some jobs failed, 2 usage or connection error.
