@@ -106,8 +106,8 @@ func TestShippedPermissions(t *testing.T) {
 		{"enqueue", "p2\np3\n", job("bulk", "--batch-id", "b1", "--wait"), exitOK, "status     success"},
 		{"enqueue", "", job("source", "--hrflow-api-url", hf.URL(), "--batch-id", "full"), exitOK, "batch full: 30 jobs enqueued"},
 		{"enqueue", "", job("source", "--hrflow-api-url", hf.URL(), "--incremental"), exitOK, "watermark moved"},
-		{"enqueue", "", job("source", "--show-watermark"), exitOK, "incremental"},
-		{"enqueue", "", job("source", "--reset-watermark"), exitOK, ""},
+		{"enqueue", "", job("source", "--show-watermark"), exitOK, ": watermark 20"},
+		{"enqueue", "", job("source", "--reset-watermark"), exitOK, "removed"},
 		{"enqueue", "", []string{"status", "--batch", "b1"}, exitOK, "status     success"},
 		{"enqueue", "", []string{"status", "--batch", "bad", "--wait"}, exitFailed, "failed     1"},
 
