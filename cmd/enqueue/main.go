@@ -188,11 +188,16 @@ func (a *app) connect(ctx context.Context) error {
 		TLSKeyFile:   os.Getenv("NATS_TLS_KEY_FILE"),
 		InboxPrefix:  cmp.Or(os.Getenv("NATS_INBOX_PREFIX"), broker.EnqueueInboxPrefix),
 	}
+	// A refusal while connecting (replies on a prefix the user may not read) fails at once
+	// rather than when the check below times out.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
 	nc, err := broker.Connect(client, nats.Timeout(5*time.Second),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
 			if errors.Is(err, nats.ErrPermissionViolation) {
 				msg := err.Error()
 				a.refused.Store(&msg)
+				cancel()
 			}
 		}))
 	var fe *broker.FieldError
@@ -216,8 +221,6 @@ func (a *app) connect(ctx context.Context) error {
 		nc.Close()
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	// Create the streams only when no worker did: updating them here could undo a worker's
 	// settings (replicas) with the defaults.
 	if _, err := js.Stream(ctx, jobs.JobsStream); errors.Is(err, jetstream.ErrStreamNotFound) {
