@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
 )
 
 // startServer runs a nats-server on a free loopback port with the options configure sets.
@@ -576,52 +578,66 @@ func TestDeploymentPermissions(t *testing.T) {
 		t.Errorf("producer overheard a worker reply on %s: %.60s", m.Subject, m.Data)
 	}
 
-	// The gateway (not shipped yet): jobs and batches, the tokens and connections (its OAuth
-	// callback stores tokens as enqueue connect does), the DLQ, and buckets of its own.
-	gw, err := connect(t, broker.ClientConfig{URL: ns.ClientURL(), User: "hrpush-gateway", Password: "gpass", InboxPrefix: broker.GatewayInboxPrefix})
+	// The gateway (on its way): jobs and batches, API keys and connections (read), its
+	// Idempotency-Key records, the consent flow's links and states and the tokens it exchanges.
+	// The operators' user: the consent links (enqueue connect --gateway) and the API keys
+	// (enqueue apikeys). Those buckets come with the gateway; the worker's user creates them here.
+	// Each user writes the buckets it may write, and reads what the operator wrote.
+	wjs, err := jetstream.New(worker)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gjs, err := jetstream.New(gw)
-	if err != nil {
-		t.Fatal(err)
+	for _, bucket := range []string{"hrpush_apikeys", "hrpush_idempotency", "hrpush_consent"} {
+		if _, err := wjs.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket}); err != nil {
+			t.Fatalf("worker: create %s: %v", bucket, err)
+		}
 	}
-	if _, err := gjs.Publish(ctx, jobs.SubjectPrefix+"jobadder", []byte(`{}`)); err != nil {
-		t.Errorf("gateway: publish a job: %v", err)
-	}
-	if _, err := gjs.Publish(ctx, jobs.BatchesSubjectPrefix+"b1", []byte(`{}`)); err != nil {
-		t.Errorf("gateway: publish a batch header: %v", err)
-	}
-	if _, err := gjs.Stream(ctx, jobs.DLQStream); err != nil {
-		t.Errorf("gateway: DLQ info: %v", err)
-	}
-	for _, bucket := range []string{jobs.TokensBucket, jobs.ConnectionsBucket} {
-		kv, err := gjs.KeyValue(ctx, bucket)
+	for _, c := range []struct {
+		user, password, prefix string
+		write, read            []string
+	}{
+		// The operator first: the gateway reads what it wrote.
+		{"hrpush-operator", "opass", broker.OperatorInboxPrefix,
+			[]string{"hrpush_apikeys", "hrpush_consent", jobs.TokensBucket, jobs.ConnectionsBucket}, nil},
+		{"hrpush-gateway", "gpass", broker.GatewayInboxPrefix,
+			[]string{"hrpush_idempotency", "hrpush_consent", jobs.TokensBucket}, []string{"hrpush_apikeys", jobs.ConnectionsBucket}},
+	} {
+		nc, err := connect(t, broker.ClientConfig{URL: ns.ClientURL(), User: c.user, Password: secret.Value(c.password), InboxPrefix: c.prefix})
 		if err != nil {
-			t.Fatalf("gateway: bind %s: %v", bucket, err)
+			t.Fatal(err)
 		}
-		if _, err := kv.Put(ctx, "jobadder.gw", []byte("x")); err != nil {
-			t.Errorf("gateway: put in %s: %v", bucket, err)
-		}
-		if _, err := kv.Get(ctx, "jobadder.gw"); err != nil {
-			t.Errorf("gateway: get from %s: %v", bucket, err)
-		}
-	}
-	for _, bucket := range []string{"hrpush_apikeys", "hrpush_idempotency", "hrpush_oauth"} {
-		kv, err := gjs.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket})
+		js, err := jetstream.New(nc)
 		if err != nil {
-			t.Fatalf("gateway: create its bucket %s: %v", bucket, err)
+			t.Fatal(err)
 		}
-		if _, err := kv.Put(ctx, "k", []byte("v")); err != nil {
-			t.Errorf("gateway: put in %s: %v", bucket, err)
+		if c.user == "hrpush-gateway" {
+			if _, err := js.Publish(ctx, jobs.SubjectPrefix+"jobadder", []byte(`{}`)); err != nil {
+				t.Errorf("gateway: publish a job: %v", err)
+			}
+			if _, err := js.Publish(ctx, jobs.BatchesSubjectPrefix+"b1", []byte(`{}`)); err != nil {
+				t.Errorf("gateway: publish a batch header: %v", err)
+			}
 		}
-		if _, err := kv.Get(ctx, "k"); err != nil {
-			t.Errorf("gateway: get from %s: %v", bucket, err)
+		for _, bucket := range append(c.write, c.read...) {
+			kv, err := js.KeyValue(ctx, bucket)
+			if err != nil {
+				t.Fatalf("%s: bind %s: %v", c.user, bucket, err)
+			}
+			key := "jobadder.hrpush-operator"
+			if slices.Contains(c.write, bucket) {
+				key = "jobadder." + c.user
+				if _, err := kv.Put(ctx, key, []byte("x")); err != nil {
+					t.Errorf("%s: put in %s: %v", c.user, bucket, err)
+				}
+			}
+			if _, err := kv.Get(ctx, key); err != nil {
+				t.Errorf("%s: get from %s: %v", c.user, bucket, err)
+			}
 		}
-	}
-	short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
-	defer cancelShort()
-	if _, err := gjs.CreateOrUpdateKeyValue(short, jetstream.KeyValueConfig{Bucket: "hrpush_other"}); err == nil {
-		t.Error("gateway: created a bucket not its own")
+		short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+		if _, err := js.CreateOrUpdateKeyValue(short, jetstream.KeyValueConfig{Bucket: "hrpush_other"}); err == nil {
+			t.Errorf("%s: created a bucket", c.user)
+		}
+		cancelShort()
 	}
 }
