@@ -5,14 +5,17 @@ PKGS     ?= ./...
 TIMEOUT  ?= 20m
 PROFILES ?= 300
 SANDBOX_FLAGS ?=
+# The version every binary reports (--version, the worker's first log line, hrpush_build_info).
+VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS  := -X github.com/hrpush/hrpush/pkg/version.version=$(VERSION)
 
 .PHONY: help build test test/race vet bench demo chaos tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build worker, enqueue and sandbox into ./bin
-	$(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/...
+build: ## build worker, enqueue and sandbox into ./bin (VERSION=v1.2.3 to set their version)
+	$(GO) build -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 vet: ## go vet
 	$(GO) vet $(PKGS)

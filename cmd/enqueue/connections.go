@@ -111,6 +111,14 @@ func runConnections(ctx context.Context, a *app, args []string) int {
 		fs.Usage()
 		return a.fail("connections %s needs a NAME and --target (jobadder or bullhorn)", sub)
 	}
+	for _, n := range []struct {
+		flag  string
+		value int
+	}{{"--max-in-flight", f.maxInFlight}, {"--calls-per-minute", f.callsPerMinute}} {
+		if n.value < 0 {
+			return a.fail("%s %d: want a positive number (or none, for the default)", n.flag, n.value)
+		}
+	}
 	if err := a.connect(ctx); err != nil {
 		return a.fail("%v", err)
 	}
@@ -204,15 +212,15 @@ func (a *app) queueState(target, name string) queueState {
 	return queueState{Backlog: info.NumPending, InFlight: info.NumAckPending}
 }
 
-// authorization says whether a JobAdder connection holds a token (read with the workers' NATS
-// user: the producers' may not read tokens), for listings.
+// authorization says whether a JobAdder connection holds a token (read with the operators' NATS
+// user, hrpush-operator: the producers' may not read tokens), for listings.
 func (a *app) authorization(ctx context.Context, c *connections.Connection) string {
 	if c.Target != "jobadder" {
 		return ""
 	}
 	kv, err := a.js.KeyValue(ctx, jobs.TokensBucket)
 	if err != nil || os.Getenv("JOBADDER_CLIENT_ID") == "" {
-		return "unknown (needs JOBADDER_CLIENT_ID and the workers' NATS user)"
+		return "unknown (needs JOBADDER_CLIENT_ID and the operators' NATS user)"
 	}
 	auth, err := jobadder.StoredAuthorization(ctx, kv, os.Getenv("JOBADDER_CLIENT_ID"), c.Name)
 	switch {

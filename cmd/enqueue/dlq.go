@@ -228,6 +228,9 @@ func runDLQList(ctx context.Context, a *app, args []string) int {
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
+	if limit < 0 {
+		return a.fail("--limit %d: want 0 (all) or more", limit)
+	}
 	flt, code, ok := dlqConnect(ctx, a, &f)
 	if !ok {
 		return code

@@ -191,3 +191,51 @@ func TestNewIDUnique(t *testing.T) {
 		seen[id] = true
 	}
 }
+
+// TestNumbersChecked: every numeric flag out of range, or not a number, exits 2 naming the
+// flag, before anything is enqueued or changed (no NATS server listens on the URL given).
+func TestNumbersChecked(t *testing.T) {
+	t.Parallel()
+	const url = "nats://127.0.0.1:1"
+	job := []string{"--nats-url", url, "--workflow-id", "w", "--target", "jobadder", "--source-key", "s"}
+	tests := [][]string{
+		{"dlq", "list", "--limit", "-1"},
+		{"dlq", "list", "--limit", "ten"},
+		{"dlq", "replay", "--limit", "-1"},
+		{"dlq", "replay", "--rate", "0"},
+		{"dlq", "replay", "--rate", "-5"},
+		{"dlq", "list", "--seq", "0"},
+		{"dlq", "list", "--since", "-2h"},
+		append([]string{"source", "--limit", "-1"}, job...),
+		append([]string{"source", "--incremental", "--every", "10ms"}, job...),
+		append([]string{"source", "--incremental", "--every", "-5m"}, job...),
+		append([]string{"source", "--incremental", "--overlap", "-1m"}, job...),
+		{"connections", "add", "acme", "--target", "bullhorn", "--max-in-flight", "-1"},
+		{"connections", "add", "acme", "--target", "bullhorn", "--calls-per-minute", "-100"},
+		{"connections", "add", "acme", "--target", "bullhorn", "--max-in-flight", "many"},
+	}
+	for _, args := range tests {
+		t.Run(strings.Join(args, " "), func(t *testing.T) {
+			t.Parallel()
+			if args[0] != "source" {
+				args = append(args, "--nats-url", url)
+			}
+			code, out, errOut := runCLI(t, args...)
+			// The flag under test: the first but --incremental and --target.
+			var name string
+			for _, a := range args {
+				if strings.HasPrefix(a, "--") && a != "--incremental" && a != "--target" {
+					name = a
+					break
+				}
+			}
+			// The flag package names it with one dash, enqueue with two.
+			if code != exitUsage || !strings.Contains(errOut, strings.TrimPrefix(name, "-")) {
+				t.Errorf("exit %d, want 2 naming %s:\n%s%s", code, name, out, errOut)
+			}
+			if strings.Contains(errOut, "cannot connect") {
+				t.Errorf("checked only after connecting:\n%s", errOut)
+			}
+		})
+	}
+}

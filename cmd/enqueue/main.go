@@ -19,6 +19,7 @@ import (
 	"os/signal"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -57,6 +58,11 @@ Targets: jobadder, bullhorn. Every command takes --nats-url (default $NATS_URL, 
 nats://127.0.0.1:4222, where a worker started without NATS_URL serves its embedded server).
 Run 'enqueue COMMAND --help' for a command's flags.
 
+NATS credentials come from the worker's variables (NATS_USER, NATS_PASSWORD[_FILE], …). With
+the shipped NATS users, producers (push, bulk, source, status) run as hrpush-enqueue, operators
+(status, dlq, connections, connect) as hrpush-operator with
+NATS_INBOX_PREFIX=_INBOX_hrpush_operator (default _INBOX_hrpush_enqueue).
+
 enqueue --version prints the build.
 
 Exit codes: 0 all good, 1 some jobs failed, 2 usage or connection error.
@@ -84,6 +90,8 @@ type app struct {
 	natsTLSCA      string // --tls-ca, default $NATS_TLS_CA_FILE
 	nc             *nats.Conn
 	js             jetstream.JetStream
+	// refused is the last permissions violation the server reported on nc, for messages.
+	refused atomic.Pointer[string]
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -155,8 +163,9 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 
 // connect connects to NATS and makes sure the streams exist. Credentials and TLS come from
 // the worker's variables (one env file serves both), --creds and --tls-ca override theirs.
-// Replies come on broker.EnqueueInboxPrefix, which the producers' NATS user may read, and not
-// on the workers' prefix.
+// Replies come on NATS_INBOX_PREFIX, default broker.EnqueueInboxPrefix, which the producers'
+// NATS user may read, and not on the workers' prefix; the operators' user has its own
+// (broker.OperatorInboxPrefix).
 func (a *app) connect(ctx context.Context) error {
 	password, err := envSecret("NATS_PASSWORD")
 	if err != nil {
@@ -177,9 +186,20 @@ func (a *app) connect(ctx context.Context) error {
 		TLSCAFile:    a.natsTLSCA,
 		TLSCertFile:  os.Getenv("NATS_TLS_CERT_FILE"),
 		TLSKeyFile:   os.Getenv("NATS_TLS_KEY_FILE"),
-		InboxPrefix:  broker.EnqueueInboxPrefix,
+		InboxPrefix:  cmp.Or(os.Getenv("NATS_INBOX_PREFIX"), broker.EnqueueInboxPrefix),
 	}
-	nc, err := broker.Connect(client, nats.Timeout(5*time.Second))
+	// A refusal while connecting (replies on a prefix the user may not read) fails at once
+	// rather than when the check below times out.
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	nc, err := broker.Connect(client, nats.Timeout(5*time.Second),
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrPermissionViolation) {
+				msg := err.Error()
+				a.refused.Store(&msg)
+				cancel()
+			}
+		}))
 	var fe *broker.FieldError
 	if errors.As(err, &fe) {
 		flags := map[string]string{"URL": "--nats-url", "CredsFile": "--creds", "TLSCAFile": "--tls-ca"}
@@ -201,8 +221,6 @@ func (a *app) connect(ctx context.Context) error {
 		nc.Close()
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
 	// Create the streams only when no worker did: updating them here could undo a worker's
 	// settings (replicas) with the defaults.
 	if _, err := js.Stream(ctx, jobs.JobsStream); errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -232,8 +250,19 @@ func (a *app) close() {
 }
 
 func (a *app) fail(format string, args ...any) int {
-	fmt.Fprintf(a.stderr, "enqueue: "+format+"\n", args...)
+	fmt.Fprintf(a.stderr, "enqueue: "+format+"%s\n", append(args, a.refusal())...)
 	return exitUsage
+}
+
+// refusal explains a permissions violation the server reported, if any: an operation the NATS
+// user may not do, or replies it may not receive on its inbox prefix.
+func (a *app) refusal() string {
+	msg := a.refused.Load()
+	if msg == nil {
+		return ""
+	}
+	return fmt.Sprintf(" (NATS refused: %s; the shipped users: hrpush-enqueue runs push, bulk, source and status; "+
+		"hrpush-operator runs status, dlq, connections and connect, with NATS_INBOX_PREFIX=%s)", *msg, broker.OperatorInboxPrefix)
 }
 
 // redactURL drops the user info (user:password or token) of a NATS URL for messages.

@@ -51,6 +51,9 @@ func runSource(ctx context.Context, a *app, args []string) int {
 	default:
 		return a.fail("--read-mode %q: want full or incremental", readMode)
 	}
+	if limit < 0 {
+		return a.fail("--limit %d: want 0 (all) or more", limit)
+	}
 	if err := inc.check(f, wait, limit, createdAfter, createdBefore); err != nil {
 		return a.fail("%v", err)
 	}

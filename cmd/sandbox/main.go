@@ -26,6 +26,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
+	"github.com/hrpush/hrpush/pkg/version"
 )
 
 const (
@@ -87,8 +88,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "sandbox-webhook-secret", "secret the webhooks are signed with (printed as HRFLOW_WEBHOOK_SECRET)")
 	fs.StringVar(&o.webhookSignature, "webhook-signature", hrflowtest.SignatureHex, "signature form of the webhooks: hex or sdk (printed as HRFLOW_WEBHOOK_SIGNATURE)")
 	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), "Usage: sandbox [flags]\n\nRuns fake HrFlow, JobAdder and Bullhorn servers on loopback until interrupted, and prints\nthe worker environment to use them. Ports can be 0 to pick free ones.\n\nFlags:\n")
+		fmt.Fprint(fs.Output(), "Usage: sandbox [flags]\n\nRuns fake HrFlow, JobAdder and Bullhorn servers on loopback until interrupted, and prints\nthe worker environment to use them. Ports can be 0 to pick free ones.\nsandbox --version prints the build.\n\nFlags:\n")
 		fs.PrintDefaults()
+	}
+	if len(args) > 0 && (args[0] == "--version" || args[0] == "-version" || args[0] == "version") {
+		fmt.Fprintln(stdout, "sandbox "+version.String())
+		return 0
 	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -96,11 +101,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 2
 	}
+	if err := o.check(); err != nil {
+		fmt.Fprintln(stderr, "sandbox:", err)
+		return 2
+	}
 	if err := serve(ctx, o, stdout); err != nil {
 		fmt.Fprintln(stderr, "sandbox:", err)
 		return 1
 	}
 	return 0
+}
+
+// check refuses the numbers out of range, naming their flags.
+func (o options) check() error {
+	var bad []string
+	for _, f := range []struct {
+		flag string
+		bad  bool
+	}{
+		{"--profiles", o.profiles < 0}, {"--bullhorn-calls-per-minute", o.bullhornCallsPerMinute < 1},
+		{"--index-lag", o.indexLag < 0}, {"--latency", o.latency < 0}, {"--slow-latency", o.slowLatency < 0},
+		{"--token-ttl", o.tokenTTL < 0}, {"--code-ttl", o.codeTTL <= 0},
+		{"--error-rate", o.errorRate < 0 || o.errorRate > 1}, {"--rate-limit-rate", o.rateLimitRate < 0 || o.rateLimitRate > 1},
+		{"--slow-rate", o.slowRate < 0 || o.slowRate > 1},
+	} {
+		if f.bad {
+			bad = append(bad, f.flag)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s out of range: counts and durations may not be negative (--bullhorn-calls-per-minute and --code-ttl must be positive), rates are shares from 0 to 1", strings.Join(bad, ", "))
+	}
+	return nil
 }
 
 func serve(ctx context.Context, o options, stdout io.Writer) error {

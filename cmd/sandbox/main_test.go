@@ -104,13 +104,19 @@ func TestSandboxPrintsEnvironmentAndServesState(t *testing.T) {
 	}
 }
 
-func TestSandboxRefusesBadFaults(t *testing.T) {
+// TestNumbersChecked: a count, duration or rate out of range exits 2 naming the flag, before
+// any server starts.
+func TestNumbersChecked(t *testing.T) {
 	t.Parallel()
-	var stdout, stderr syncBuffer
-	code := run(t.Context(), []string{"--profiles", "1", "--addr", "127.0.0.1:0", "--hrflow-addr", "127.0.0.1:0",
-		"--jobadder-addr", "127.0.0.1:0", "--bullhorn-addr", "127.0.0.1:0", "--slow-rate", "1.5", "--slow-latency", "1s"}, &stdout, &stderr)
-	if code != 1 || !strings.Contains(stderr.String(), "SlowRate") {
-		t.Errorf("exit code %d, stderr %q; want 1 and a message naming SlowRate", code, stderr.String())
+	for _, args := range [][]string{
+		{"--profiles", "-1"}, {"--bullhorn-calls-per-minute", "0"}, {"--index-lag", "-1s"}, {"--latency", "-5ms"},
+		{"--slow-latency", "-1s"}, {"--token-ttl", "-1m"}, {"--code-ttl", "0s"}, {"--error-rate", "1.5"},
+		{"--rate-limit-rate", "-0.1"}, {"--slow-rate", "2"}, {"--profiles", "many"},
+	} {
+		var stdout, stderr bytes.Buffer
+		if code := run(t.Context(), args, &stdout, &stderr); code != 2 || !strings.Contains(stderr.String(), strings.TrimPrefix(args[0], "-")) {
+			t.Errorf("sandbox %s: exit %d, want 2 naming the flag: %s", strings.Join(args, " "), code, stderr.String())
+		}
 	}
 }
 

@@ -129,6 +129,7 @@ func run() int {
 		return 2
 	}
 	log := newLogger(cfg)
+	log.Info("hrpush worker starting", "version", version.String())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil && ctx.Err() == nil {
@@ -174,13 +175,15 @@ func loadConfig(cfg *config) error {
 		{"BULLHORN_CALLS_PER_MINUTE", cfg.BullhornCallsPerMinute < 1}, {"WORKER_ACK_WAIT", cfg.AckWait <= 0},
 		{"WORKER_RETRY_BUDGET", cfg.RetryBudget < 0}, {"WORKER_JOB_TIMEOUT", cfg.JobTimeout <= 0},
 		{"WORKER_SHUTDOWN_GRACE", cfg.ShutdownGrace < 0}, {"HRFLOW_DOWNLOAD_TIMEOUT", cfg.HrFlowDownloadTimeout <= 0},
+		{"NATS_SYNC_INTERVAL", cfg.NATSSyncInterval < 0}, {"BULLHORN_SESSION_TTL", cfg.BullhornSessionTTL < time.Minute},
 	} {
 		if v.bad {
 			negative = append(negative, v.name)
 		}
 	}
 	if len(negative) > 0 {
-		return fmt.Errorf("%s out of range: counts and durations must be positive (NATS_REPLICAS 1 to 5)", strings.Join(negative, ", "))
+		return fmt.Errorf("%s out of range: counts and durations must be positive (NATS_REPLICAS 1 to 5, "+
+			"BULLHORN_SESSION_TTL 1m or more; WORKER_RETRY_BUDGET, WORKER_SHUTDOWN_GRACE and NATS_SYNC_INTERVAL may be 0)", strings.Join(negative, ", "))
 	}
 	var empty []string
 	if cfg.HrFlowAPISecret.IsZero() {
@@ -449,8 +452,8 @@ func drain(nc *nats.Conn) func() {
 	}
 }
 
-// serveHTTP serves /healthz (the process is alive), /readyz (connected, no target paused) and
-// /metrics (Prometheus).
+// serveHTTP serves /healthz (alive: every target's pull loop goes round, see
+// jobs.Worker.Stalled), /readyz (connected, no target paused) and /metrics (Prometheus).
 func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker, m *metrics) (func(), error) {
 	if cfg.HTTPAddr == "off" || cfg.HTTPAddr == "" {
 		return func() {}, nil
@@ -468,6 +471,10 @@ func serveHTTP(cfg config, log *slog.Logger, w *jobs.Worker, m *metrics) (func()
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /healthz", func(rw http.ResponseWriter, _ *http.Request) {
+		if err := w.Stalled(time.Now()); err != nil {
+			http.Error(rw, "stalled: "+err.Error(), http.StatusServiceUnavailable)
+			return
+		}
 		fmt.Fprintln(rw, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(rw http.ResponseWriter, _ *http.Request) {

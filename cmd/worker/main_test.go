@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -40,20 +42,49 @@ func TestLoadConfigNamesWhatIsMissing(t *testing.T) {
 	}
 }
 
-func TestLoadConfigRefusesNegativeNumbers(t *testing.T) {
-	for name, value := range map[string]string{"WORKER_CONCURRENCY": "-1", "WORKER_MAX_DELIVERIES": "0", "NATS_REPLICAS": "7", "WORKER_ACK_WAIT": "-5s"} {
-		t.Run(name, func(t *testing.T) {
-			for k, v := range map[string]string{
-				"HRFLOW_API_SECRET": "k", "HRFLOW_API_USER": "u@example.com", "JOBADDER_CLIENT_ID": "id",
-				"JOBADDER_CLIENT_SECRET": "s", "JOBADDER_REDIRECT_URI": "https://example.com/cb", name: value,
-			} {
-				t.Setenv(k, v)
-			}
-			var cfg config
-			if err := loadConfig(&cfg); err == nil || !strings.Contains(err.Error(), name+" out of range") {
-				t.Errorf("loadConfig with %s=%s = %v; want an error naming it", name, value, err)
-			}
-		})
+// TestLoadConfigChecksEveryNumber: every numeric and duration setting out of range, or not a
+// number, is a configuration error (run exits 2) naming the variable; the table must cover
+// every such field of config.
+func TestLoadConfigChecksEveryNumber(t *testing.T) {
+	bad := map[string][]string{
+		"NATS_REPLICAS":             {"0", "7", "three"},
+		"NATS_SYNC_INTERVAL":        {"-1s", "soon"},
+		"HRFLOW_DOWNLOAD_TIMEOUT":   {"0s", "-5s"},
+		"BULLHORN_SESSION_TTL":      {"30s", "-1h"},
+		"BULLHORN_CALLS_PER_MINUTE": {"0", "-10"},
+		"WORKER_CONCURRENCY":        {"-1", "0", "1.5"},
+		"WORKER_ACK_WAIT":           {"-5s", "0s", "30"},
+		"WORKER_MAX_DELIVERIES":     {"0", "-3"},
+		"WORKER_RETRY_BUDGET":       {"-1s"},
+		"WORKER_OUTAGE_AFTER":       {"0", "-1"},
+		"WORKER_JOB_TIMEOUT":        {"0s", "-2m"},
+		"WORKER_SHUTDOWN_GRACE":     {"-20s"},
+	}
+	ct := reflect.TypeFor[config]()
+	for i := range ct.NumField() {
+		f := ct.Field(i)
+		if k := f.Type.Kind(); k != reflect.Int && k != reflect.Int64 && k != reflect.Float64 {
+			continue
+		}
+		if name := f.Tag.Get("envconfig"); bad[name] == nil {
+			t.Errorf("config.%s (%s) is not in the table of numbers checked", f.Name, name)
+		}
+	}
+	for name, values := range bad {
+		for _, value := range values {
+			t.Run(name+"="+value, func(t *testing.T) {
+				for k, v := range map[string]string{
+					"HRFLOW_API_SECRET": "k", "HRFLOW_API_USER": "u@example.com", "JOBADDER_CLIENT_ID": "id",
+					"JOBADDER_CLIENT_SECRET": "s", "JOBADDER_REDIRECT_URI": "https://example.com/cb", name: value,
+				} {
+					t.Setenv(k, v)
+				}
+				var cfg config
+				if err := loadConfig(&cfg); err == nil || !strings.Contains(err.Error(), name) {
+					t.Errorf("loadConfig with %s=%s = %v; want an error naming it", name, value, err)
+				}
+			})
+		}
 	}
 }
 
@@ -169,9 +200,65 @@ func TestHealthAndMetricsEndpoints(t *testing.T) {
 		`hrpush_jobs_in_flight{target="jobadder"} 0`,
 		`hrpush_target_paused{target="jobadder"} 0`,
 		`hrpush_job_deliveries_bucket{outcome="created",target="jobadder",le="2"} 1`,
+		`hrpush_build_info{goversion="` + runtime.Version() + `",revision="`,
 	} {
 		if !strings.Contains(body, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestHealthzFailsWhenStalled: /healthz answers 503 with the reason once the pull loop cannot
+// go round (its only slot held by a job that ignores its cancellation), and /readyz, which
+// only looks at the connection and the pauses, stays ready.
+func TestHealthzFailsWhenStalled(t *testing.T) {
+	t.Parallel()
+	e := newE2E(t, 1, jobaddertest.Config{})
+	release := make(chan struct{})
+	w, err := jobs.NewWorker(jobs.Config{
+		JetStream: e.js, Concurrency: 1, JobTimeout: 300 * time.Millisecond, PullExpiry: 200 * time.Millisecond,
+		Handlers: map[string]jobs.Handler{"jobadder": jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+			<-release
+			return jobs.Result{Outcome: jobs.Created}, nil
+		})},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Start(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = w.Stop(context.Background()) })
+	t.Cleanup(func() { close(release) })
+	cfg := e.config()
+	cfg.HTTPAddr = "127.0.0.1:0"
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.HTTPAddr = ln.Addr().String()
+	ln.Close()
+	stop, err := serveHTTP(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), w, newMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	get := func(path string) (int, string) {
+		resp, err := http.Get("http://" + cfg.HTTPAddr + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	e.enqueue("b", e.keys)
+	waitUntil(t, "/healthz 503", 30*time.Second, func() bool {
+		code, body := get("/healthz")
+		return code == http.StatusServiceUnavailable && strings.Contains(body, "stalled: jobadder: the pull loop is")
+	})
+	if code, body := get("/readyz"); code != http.StatusOK {
+		t.Errorf("/readyz = %d %s", code, body)
 	}
 }

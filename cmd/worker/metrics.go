@@ -7,6 +7,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/version"
 )
 
 // metrics are the worker's Prometheus metrics, served at /metrics.
@@ -29,7 +30,13 @@ func newMetrics() *metrics {
 			Buckets: []float64{1, 2, 3, 5, 8, 13},
 		}, []string{"target", "outcome"}),
 	}
-	m.reg.MustRegister(m.jobs, m.deliveries,
+	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "hrpush_build_info",
+		Help: "1, labelled with the worker's build: version, VCS revision and Go version.",
+	}, []string{"version", "revision", "goversion"})
+	b := version.Get()
+	build.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
+	m.reg.MustRegister(m.jobs, m.deliveries, build,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

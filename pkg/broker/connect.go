@@ -24,9 +24,16 @@ const (
 	// WorkerInboxPrefix is the inbox prefix of cmd/worker's connections. Grant the workers'
 	// NATS user subscribe "_INBOX_hrpush_worker.>", and no other user.
 	WorkerInboxPrefix = "_INBOX_hrpush_worker"
-	// EnqueueInboxPrefix is the inbox prefix of cmd/enqueue's connections. Grant the
+	// EnqueueInboxPrefix is the default inbox prefix of cmd/enqueue's connections. Grant the
 	// producers' NATS user subscribe "_INBOX_hrpush_enqueue.>".
 	EnqueueInboxPrefix = "_INBOX_hrpush_enqueue"
+	// OperatorInboxPrefix is the inbox prefix of cmd/enqueue run by an operator
+	// (NATS_INBOX_PREFIX): its replies carry ATS tokens (enqueue connect, connections list),
+	// so only the operators' NATS user may subscribe "_INBOX_hrpush_operator.>".
+	OperatorInboxPrefix = "_INBOX_hrpush_operator"
+	// GatewayInboxPrefix is the inbox prefix of cmd/gateway's connections; its OAuth callback
+	// stores ATS tokens. Grant the gateway's NATS user subscribe "_INBOX_hrpush_gateway.>".
+	GatewayInboxPrefix = "_INBOX_hrpush_gateway"
 )
 
 // ClientConfig describes how a client connects to a NATS server: where, as whom, over which
@@ -72,6 +79,7 @@ var EnvNames = map[string]string{ //nolint:gochecknoglobals // constant table
 	"URL": "NATS_URL", "CredsFile": "NATS_CREDS_FILE", "NKeySeedFile": "NATS_NKEY_SEED_FILE",
 	"User": "NATS_USER", "Password": "NATS_PASSWORD", "Token": "NATS_TOKEN",
 	"TLSCAFile": "NATS_TLS_CA_FILE", "TLSCertFile": "NATS_TLS_CERT_FILE", "TLSKeyFile": "NATS_TLS_KEY_FILE",
+	"InboxPrefix": "NATS_INBOX_PREFIX",
 }
 
 // SecurityFields returns the names of the credential and TLS fields that are set, in the

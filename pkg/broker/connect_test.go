@@ -14,6 +14,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -27,6 +28,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
 )
 
 // startServer runs a nats-server on a free loopback port with the options configure sets.
@@ -466,27 +468,16 @@ func TestInboxPrefix(t *testing.T) {
 	}
 }
 
-// TestDeploymentPermissions loads the users of deployments/nats/nats-server.conf and checks
+// TestDeploymentPermissions starts a server from deployments/nats/nats-server.conf and checks
 // that, with the inbox prefixes, the worker can do its JetStream work, the producer can
-// enqueue, and the producer cannot overhear the worker's replies (the token records).
+// enqueue, the gateway can do what it will need, and the producer cannot overhear the worker's
+// replies (the token records). cmd/enqueue's TestShippedPermissions runs every enqueue command
+// against the same file. Not parallel: it sets the environment.
 func TestDeploymentPermissions(t *testing.T) {
-	t.Parallel()
-	conf, err := os.ReadFile("../../deployments/nats/nats-server.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, auth, ok := strings.Cut(string(conf), "\nauthorization {")
-	if !ok {
-		t.Fatal("no authorization block in nats-server.conf")
-	}
-	auth = strings.NewReplacer("$HRPUSH_WORKER_PASSWORD", "wpass", "$HRPUSH_ENQUEUE_PASSWORD", "epass").Replace(auth)
-	path := writeFile(t, "nats.conf", []byte("authorization {"+auth))
-	opts, err := server.ProcessConfigFile(path)
-	if err != nil {
-		t.Fatalf("nats-server.conf's authorization block: %v", err)
-	}
-	opts.JetStream = true
-	ns := brokertest.StartNATS(t, opts)
+	ns := brokertest.StartConfigFile(t, "../../deployments/nats/nats-server.conf", map[string]string{
+		"SERVER_NAME": "nats-0", "HRPUSH_WORKER_PASSWORD": "wpass", "HRPUSH_ENQUEUE_PASSWORD": "epass",
+		"HRPUSH_OPERATOR_PASSWORD": "opass", "HRPUSH_GATEWAY_PASSWORD": "gpass",
+	})
 
 	worker, err := connect(t, broker.ClientConfig{URL: ns.ClientURL(), User: "hrpush-worker", Password: "wpass", InboxPrefix: broker.WorkerInboxPrefix})
 	if err != nil {
@@ -554,6 +545,23 @@ func TestDeploymentPermissions(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Error("subscribing to the worker's inbox was not refused")
 	}
+	// Nor on the operators' or the gateway's, which read tokens too.
+	for _, prefix := range []string{broker.OperatorInboxPrefix, broker.GatewayInboxPrefix} {
+		if _, err := producer.SubscribeSync(prefix + ".>"); err != nil {
+			t.Fatal(err)
+		}
+		if err := producer.Flush(); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case err := <-denied:
+			if !errors.Is(err, nats.ErrPermissionViolation) || !strings.Contains(err.Error(), prefix) {
+				t.Errorf("subscribe to %s.>: %v; want a permissions violation", prefix, err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Errorf("subscribing to %s.> was not refused", prefix)
+		}
+	}
 	kv, err := jetstream.New(worker)
 	if err != nil {
 		t.Fatal(err)
@@ -568,5 +576,68 @@ func TestDeploymentPermissions(t *testing.T) {
 	// The reply has been delivered once Get returned; give a leaked copy a moment to arrive.
 	if m, err := overheard.NextMsg(250 * time.Millisecond); err == nil {
 		t.Errorf("producer overheard a worker reply on %s: %.60s", m.Subject, m.Data)
+	}
+
+	// The gateway (on its way): jobs and batches, API keys and connections (read), its
+	// Idempotency-Key records, the consent flow's links and states and the tokens it exchanges.
+	// The operators' user: the consent links (enqueue connect --gateway) and the API keys
+	// (enqueue apikeys). Those buckets come with the gateway; the worker's user creates them here.
+	// Each user writes the buckets it may write, and reads what the operator wrote.
+	wjs, err := jetstream.New(worker)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bucket := range []string{"hrpush_apikeys", "hrpush_idempotency", "hrpush_consent"} {
+		if _, err := wjs.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: bucket}); err != nil {
+			t.Fatalf("worker: create %s: %v", bucket, err)
+		}
+	}
+	for _, c := range []struct {
+		user, password, prefix string
+		write, read            []string
+	}{
+		// The operator first: the gateway reads what it wrote.
+		{"hrpush-operator", "opass", broker.OperatorInboxPrefix,
+			[]string{"hrpush_apikeys", "hrpush_consent", jobs.TokensBucket, jobs.ConnectionsBucket}, nil},
+		{"hrpush-gateway", "gpass", broker.GatewayInboxPrefix,
+			[]string{"hrpush_idempotency", "hrpush_consent", jobs.TokensBucket}, []string{"hrpush_apikeys", jobs.ConnectionsBucket}},
+	} {
+		nc, err := connect(t, broker.ClientConfig{URL: ns.ClientURL(), User: c.user, Password: secret.Value(c.password), InboxPrefix: c.prefix})
+		if err != nil {
+			t.Fatal(err)
+		}
+		js, err := jetstream.New(nc)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.user == "hrpush-gateway" {
+			if _, err := js.Publish(ctx, jobs.SubjectPrefix+"jobadder", []byte(`{}`)); err != nil {
+				t.Errorf("gateway: publish a job: %v", err)
+			}
+			if _, err := js.Publish(ctx, jobs.BatchesSubjectPrefix+"b1", []byte(`{}`)); err != nil {
+				t.Errorf("gateway: publish a batch header: %v", err)
+			}
+		}
+		for _, bucket := range append(c.write, c.read...) {
+			kv, err := js.KeyValue(ctx, bucket)
+			if err != nil {
+				t.Fatalf("%s: bind %s: %v", c.user, bucket, err)
+			}
+			key := "jobadder.hrpush-operator"
+			if slices.Contains(c.write, bucket) {
+				key = "jobadder." + c.user
+				if _, err := kv.Put(ctx, key, []byte("x")); err != nil {
+					t.Errorf("%s: put in %s: %v", c.user, bucket, err)
+				}
+			}
+			if _, err := kv.Get(ctx, key); err != nil {
+				t.Errorf("%s: get from %s: %v", c.user, bucket, err)
+			}
+		}
+		short, cancelShort := context.WithTimeout(ctx, 2*time.Second)
+		if _, err := js.CreateOrUpdateKeyValue(short, jetstream.KeyValueConfig{Bucket: "hrpush_other"}); err == nil {
+			t.Errorf("%s: created a bucket", c.user)
+		}
+		cancelShort()
 	}
 }

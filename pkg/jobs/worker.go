@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"math"
 	"math/rand/v2"
 	"os"
 	"runtime/debug"
@@ -203,7 +204,12 @@ type cachedConsumer struct {
 type feed struct {
 	connection string
 	cons       jetstream.Consumer
+	// due is when the pull loop must have gone round again (UnixNano), for Stalled.
+	due atomic.Int64
 }
+
+// expect notes that the pull loop will go round again within d.
+func (f *feed) expect(d time.Duration) { f.due.Store(time.Now().Add(d).UnixNano()) }
 
 // activeFeeds is the number of feeds pulling now: each gets an equal share of the slots.
 func (l *lane) activeFeeds() int {
@@ -372,6 +378,35 @@ func (w *Worker) Ready() error {
 	return errors.Join(errs...)
 }
 
+// stallAfter is how many pull expiries late a pull loop must be for [Worker.Stalled].
+const stallAfter = 3
+
+// Stalled returns an error naming each target whose pull loop, at now, is more than three pull
+// expiries late going round again (for /healthz): stuck on a pull that never ends, or waiting
+// for a slot that jobs ignoring their cancellation never free. A loop waiting out a pause, or
+// for slots that running jobs hold within JobTimeout, is not late; nor is a worker not started
+// or stopped. A disconnected worker is not stalled either (its pulls fail and it tries again:
+// see [Worker.Ready]).
+func (w *Worker) Stalled(now time.Time) error {
+	var errs []error
+	for _, l := range w.lanes {
+		l.mu.Lock()
+		f := l.feeds[""]
+		l.mu.Unlock()
+		if f == nil {
+			continue
+		}
+		due := f.due.Load()
+		if due == 0 {
+			continue // not pulling yet
+		}
+		if late := now.Sub(time.Unix(0, due)); late > stallAfter*w.cfg.PullExpiry {
+			errs = append(errs, fmt.Errorf("%s: the pull loop is %s late (pull expiry %s)", l.target, late.Round(time.Second), w.cfg.PullExpiry))
+		}
+	}
+	return errors.Join(errs...)
+}
+
 // TargetStatus is a target's state in this worker, for metrics and health checks.
 type TargetStatus struct {
 	Target string
@@ -428,8 +463,11 @@ func (w *Worker) Status() []TargetStatus {
 // client's buffer would be running down its AckWait.
 func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 	defer w.pulling.Done()
+	// Stopped: not stalled.
+	defer f.due.Store(math.MaxInt64)
 	idle := 0 // pulls in a row that brought nothing
 	for softCtx.Err() == nil {
+		f.expect(w.cfg.PullExpiry)
 		if f.connection != "" && idle >= 2 {
 			// The connection's jobs are done: stop pulling until the scan sees new ones.
 			l.dropFeed(f.connection, false)
@@ -439,11 +477,14 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 		// those of paused ones: fetching goes on, and process puts back, delayed until the
 		// pause ends, each job of a paused partition.
 		if d := l.allPaused(); d > 0 && w.cfg.Partition == nil {
+			f.expect(d + w.cfg.PullExpiry)
 			if !sleep(softCtx, d) {
 				return
 			}
 			continue
 		}
+		// Slots free within JobTimeout, when running jobs end or are cancelled.
+		f.expect(w.cfg.JobTimeout + w.cfg.PullExpiry)
 		select {
 		case l.slots <- struct{}{}:
 		case <-softCtx.Done():
@@ -476,6 +517,7 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 		if f.connection != "" {
 			wait = min(wait, w.cfg.ScanInterval)
 		}
+		f.expect(wait)
 		batch, err := f.cons.Fetch(n, jetstream.FetchMaxWait(wait))
 		if err != nil && f.connection != "" {
 			// Its consumer may be gone (an hour unused): the next scan creates it again.
@@ -487,6 +529,7 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 		if err != nil {
 			l.release(n)
 			w.log.Warn("pull failed", "target", l.target, "error", err)
+			f.expect(time.Second + w.cfg.PullExpiry)
 			sleep(softCtx, time.Second)
 			continue
 		}
@@ -520,6 +563,7 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 				l.dropFeed(f.connection, true) // the next scan creates it again
 				return
 			}
+			f.expect(time.Second + w.cfg.PullExpiry)
 			sleep(softCtx, time.Second)
 		}
 	}

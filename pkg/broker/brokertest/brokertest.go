@@ -173,3 +173,24 @@ func StartNATS(t testing.TB, opts *server.Options) *server.Server {
 	})
 	return ns
 }
+
+// StartConfigFile runs one nats-server configured by the file at path, as `nats-server -c
+// path` would with the environment env (variables the file reads as $NAME), for tests of a
+// shipped configuration: its users and permissions, its JetStream settings. What only works
+// in its real place is replaced: the server listens on a free loopback port, stores its data
+// in a temporary directory of t, serves no monitoring port, and joins no cluster (the routes
+// name hosts of the real deployment). Not for parallel tests: it sets the environment.
+func StartConfigFile(t *testing.T, path string, env map[string]string) *server.Server {
+	t.Helper()
+	for k, v := range env {
+		t.Setenv(k, v)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatalf("brokertest: %v", err)
+	}
+	opts.Host, opts.Port, opts.StoreDir = "127.0.0.1", server.RANDOM_PORT, t.TempDir()
+	opts.HTTPHost, opts.HTTPPort = "", 0
+	opts.Cluster, opts.Routes = server.ClusterOpts{}, nil
+	return StartNATS(t, opts)
+}
