@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hrpush/hrpush/pkg/batch"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
 
@@ -147,12 +148,7 @@ func bar(done, total, width int) string {
 // printReport writes the batch report, in the seed connectors' terms.
 func printReport(w io.Writer, r *jobs.Report, took time.Duration, asJSON bool) {
 	if asJSON {
-		writeJSON(w, struct {
-			*jobs.Report
-			Status string  `json:"status"`
-			Done   int     `json:"done"`
-			Took   float64 `json:"took_seconds,omitempty"`
-		}{r, r.Status(), r.Done(), took.Seconds()})
+		writeJSON(w, batch.NewSummary(r, took))
 		return
 	}
 	b := r.Batch

@@ -42,6 +42,10 @@ const (
 	// ConnectionsBucket holds the ATS accounts (connections) workers write to, their
 	// secrets sealed (package connections).
 	ConnectionsBucket = "hrpush_connections"
+	// IdempotencyBucket holds the gateway's Idempotency-Key records; they expire on their own.
+	IdempotencyBucket = "hrpush_idempotency"
+	// APIKeysBucket holds the gateway's API keys, hashed (package apikeys).
+	APIKeysBucket = "hrpush_apikeys"
 	// ConsumerPrefix is followed by the target: the durable pull consumer of that target.
 	ConsumerPrefix = "hrpush-"
 )
@@ -78,6 +82,9 @@ type Buckets struct {
 	State  jetstream.KeyValue
 	// Connections is read through package connections.
 	Connections jetstream.KeyValue
+	// Idempotency and APIKeys are the gateway's (Idempotency-Key records, API keys).
+	Idempotency jetstream.KeyValue
+	APIKeys     jetstream.KeyValue
 }
 
 // EnsureStreams creates or updates the jobs, DLQ and events streams and the KV buckets. Both
@@ -134,6 +141,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		{jetstream.KeyValueConfig{Bucket: LocksBucket, Description: "short-lived locks", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, LimitMarkerTTL: time.Minute}, &b.Locks},
 		{jetstream.KeyValueConfig{Bucket: StateBucket, Description: "workflow state", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.State},
 		{jetstream.KeyValueConfig{Bucket: ConnectionsBucket, Description: "ATS accounts (connections), secrets sealed", History: 5, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Connections},
+		{jetstream.KeyValueConfig{Bucket: IdempotencyBucket, Description: "gateway Idempotency-Key records", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, TTL: 24 * time.Hour}, &b.Idempotency},
+		{jetstream.KeyValueConfig{Bucket: APIKeysBucket, Description: "gateway API keys, hashed", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.APIKeys},
 	} {
 		var kv jetstream.KeyValue
 		err := retrySetup(ctx, func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc.cfg); return err })
