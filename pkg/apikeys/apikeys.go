@@ -59,8 +59,15 @@ type Key struct {
 
 // Allows says whether the key may enqueue for workflow on connection.
 func (k *Key) Allows(workflow, connection string) bool {
-	in := func(list []string, v string) bool { return slices.Contains(list, Any) || slices.Contains(list, v) }
-	return in(k.Workflows, workflow) && in(k.Connections, connection)
+	return k.AllowsWorkflow(workflow) && in(k.Connections, connection)
+}
+
+// AllowsWorkflow says whether the key may enqueue for workflow (on some connection), and so
+// read its batches.
+func (k *Key) AllowsWorkflow(workflow string) bool { return in(k.Workflows, workflow) }
+
+func in(scope []string, v string) bool {
+	return slices.Contains(scope, Any) || slices.Contains(scope, v)
 }
 
 // Store reads and writes keys in a KV bucket.

@@ -27,6 +27,10 @@ const (
 	// EnqueueInboxPrefix is the inbox prefix of cmd/enqueue's connections. Grant the
 	// producers' NATS user subscribe "_INBOX_hrpush_enqueue.>".
 	EnqueueInboxPrefix = "_INBOX_hrpush_enqueue"
+	// GatewayInboxPrefix is the inbox prefix of cmd/gateway's connections (it reads the API
+	// keys and idempotency buckets). Grant the gateway's NATS user subscribe
+	// "_INBOX_hrpush_gateway.>".
+	GatewayInboxPrefix = "_INBOX_hrpush_gateway"
 )
 
 // ClientConfig describes how a client connects to a NATS server: where, as whom, over which

@@ -72,6 +72,8 @@ type Batch struct {
 	Expected    int       `json:"expected,omitempty"`
 	NotEnqueued int       `json:"not_enqueued,omitempty"`
 	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	// Error is why an interrupted batch stopped.
+	Error string `json:"error,omitempty"`
 }
 
 // States of a batch header.
