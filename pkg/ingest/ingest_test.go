@@ -1,13 +1,16 @@
 package ingest_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -21,12 +24,34 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/apikeys"
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
+	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/ingest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/problem"
 	"github.com/hrpush/hrpush/pkg/targets/builtin"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
+
+// TestMain runs the tests and, when they all ran and passed, checks that they sent every
+// operation of the OpenAPI document through the validating handler, with its success and
+// its main problems.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if f := flag.Lookup("test.run"); code != 0 || (f != nil && f.Value.String() != "") {
+		os.Exit(code)
+	}
+	for _, want := range []string{
+		"postJobs 202", "postJobs 400", "postJobs 401", "postJobs 403", "postJobs 413", "postJobs 415", "postJobs 422", "postJobs 429",
+		"postBatch 202", "postBatch 403", "postBatch 422", "postBatch 503", "getBatch 200", "getBatch 404", "batchEvents 200", "openAPI 200",
+	} {
+		if !validated.seen[want] {
+			fmt.Fprintf(os.Stderr, "FAIL: no test checked %s against openapi.json\n", want)
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
 
 // harness is a gateway API on its own embedded JetStream server, behind a check of every
 // request and response against the OpenAPI document.
@@ -118,6 +143,8 @@ var openAPIDoc = sync.OnceValues(func() (*openapi3.T, error) { //nolint:gocheckn
 	if err != nil {
 		return nil, err
 	}
+	// Event streams are text; validating checks each event's data against BatchReport.
+	openapi3filter.RegisterBodyDecoder("text/event-stream", openapi3filter.PlainBodyDecoder)
 	return doc, doc.Validate(context.Background())
 })
 
@@ -157,11 +184,26 @@ func validating(t testing.TB, h http.Handler) http.Handler {
 		if err := openapi3filter.ValidateResponse(context.Background(), out); err != nil {
 			t.Errorf("%s %s: response %d does not match openapi.json: %v\n%s", r.Method, r.URL.Path, rec.status, err, rec.body.Bytes())
 		}
+		if w.Header().Get("Content-Type") == "text/event-stream" {
+			schema := doc.Components.Schemas["BatchReport"].Value
+			for line := range strings.Lines(rec.body.String()) {
+				data, ok := strings.CutPrefix(strings.TrimSpace(line), "data: ")
+				if !ok {
+					continue
+				}
+				var v any
+				if err := json.Unmarshal([]byte(data), &v); err != nil {
+					t.Errorf("event data is not JSON: %v", err)
+				} else if err := schema.VisitJSON(v, openapi3.EnableJSONSchema2020()); err != nil {
+					t.Errorf("event data does not match BatchReport: %v", err)
+				}
+			}
+		}
 		validated.add(route, rec.status)
 	})
 }
 
-// validated records the operations and statuses checked, for TestOpenAPICoverage.
+// validated records the operations and statuses checked, for TestMain.
 var validated = coverage{seen: map[string]bool{}} //nolint:gochecknoglobals // shared by the tests of the package
 
 type coverage struct {
@@ -396,5 +438,279 @@ func TestBadInput(t *testing.T) {
 				t.Errorf("the stream went from %d to %d jobs", before, n)
 			}
 		})
+	}
+}
+
+type report struct {
+	Batch struct {
+		ID         string `json:"id"`
+		Total      int    `json:"total"`
+		Duplicates int    `json:"duplicates"`
+		Expected   int    `json:"expected"`
+		State      string `json:"state"`
+	} `json:"batch"`
+	Created int    `json:"created"`
+	Failed  int    `json:"failed"`
+	Status  string `json:"status"`
+	Done    int    `json:"done"`
+	Stalled bool   `json:"stalled"`
+}
+
+// waitReport polls GET /v1/batches/{id} until ok holds (30 s at most).
+func (h *harness) waitReport(id string, ok func(report) bool) report {
+	h.t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		resp, data := h.do("GET", "/v1/batches/"+id, h.token, "", nil)
+		if resp.StatusCode != http.StatusOK {
+			h.t.Fatalf("GET batch: %d %s", resp.StatusCode, data)
+		}
+		var r report
+		if err := json.Unmarshal(data, &r); err != nil {
+			h.t.Fatal(err)
+		}
+		if ok(r) {
+			return r
+		}
+		if time.Now().After(deadline) {
+			h.t.Fatalf("batch report never got there: %s", data)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// finish publishes an outcome for every job of the batch in the stream, as workers would.
+func (h *harness) finish(batchID string, outcome jobs.Outcome) {
+	h.t.Helper()
+	stream, err := h.js.Stream(h.t.Context(), jobs.JobsStream)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	info, err := stream.Info(h.t.Context())
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	for seq := info.State.FirstSeq; seq <= info.State.LastSeq; seq++ {
+		m, err := stream.GetMsg(h.t.Context(), seq)
+		if err != nil {
+			continue
+		}
+		j, err := jobs.Decode(m.Data)
+		if err != nil || j.BatchID != batchID {
+			continue
+		}
+		e, _ := json.Marshal(jobs.Event{JobID: j.ID, BatchID: batchID, WorkflowID: j.WorkflowID, Target: j.Target,
+			ProfileKey: j.ProfileKey, Outcome: outcome, Event: "written", Attempts: 1, At: time.Now().UTC()})
+		if _, err := h.js.Publish(h.t.Context(), jobs.EventsSubjectPrefix+batchID, e); err != nil {
+			h.t.Fatal(err)
+		}
+	}
+}
+
+type sseEvent struct {
+	name string
+	data report
+}
+
+// events reads GET /v1/batches/{id}/events to its end.
+func (h *harness) events(ctx context.Context, id string) ([]sseEvent, error) {
+	req, _ := http.NewRequestWithContext(ctx, "GET", h.srv.URL+"/v1/batches/"+id+"/events", nil)
+	req.Header.Set("Authorization", "Bearer "+h.token)
+	resp, err := h.srv.Client().Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+		return nil, fmt.Errorf("status %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	var out []sseEvent
+	var name string
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case strings.HasPrefix(line, "event: "):
+			name = strings.TrimPrefix(line, "event: ")
+		case strings.HasPrefix(line, "data: "):
+			var r report
+			if err := json.Unmarshal([]byte(strings.TrimPrefix(line, "data: ")), &r); err != nil {
+				return out, err
+			}
+			out = append(out, sseEvent{name, r})
+		}
+	}
+	return out, sc.Err()
+}
+
+// TestBatchOfKeys posts a batch of keys (with a repeat): it is enqueued in the background
+// with the batch id, its report counts what was enqueued, and its events stream progress
+// until every job has an outcome.
+func TestBatchOfKeys(t *testing.T) {
+	h := setup(t, nil)
+	keys := make([]string, 250)
+	for i := range keys {
+		keys[i] = fmt.Sprintf("%q", fmt.Sprintf("k-%03d", i))
+	}
+	keys = append(keys, keys[7])
+	body := `{"workflow_id":"wf-b","target":"jobadder","source_key":"src","profile_keys":[` + strings.Join(keys, ",") + `]}`
+	resp, data := h.do("POST", "/v1/batches", h.token, body, map[string]string{"Idempotency-Key": "batch-1"})
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	var acc struct {
+		BatchID      string `json:"batch_id"`
+		Expected     int    `json:"expected"`
+		RepeatedKeys int    `json:"repeated_keys"`
+		StatusURL    string `json:"status_url"`
+	}
+	if err := json.Unmarshal(data, &acc); err != nil || acc.Expected != 250 || acc.RepeatedKeys != 1 || resp.Header.Get("Location") != acc.StatusURL {
+		t.Fatalf("%s (Location %s)", data, resp.Header.Get("Location"))
+	}
+	r := h.waitReport(acc.BatchID, func(r report) bool { return r.Batch.State == jobs.BatchEnqueued })
+	if r.Batch.Total != 250 || r.Batch.Expected != 250 || r.Status != jobs.StatusRunning || r.Done != 0 {
+		t.Fatalf("report %+v", r)
+	}
+	if n := h.streamMsgs(); n != 250 {
+		t.Fatalf("stream holds %d jobs, want 250", n)
+	}
+	// The same request again is the first answer; the same batch without the key is a new
+	// batch whose jobs are all duplicates.
+	resp2, data2 := h.do("POST", "/v1/batches", h.token, body, map[string]string{"Idempotency-Key": "batch-1"})
+	if resp2.StatusCode != http.StatusAccepted || !bytes.Equal(data, data2) {
+		t.Fatalf("replay: %d %s", resp2.StatusCode, data2)
+	}
+	_, data3 := h.do("POST", "/v1/batches", h.token, body, nil)
+	var again struct {
+		BatchID string `json:"batch_id"`
+	}
+	_ = json.Unmarshal(data3, &again)
+	r2 := h.waitReport(again.BatchID, func(r report) bool { return r.Batch.State == jobs.BatchEnqueued })
+	if r2.Batch.Total != 0 || r2.Batch.Duplicates != 250 || r2.Status != jobs.StatusSuccess {
+		t.Fatalf("the batch again: %+v", r2)
+	}
+	if n := h.streamMsgs(); n != 250 {
+		t.Fatalf("stream holds %d jobs after the batch again, want 250", n)
+	}
+
+	got := make(chan []sseEvent, 1)
+	go func() {
+		ev, err := h.events(t.Context(), acc.BatchID)
+		if err != nil {
+			t.Error(err)
+		}
+		got <- ev
+	}()
+	h.finish(acc.BatchID, jobs.Created)
+	var ev []sseEvent
+	select {
+	case ev = <-got:
+	case <-time.After(30 * time.Second):
+		t.Fatal("the event stream did not end")
+	}
+	if len(ev) < 1 {
+		t.Fatal("no events")
+	}
+	last := ev[len(ev)-1]
+	if last.name != "done" || last.data.Status != jobs.StatusSuccess || last.data.Created != 250 || last.data.Done != 250 {
+		t.Fatalf("last event %+v", last)
+	}
+	for _, e := range ev[:len(ev)-1] {
+		if e.name != "progress" || e.data.Done > 250 {
+			t.Errorf("event %+v", e)
+		}
+	}
+	final := h.waitReport(acc.BatchID, func(report) bool { return true })
+	if final.Status != jobs.StatusSuccess || final.Created != 250 {
+		t.Fatalf("final report %+v", final)
+	}
+}
+
+// TestBatchOfWholeSource enqueues every profile of a source of the fake HrFlow, then the
+// first 30 created since a date.
+func TestBatchOfWholeSource(t *testing.T) {
+	fake := hrflowtest.NewServer(hrflowtest.Config{})
+	t.Cleanup(fake.Close)
+	fake.Generate("src-1", 230, 1)
+	client, err := hrflow.New(hrflow.WithBaseURL(fake.URL()), hrflow.WithAPISecret("k"), hrflow.WithUserEmail("u@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := setup(t, func(c *ingest.Config) { c.Sources = client.Profiles })
+	resp, data := h.do("POST", "/v1/batches", h.token, `{"workflow_id":"wf-s","target":"bullhorn","source_key":"src-1","whole_source":{}}`, nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	var acc struct {
+		BatchID string `json:"batch_id"`
+	}
+	_ = json.Unmarshal(data, &acc)
+	r := h.waitReport(acc.BatchID, func(r report) bool { return r.Batch.State != jobs.BatchEnqueuing })
+	if r.Batch.State != jobs.BatchEnqueued || r.Batch.Total != 230 {
+		t.Fatalf("report %+v", r)
+	}
+	if n := h.streamMsgs(); n != 230 {
+		t.Fatalf("stream holds %d jobs, want 230", n)
+	}
+	resp, data = h.do("POST", "/v1/batches", h.token, `{"workflow_id":"wf-s2","target":"bullhorn","source_key":"src-1","whole_source":{"created_after":"2000-01-01","limit":30}}`, nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	_ = json.Unmarshal(data, &acc)
+	r = h.waitReport(acc.BatchID, func(r report) bool { return r.Batch.State != jobs.BatchEnqueuing })
+	if r.Batch.Total != 30 {
+		t.Fatalf("limited report %+v", r)
+	}
+}
+
+// TestStalledBatch reads the report of a batch whose producer died while enqueuing: its
+// header says enqueuing, with an update older than StaleAfter.
+func TestStalledBatch(t *testing.T) {
+	h := setup(t, func(c *ingest.Config) { c.StaleAfter = time.Minute })
+	old := time.Now().Add(-5 * time.Minute).UTC()
+	if err := jobs.PublishBatch(t.Context(), h.js, &jobs.Batch{ID: "dead-1", WorkflowID: "wf", Target: "jobadder", Total: 300, Expected: 1000,
+		State: jobs.BatchEnqueuing, CreatedAt: old, UpdatedAt: old}); err != nil {
+		t.Fatal(err)
+	}
+	r := h.waitReport("dead-1", func(report) bool { return true })
+	if !r.Stalled || r.Status != jobs.StatusRunning || r.Batch.Total != 300 || r.Batch.Expected != 1000 {
+		t.Fatalf("report %+v", r)
+	}
+	ev, err := h.events(t.Context(), "dead-1")
+	if err != nil || len(ev) != 1 || ev[0].name != "stalled" {
+		t.Fatalf("events %+v, %v", ev, err)
+	}
+}
+
+// TestBatchScope hides the batches of workflows a key may not enqueue for.
+func TestBatchScope(t *testing.T) {
+	h := setup(t, nil)
+	if err := jobs.PublishBatch(t.Context(), h.js, &jobs.Batch{ID: "b-1", WorkflowID: "wf-secret", Target: "jobadder", CreatedAt: time.Now().UTC()}); err != nil {
+		t.Fatal(err)
+	}
+	other := h.newKey(apikeys.Key{Name: "other", Workflows: []string{"wf-other"}, Connections: []string{"*"}})
+	if resp, data := h.do("GET", "/v1/batches/b-1", other, "", nil); resp.StatusCode != http.StatusNotFound {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	if resp, data := h.do("GET", "/v1/batches/b-1", h.token, "", nil); resp.StatusCode != http.StatusOK {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+}
+
+// TestOpenAPIDocument serves the document, and checks that the tests above exercised every
+// operation through the validating handler.
+func TestOpenAPIDocument(t *testing.T) {
+	h := setup(t, nil)
+	resp, data := h.do("GET", "/v1/openapi.json", "", "", nil)
+	if resp.StatusCode != http.StatusOK || !bytes.Equal(data, ingest.OpenAPI) {
+		t.Fatalf("%d", resp.StatusCode)
+	}
+	doc, err := openAPIDoc()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.OpenAPI != "3.1.0" {
+		t.Errorf("openapi %s", doc.OpenAPI)
 	}
 }
