@@ -56,7 +56,7 @@ func enqueueBatch(ctx context.Context, a *app, f jobFlags, keys []string, repeat
 	}
 	defer a.close()
 
-	c, err := batch.Enqueue(ctx, jobs.NewPublisher(a.js), f.spec(), now, batch.Keys(keys), batch.Options{})
+	c, err := batch.Enqueue(ctx, jobs.NewPublisher(a.js), f.spec(), now, batch.Keys(keys), batch.Options{PageSize: batch.KeysPageSize})
 	if err != nil {
 		return a.fail("%v", err)
 	}

@@ -8,6 +8,7 @@
 package batch
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"fmt"
@@ -19,8 +20,13 @@ import (
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
 
-// PageSize is how many jobs [Enqueue] publishes at once, and so how many it holds in memory.
+// PageSize is how many profiles a source listing asks for at once, and [Enqueue]'s default
+// page: how many jobs it publishes at once, and so holds in memory.
 const PageSize = 100
+
+// KeysPageSize is the page for a list of keys already in memory: as many jobs in flight as
+// the publisher's window, as many as one request can carry.
+const KeysPageSize = 1024
 
 // Spec describes the jobs of a batch.
 type Spec struct {
@@ -104,6 +110,8 @@ type Options struct {
 	Versioned bool
 	// Progress, if set, is called after each page is published.
 	Progress func(Counts)
+	// PageSize is how many jobs are published at once (in flight). Default [PageSize].
+	PageSize int
 }
 
 // Enqueue publishes one job per item, a page at a time as items come, until they end or
@@ -111,7 +119,8 @@ type Options struct {
 // with what was done so far; jobs the stream refused are counted in Failures.
 func Enqueue(ctx context.Context, pub *jobs.Publisher, spec Spec, now time.Time, items iter.Seq2[Item, error], opts Options) (Counts, error) {
 	var c Counts
-	page := make([]*jobs.Job, 0, PageSize)
+	size := cmp.Or(opts.PageSize, PageSize)
+	page := make([]*jobs.Job, 0, size)
 	flush := func() error {
 		if len(page) == 0 {
 			return nil
@@ -150,7 +159,7 @@ func Enqueue(ctx context.Context, pub *jobs.Publisher, spec Spec, now time.Time,
 		if it.UpdatedAt.After(c.Newest) {
 			c.Newest = it.UpdatedAt
 		}
-		if len(page) == PageSize {
+		if len(page) == size {
 			if err := flush(); err != nil {
 				return c, err
 			}

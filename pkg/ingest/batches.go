@@ -159,7 +159,7 @@ func (a *API) batchItems(req batchRequest, spec batch.Spec, now time.Time) (int,
 			keys = append(keys, k)
 		}
 	}
-	return len(keys), len(req.ProfileKeys) - len(keys), batch.Keys(keys), batch.Options{}, nil
+	return len(keys), len(req.ProfileKeys) - len(keys), batch.Keys(keys), batch.Options{PageSize: batch.KeysPageSize}, nil
 }
 
 // listSource lists a source in the background batch's context.
