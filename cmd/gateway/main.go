@@ -212,10 +212,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	buckets, err := jobs.EnsureStreams(setupCtx, js, jobs.StreamConfig{Replicas: cfg.NATSReplicas})
+	buckets, err := openBuckets(setupCtx, js, cfg.NATSReplicas)
 	cancel()
 	if err != nil {
-		return &configError{fmt.Sprintf("NATS_URL %s: %v (is JetStream enabled, and may this user create the streams?)", nc.ConnectedUrlRedacted(), err)}
+		return &configError{fmt.Sprintf("NATS_URL %s: %v (is JetStream enabled? start a worker of this version first: it creates the streams and buckets)", nc.ConnectedUrlRedacted(), err)}
 	}
 	api, err := ingest.New(ingest.Config{
 		JetStream: js, Buckets: buckets, Workflows: workflows, Sources: sources,
@@ -277,6 +277,39 @@ func newMux(api *ingest.API, nc *nats.Conn, m *metrics) *http.ServeMux {
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
 	return mux
+}
+
+// openBuckets binds the streams and buckets the gateway uses. It creates them, as the workers
+// do (with NATS_REPLICAS), only when one is missing, so that its NATS user needs no right to
+// change them (deployments/nats/nats-server.conf).
+func openBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*jobs.Buckets, error) {
+	ensure := func() (*jobs.Buckets, error) {
+		return jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: replicas})
+	}
+	for _, name := range []string{jobs.JobsStream, jobs.EventsStream} {
+		_, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return ensure()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	var b jobs.Buckets
+	for _, kv := range []struct {
+		name string
+		dst  *jetstream.KeyValue
+	}{{jobs.IdempotencyBucket, &b.Idempotency}, {jobs.APIKeysBucket, &b.APIKeys}, {jobs.ConnectionsBucket, &b.Connections}} {
+		bucket, err := js.KeyValue(ctx, kv.name)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return ensure()
+		}
+		if err != nil {
+			return nil, err
+		}
+		*kv.dst = bucket
+	}
+	return &b, nil
 }
 
 // connect connects to NATS_URL; the gateway never embeds a server. Replies come on

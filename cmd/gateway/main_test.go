@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"io"
 	"log/slog"
 	"net/http"
@@ -11,7 +12,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go/jetstream"
+
 	"github.com/hrpush/hrpush/pkg/apikeys"
+	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
@@ -140,5 +145,112 @@ func TestServe(t *testing.T) {
 		}
 	case <-time.After(30 * time.Second):
 		t.Fatal("the gateway did not stop")
+	}
+}
+
+// TestDeploymentPermissions runs the gateway as the NATS user hrpush-gateway of
+// deployments/nats/nats-server.conf, on streams and buckets the workers' user created: every
+// route works with those rights.
+func TestDeploymentPermissions(t *testing.T) {
+	conf, err := os.ReadFile("../../deployments/nats/nats-server.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, auth, ok := strings.Cut(string(conf), "\nauthorization {")
+	if !ok {
+		t.Fatal("no authorization block in nats-server.conf")
+	}
+	auth = strings.NewReplacer("$HRPUSH_WORKER_PASSWORD", "wpass", "$HRPUSH_ENQUEUE_PASSWORD", "epass", "$HRPUSH_GATEWAY_PASSWORD", "gpass").Replace(auth)
+	path := filepath.Join(t.TempDir(), "nats.conf")
+	if err := os.WriteFile(path, []byte("authorization {"+auth), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	opts, err := server.ProcessConfigFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.JetStream = true
+	ns := brokertest.StartNATS(t, opts)
+
+	// The workers create the streams and buckets; an operator creates a key.
+	wc, err := broker.Connect(broker.ClientConfig{URL: ns.ClientURL(), User: "hrpush-worker", Password: "wpass", InboxPrefix: broker.WorkerInboxPrefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(wc.Close)
+	wjs, err := jetstream.New(wc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buckets, err := jobs.EnsureStreams(t.Context(), wjs, jobs.StreamConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := apikeys.NewStore(buckets.APIKeys).Create(t.Context(), apikeys.Key{Name: "t", Workflows: []string{"*"}, Connections: []string{"*"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	cfg := config{Addr: "127.0.0.1:0", NATSURL: ns.ClientURL(), NATSUser: "hrpush-gateway", NATSPassword: "gpass", NATSReplicas: 1,
+		MaxBody: 1 << 20, MaxJobs: 10, MaxBatchKeys: 10, RateLimit: 100, RateBurst: 100, ShutdownGrace: 5 * time.Second}
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	ready := make(chan string, 1)
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), ready) }()
+	var base string
+	select {
+	case addr := <-ready:
+		base = "http://" + addr
+	case err := <-done:
+		t.Fatalf("the gateway did not start as hrpush-gateway: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("the gateway did not start")
+	}
+	call := func(method, path, body, idem string) (int, string) {
+		t.Helper()
+		req, _ := http.NewRequestWithContext(t.Context(), method, base+path, strings.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+token.Reveal())
+		req.Header.Set("Content-Type", "application/json")
+		if idem != "" {
+			req.Header.Set("Idempotency-Key", idem)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	job := `{"workflow_id":"w","target":"jobadder","source_key":"s","profile_key":"p"}`
+	for _, step := range []struct {
+		method, path, body, idem string
+		status                   int
+	}{
+		{"POST", "/v1/jobs", job, "k1", 202},
+		{"POST", "/v1/jobs", job, "k1", 202},
+		{"POST", "/v1/jobs", `{"workflow_id":"w","target":"jobadder","source_key":"s","profile_key":"p","connection":"acme"}`, "", 422},
+		{"POST", "/v1/batches", `{"workflow_id":"w","target":"jobadder","source_key":"s","profile_keys":["a","b"]}`, "", 202},
+	} {
+		if code, body := call(step.method, step.path, step.body, step.idem); code != step.status {
+			t.Fatalf("%s %s: %d, want %d: %s", step.method, step.path, code, step.status, body)
+		}
+	}
+	_, body := call("POST", "/v1/batches", `{"workflow_id":"w","target":"jobadder","source_key":"s","profile_keys":["c"]}`, "")
+	var acc struct {
+		BatchID string `json:"batch_id"`
+	}
+	if err := json.Unmarshal([]byte(body), &acc); err != nil {
+		t.Fatal(err)
+	}
+	if code, body := call("GET", "/v1/batches/"+acc.BatchID, "", ""); code != 200 || !strings.Contains(body, `"status"`) {
+		t.Fatalf("GET batch: %d %s", code, body)
+	}
+	// The batches are enqueued in the background: wait for their jobs.
+	for deadline := time.Now().Add(30 * time.Second); brokertest.StreamMsgs(t, wjs, jobs.JobsStream) != 4; time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("stream holds %d jobs, want 4", brokertest.StreamMsgs(t, wjs, jobs.JobsStream))
+		}
 	}
 }

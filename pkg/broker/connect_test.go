@@ -479,7 +479,7 @@ func TestDeploymentPermissions(t *testing.T) {
 	if !ok {
 		t.Fatal("no authorization block in nats-server.conf")
 	}
-	auth = strings.NewReplacer("$HRPUSH_WORKER_PASSWORD", "wpass", "$HRPUSH_ENQUEUE_PASSWORD", "epass").Replace(auth)
+	auth = strings.NewReplacer("$HRPUSH_WORKER_PASSWORD", "wpass", "$HRPUSH_ENQUEUE_PASSWORD", "epass", "$HRPUSH_GATEWAY_PASSWORD", "gpass").Replace(auth)
 	path := writeFile(t, "nats.conf", []byte("authorization {"+auth))
 	opts, err := server.ProcessConfigFile(path)
 	if err != nil {
