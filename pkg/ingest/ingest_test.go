@@ -344,6 +344,7 @@ func TestBadInput(t *testing.T) {
 		c.Workflows = set
 		c.MaxBodyBytes = 4096
 		c.MaxJobs = 5
+		c.MaxBatchKeys = 5
 	})
 	narrow := h.newKey(apikeys.Key{Name: "narrow", Workflows: []string{"wf-ja"}, Connections: []string{"default"}})
 	slow := h.newKey(apikeys.Key{Name: "slow", Workflows: []string{"*"}, Connections: []string{"*"}, RatePerSecond: 0.001, Burst: 1})
@@ -378,6 +379,9 @@ func TestBadInput(t *testing.T) {
 		{"not JSON at all", "POST", "/v1/jobs", h.token, `workflow=wf-ja`, nil, 400, "malformed-json", ""},
 		{"unknown field", "POST", "/v1/jobs", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_key":"p","priority":1}`, nil, 422, "invalid-body", "/priority"},
 		{"unknown field in an array", "POST", "/v1/jobs", h.token, `[` + good + `,{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_key":"p","Profile_Key":"q"}]`, nil, 422, "invalid-body", "/1/Profile_Key"},
+		{"repeated member", "POST", "/v1/jobs", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_key":"p","profile_key":"q"}`, nil, 400, "malformed-json", ""},
+		{"bad Idempotency-Key", "POST", "/v1/jobs", h.token, good, map[string]string{"Idempotency-Key": "caf\u00e9"}, 400, "invalid-idempotency-key", "Idempotency-Key"},
+		{"batch with too many keys", "POST", "/v1/batches", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_keys":["a","b","c","d","e","f"]}`, nil, 413, "too-many-keys", ""},
 		{"wrong type", "POST", "/v1/jobs", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_key":42}`, nil, 422, "invalid-body", "/profile_key"},
 		{"wrong date", "POST", "/v1/jobs", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_key":"p","enqueued_at":"yesterday"}`, nil, 422, "invalid-body", "/enqueued_at"},
 		{"missing field", "POST", "/v1/jobs", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s"}`, nil, 422, "invalid-job", ""},
