@@ -111,34 +111,33 @@ func jsonType(t reflect.Type) string {
 }
 
 // decodeJobs parses one job or an array of them, fills what the gateway may fill (version,
-// id, enqueued_at) and validates each with the v1 contract.
-func (a *API) decodeJobs(body []byte) ([]*jobs.Job, *problem.Details) {
-	var list []*jobs.Job
-	prefix := ""
+// id, enqueued_at) and validates each with the v1 contract. ptr names job i in errors.
+func (a *API) decodeJobs(body []byte) (list []*jobs.Job, ptr func(i int) string, p *problem.Details) {
+	ptr = func(int) string { return "" } // a lone job is the whole body
 	if t := bytes.TrimLeft(body, " \t\r\n"); len(t) > 0 && t[0] == '[' {
 		if p := decode(body, &list); p != nil {
-			return nil, p
+			return nil, nil, p
 		}
-		prefix = "/"
+		ptr = func(i int) string { return "/" + strconv.Itoa(i) }
 	} else {
 		var j jobs.Job
 		if p := decode(body, &j); p != nil {
-			return nil, p
+			return nil, nil, p
 		}
 		list = []*jobs.Job{&j}
 	}
 	switch {
 	case len(list) == 0:
-		return nil, problem.New(http.StatusUnprocessableEntity, "no-jobs", "the array holds no job")
+		return nil, nil, problem.New(http.StatusUnprocessableEntity, "no-jobs", "the array holds no job")
 	case len(list) > a.cfg.MaxJobs:
-		return nil, problem.New(http.StatusRequestEntityTooLarge, "too-many-jobs",
+		return nil, nil, problem.New(http.StatusRequestEntityTooLarge, "too-many-jobs",
 			fmt.Sprintf("%d jobs in one request; at most %d: split it, or post a batch (POST /v1/batches)", len(list), a.cfg.MaxJobs))
 	}
 	now := a.cfg.Now()
 	var errs []problem.FieldError
 	for i, j := range list {
 		if j == nil {
-			errs = append(errs, problem.FieldError{Pointer: pointer(prefix, i), Detail: "null is not a job"})
+			errs = append(errs, problem.FieldError{Pointer: ptr(i), Detail: "null is not a job"})
 			continue
 		}
 		if j.Version == 0 {
@@ -151,23 +150,15 @@ func (a *API) decodeJobs(body []byte) ([]*jobs.Job, *problem.Details) {
 			j.EnqueuedAt = now.UTC()
 		}
 		if err := j.Validate(); err != nil {
-			errs = append(errs, problem.FieldError{Pointer: pointer(prefix, i), Detail: strings.TrimPrefix(err.Error(), jobs.ErrBadJob.Error()+": ")})
+			errs = append(errs, problem.FieldError{Pointer: ptr(i), Detail: strings.TrimPrefix(err.Error(), jobs.ErrBadJob.Error()+": ")})
 		}
 	}
 	if len(errs) > 0 {
 		p := problem.New(http.StatusUnprocessableEntity, "invalid-job", fmt.Sprintf("%d of %d jobs are not valid v1 jobs; nothing was enqueued", len(errs), len(list)))
 		p.Errors = errs
-		return nil, p
+		return nil, nil, p
 	}
-	return list, nil
-}
-
-// pointer is the JSON pointer of job i: "" for a lone job, /i in an array.
-func pointer(prefix string, i int) string {
-	if prefix == "" {
-		return ""
-	}
-	return prefix + strconv.Itoa(i)
+	return list, ptr, nil
 }
 
 // connectionOf is the connection a job writes to, for scopes: its own, else its workflow's,
@@ -246,13 +237,9 @@ func (a *API) postJobs(w http.ResponseWriter, r *http.Request, key *apikeys.Key)
 	if !ok {
 		return
 	}
-	list, p := a.decodeJobs(body)
+	list, ptr, p := a.decodeJobs(body)
 	if p == nil {
-		prefix := ""
-		if len(body) > 0 && bytes.TrimLeft(body, " \t\r\n")[0] == '[' {
-			prefix = "/"
-		}
-		p = a.admit(r.Context(), key, list, func(i int) string { return pointer(prefix, i) })
+		p = a.admit(r.Context(), key, list, ptr)
 	}
 	if p != nil {
 		problem.Write(w, p, retryAfter(p))
