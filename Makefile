@@ -11,7 +11,7 @@ SANDBOX_FLAGS ?=
 help: ## list the targets
 	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build worker, enqueue and sandbox into ./bin
+build: ## build worker, enqueue, gateway and sandbox into ./bin
 	$(GO) build -buildvcs=auto -o $(BIN)/ ./cmd/...
 
 vet: ## go vet
