@@ -404,7 +404,7 @@ func TestBadInput(t *testing.T) {
 		{"rate limited", "POST", "/v1/jobs", slow, good, nil, 429, "rate-limited", ""},
 		{"batch without keys or source", "POST", "/v1/batches", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s"}`, nil, 422, "invalid-batch", ""},
 		{"batch with a bad key", "POST", "/v1/batches", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_keys":["a",""]}`, nil, 422, "invalid-batch", "/profile_keys/1"},
-		{"batch with a bad date", "POST", "/v1/batches", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","whole_source":{"created_after":"May"}}`, nil, 503, "sources-unavailable", ""},
+		{"whole source without an HrFlow account", "POST", "/v1/batches", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","whole_source":{}}`, nil, 503, "sources-unavailable", ""},
 		{"batch of an unknown workflow", "POST", "/v1/batches", h.token, `{"workflow_id":"wf-x","target":"jobadder","source_key":"s","profile_keys":["a"]}`, nil, 422, "unknown-workflow", "/workflow_id"},
 		{"batch out of scope", "POST", "/v1/batches", narrow, `{"workflow_id":"wf-acme","target":"jobadder","source_key":"s","profile_keys":["a"]}`, nil, 403, "out-of-scope", ""},
 		{"batch with unknown field", "POST", "/v1/batches", h.token, `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_keys":["a"],"keys":["b"]}`, nil, 422, "invalid-body", "/keys"},
@@ -656,6 +656,21 @@ func TestBatchOfWholeSource(t *testing.T) {
 	}
 	if n := h.streamMsgs(); n != 230 {
 		t.Fatalf("stream holds %d jobs, want 230", n)
+	}
+	for _, bad := range []struct{ body, pointer string }{
+		{`{"workflow_id":"wf-s","target":"bullhorn","source_key":"src-1","whole_source":{"created_after":"May"}}`, "/whole_source/created_after"},
+		{`{"workflow_id":"wf-s","target":"bullhorn","source_key":"src-1","whole_source":{"limit":-1}}`, "/whole_source/limit"},
+		{`{"workflow_id":"wf-s","target":"bullhorn","source_key":"src-1","whole_source":{},"profile_keys":["a"]}`, ""},
+	} {
+		resp, data := h.do("POST", "/v1/batches", h.token, bad.body, nil)
+		var p problem.Details
+		_ = json.Unmarshal(data, &p)
+		if resp.StatusCode != http.StatusUnprocessableEntity || p.Code != "invalid-batch" || len(p.Errors) != 1 || p.Errors[0].Pointer != bad.pointer {
+			t.Errorf("%s: %d %s", bad.body, resp.StatusCode, data)
+		}
+	}
+	if n := h.streamMsgs(); n != 230 {
+		t.Fatalf("stream holds %d jobs after bad batches, want 230", n)
 	}
 	resp, data = h.do("POST", "/v1/batches", h.token, `{"workflow_id":"wf-s2","target":"bullhorn","source_key":"src-1","whole_source":{"created_after":"2000-01-01","limit":30}}`, nil)
 	if resp.StatusCode != http.StatusAccepted {
