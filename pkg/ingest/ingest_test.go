@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
@@ -23,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/apikeys"
+	"github.com/hrpush/hrpush/pkg/batch"
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
@@ -42,7 +45,7 @@ func TestMain(m *testing.M) {
 		os.Exit(code)
 	}
 	for _, want := range []string{
-		"postJobs 202", "postJobs 400", "postJobs 401", "postJobs 403", "postJobs 413", "postJobs 415", "postJobs 422", "postJobs 429",
+		"postJobs 202", "postJobs 400", "postJobs 409", "postJobs 401", "postJobs 403", "postJobs 413", "postJobs 415", "postJobs 422", "postJobs 429",
 		"postBatch 202", "postBatch 403", "postBatch 422", "postBatch 503", "getBatch 200", "getBatch 404", "batchEvents 200", "openAPI 200",
 	} {
 		if !validated.seen[want] {
@@ -731,5 +734,73 @@ func TestOpenAPIDocument(t *testing.T) {
 	}
 	if doc.OpenAPI != "3.1.0" {
 		t.Errorf("openapi %s", doc.OpenAPI)
+	}
+}
+
+// TestIdempotencyKeyInProgress answers 409 while a request with the same key is being
+// processed (its record has no response yet), and processes it once that record is gone.
+func TestIdempotencyKeyInProgress(t *testing.T) {
+	h := setup(t, nil)
+	list, err := h.keys.List(t.Context())
+	if err != nil || len(list) != 1 {
+		t.Fatal(list, err)
+	}
+	body := jobJSON("wf", "p")
+	kvSum := sha256.Sum256([]byte(list[0].ID + "\x00" + "busy"))
+	bodySum := sha256.Sum256([]byte("POST /v1/jobs\x00" + body))
+	record := fmt.Sprintf(`{"body_hash":%q}`, hex.EncodeToString(bodySum[:]))
+	rev, err := h.buckets.Idempotency.Create(t.Context(), "r"+hex.EncodeToString(kvSum[:]), []byte(record))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, data := h.do("POST", "/v1/jobs", h.token, body, map[string]string{"Idempotency-Key": "busy"})
+	if resp.StatusCode != http.StatusConflict || resp.Header.Get("Retry-After") == "" || h.streamMsgs() != 0 {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	if err := h.buckets.Idempotency.Delete(t.Context(), "r"+hex.EncodeToString(kvSum[:]), jetstream.LastRevision(rev)); err != nil {
+		t.Fatal(err)
+	}
+	if resp, data := h.do("POST", "/v1/jobs", h.token, body, map[string]string{"Idempotency-Key": "busy"}); resp.StatusCode != http.StatusAccepted || h.streamMsgs() != 1 {
+		t.Fatalf("after the first ended: %d %s", resp.StatusCode, data)
+	}
+}
+
+// TestShutdownInterruptsBatches stops the API while it lists a slow source: the batch's
+// report says interrupted, with what was enqueued and why it stopped.
+func TestShutdownInterruptsBatches(t *testing.T) {
+	fake := hrflowtest.NewServer(hrflowtest.Config{Latency: 300 * time.Millisecond})
+	t.Cleanup(fake.Close)
+	fake.Generate("slow", 1000, 2)
+	client, err := hrflow.New(hrflow.WithBaseURL(fake.URL()), hrflow.WithAPISecret("k"), hrflow.WithUserEmail("u@example.com"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := setup(t, func(c *ingest.Config) { c.Sources = client.Profiles })
+	resp, data := h.do("POST", "/v1/batches", h.token, `{"workflow_id":"wf","target":"jobadder","source_key":"slow","whole_source":{}}`, nil)
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	var acc struct {
+		BatchID string `json:"batch_id"`
+	}
+	_ = json.Unmarshal(data, &acc)
+	h.waitReport(acc.BatchID, func(r report) bool { return r.Batch.Total >= 100 }) // a page is in
+	ctx, cancel := context.WithCancel(t.Context())
+	cancel()
+	if err := h.api.Shutdown(ctx); err == nil {
+		t.Fatal("Shutdown with an ended context returned nil while a batch ran")
+	}
+	r := h.waitReport(acc.BatchID, func(report) bool { return true })
+	var raw struct {
+		Batch jobs.Batch `json:"batch"`
+	}
+	_, data = h.do("GET", "/v1/batches/"+acc.BatchID, h.token, "", nil)
+	_ = json.Unmarshal(data, &raw)
+	if r.Batch.State != jobs.BatchInterrupted || r.Batch.Total < 100 || r.Batch.Total >= 1000 || raw.Batch.Error == "" {
+		t.Fatalf("report %s", data)
+	}
+	// A page whose acks the interruption cut off may be in the stream and not in the count.
+	if n := h.streamMsgs(); n < uint64(r.Batch.Total) || n > uint64(r.Batch.Total+batch.PageSize) {
+		t.Fatalf("stream holds %d jobs, the report says %d", n, r.Batch.Total)
 	}
 }
