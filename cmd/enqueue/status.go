@@ -154,6 +154,14 @@ func printReport(w io.Writer, r *jobs.Report, took time.Duration, asJSON bool) {
 	b := r.Batch
 	fmt.Fprintf(w, "batch %s  workflow %s  target %s\n", b.ID, b.WorkflowID, b.Target)
 	fmt.Fprintf(w, "  status     %s\n", r.Status())
+	if b.State == jobs.BatchEnqueuing || b.State == jobs.BatchInterrupted {
+		// A batch the gateway enqueues in the background.
+		fmt.Fprintf(w, "  enqueue    %s: %d of %d so far (updated %s)", b.State, b.Total, b.Expected, b.UpdatedAt.Format(time.RFC3339))
+		if b.Error != "" {
+			fmt.Fprintf(w, ": %s", b.Error)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "  jobs       %d done of %d", r.Done(), b.Total)
 	if b.Duplicates > 0 {
 		fmt.Fprintf(w, " (%d more dropped as duplicates at enqueue)", b.Duplicates)
