@@ -3,6 +3,7 @@ package main
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hrpush/hrpush/pkg/apikeys"
 	"github.com/hrpush/hrpush/pkg/jobs"
@@ -41,5 +42,19 @@ func TestAPIKeysCommands(t *testing.T) {
 		if code, _, _ := runCLI(t, append(args, "--nats-url", url)...); code != exitUsage {
 			t.Errorf("enqueue %s: exit %d, want %d", strings.Join(args, " "), code, exitUsage)
 		}
+	}
+}
+
+// TestStatusOfAGatewayBatch shows how far the gateway got enqueuing a batch.
+func TestStatusOfAGatewayBatch(t *testing.T) {
+	url, js := natsServer(t)
+	now := time.Now().UTC()
+	if err := jobs.PublishBatch(t.Context(), js, &jobs.Batch{ID: "gw-1", WorkflowID: "w", Target: "jobadder", Total: 300, Expected: 1000,
+		State: jobs.BatchInterrupted, Error: "publishing interrupted", CreatedAt: now, UpdatedAt: now}); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "status", "--batch", "gw-1", "--nats-url", url)
+	if code != exitOK || !strings.Contains(out, "interrupted: 300 of 1000 so far") || !strings.Contains(out, "publishing interrupted") {
+		t.Fatalf("%d\n%s%s", code, out, errOut)
 	}
 }
