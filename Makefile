@@ -14,7 +14,7 @@ LDFLAGS  := -X github.com/hrpush/hrpush/pkg/version.version=$(VERSION)
 help: ## list the targets
 	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
 
-build: ## build worker, enqueue and sandbox into ./bin (VERSION=v1.2.3 to set their version)
+build: ## build worker, enqueue, gateway and sandbox into ./bin (VERSION=v1.2.3 to set their version)
 	$(GO) build -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/...
 
 vet: ## go vet

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hrpush/hrpush/pkg/batch"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
 
@@ -43,12 +44,10 @@ func runBulk(ctx context.Context, a *app, args []string) int {
 func enqueueBatch(ctx context.Context, a *app, f jobFlags, keys []string, repeated int, wait, asJSON bool) int {
 	now := time.Now()
 	if f.batchID == "" {
-		f.batchID = newID(now)
+		f.batchID = batch.NewID(now)
 	}
-	all := make([]*jobs.Job, len(keys))
-	for i, k := range keys {
-		all[i] = f.job(k, now)
-		if err := all[i].Validate(); err != nil {
+	for _, k := range keys {
+		if err := f.job(k, now).Validate(); err != nil {
 			return a.fail("profile %q: %v", k, err)
 		}
 	}
@@ -57,26 +56,15 @@ func enqueueBatch(ctx context.Context, a *app, f jobFlags, keys []string, repeat
 	}
 	defer a.close()
 
-	var stored, dups int
-	var failures []string
-	err := jobs.NewPublisher(a.js).PublishAll(ctx, all, func(r jobs.PublishResult) {
-		switch {
-		case r.Err != nil:
-			failures = append(failures, fmt.Sprintf("%s: %v", r.Job.ProfileKey, r.Err))
-		case r.Duplicate:
-			dups++
-		default:
-			stored++
-		}
-	})
+	c, err := batch.Enqueue(ctx, jobs.NewPublisher(a.js), f.spec(), now, batch.Keys(keys), batch.Options{PageSize: batch.KeysPageSize})
 	if err != nil {
-		return a.fail("publishing interrupted after %d jobs: %v", stored, err)
-	}
-	batch := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: stored, Duplicates: dups, CreatedAt: now.UTC()}
-	if err := jobs.PublishBatch(ctx, a.js, batch); err != nil {
 		return a.fail("%v", err)
 	}
-	return report(ctx, a, batch, repeated, failures, wait, asJSON)
+	b := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: c.Stored, Duplicates: c.Duplicates, CreatedAt: now.UTC()}
+	if err := jobs.PublishBatch(ctx, a.js, b); err != nil {
+		return a.fail("%v", err)
+	}
+	return report(ctx, a, b, repeated, c.Failures, wait, asJSON)
 }
 
 // report prints the summary of a published batch and, with wait, follows it to its end.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hrpush/hrpush/pkg/batch"
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
@@ -184,7 +185,7 @@ func TestNewIDUnique(t *testing.T) {
 	now := time.Now()
 	seen := make(map[string]bool, 100_000)
 	for range 100_000 {
-		id := newID(now)
+		id := batch.NewID(now)
 		if seen[id] {
 			t.Fatalf("id %s given twice", id)
 		}

@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hrpush/hrpush/pkg/batch"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
@@ -182,10 +183,10 @@ func (inc *incremental) once(ctx context.Context, a *app, f jobFlags, client *hr
 	}
 	now := time.Now()
 	if f.batchID == "" {
-		f.batchID = newID(now)
+		f.batchID = batch.NewID(now)
 	}
 	opts := &hrflow.ListOptions{SourceKeys: []string{f.sourceKey}, Limit: pageSize, OrderBy: hrflow.OrderDesc, SortBy: hrflow.SortByUpdatedAt}
-	s, err := enqueueProfiles(ctx, a, f, now, client.Profiles.All(ctx, opts), func(p *hrflow.Profile) bool {
+	s, err := enqueueProfiles(ctx, a, f, now, client.Profiles.All(ctx, opts), func(p batch.Item) bool {
 		// A profile without updated_at (where HrFlow sorts those is not documented) is
 		// enqueued and does not end the listing.
 		return p.UpdatedAt.IsZero() || !p.UpdatedAt.Before(old.UpdatedAt)
@@ -200,7 +201,7 @@ func (inc *incremental) once(ctx context.Context, a *app, f jobFlags, client *hr
 	if rev != 0 {
 		since = old.UpdatedAt.Format(time.RFC3339)
 	}
-	if s.stored+s.dups+len(s.failures) == 0 {
+	if s.Stored+s.Duplicates+len(s.Failures) == 0 {
 		if asJSON {
 			writeJSON(a.stdout, map[string]any{"enqueued": 0, "duplicates": 0, "errors": 0})
 			return exitOK
@@ -208,23 +209,23 @@ func (inc *incremental) once(ctx context.Context, a *app, f jobFlags, client *hr
 		fmt.Fprintf(a.stdout, "no profile of source %s updated since %s: nothing enqueued\n", f.sourceKey, since)
 		return exitOK
 	}
-	batch := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: s.stored, Duplicates: s.dups, CreatedAt: now.UTC()}
-	if err := jobs.PublishBatch(ctx, a.js, batch); err != nil {
+	b := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: s.Stored, Duplicates: s.Duplicates, CreatedAt: now.UTC()}
+	if err := jobs.PublishBatch(ctx, a.js, b); err != nil {
 		return a.fail("%v; watermark not moved", err)
 	}
-	mark := s.newest.Add(-inc.overlap)
+	mark := s.Newest.Add(-inc.overlap)
 	switch {
-	case len(s.failures) > 0:
-		fmt.Fprintf(a.stderr, "enqueue: %d jobs not enqueued: watermark not moved (still %s)\n", len(s.failures), since)
+	case len(s.Failures) > 0:
+		fmt.Fprintf(a.stderr, "enqueue: %d jobs not enqueued: watermark not moved (still %s)\n", len(s.Failures), since)
 	case !mark.After(old.UpdatedAt):
 		fmt.Fprintf(a.stderr, "enqueue: watermark stays at %s\n", since)
 	default:
-		if err := moveWatermark(ctx, state, key, rev, watermark{UpdatedAt: mark.UTC(), BatchID: batch.ID, MovedAt: time.Now().UTC()}); err != nil {
+		if err := moveWatermark(ctx, state, key, rev, watermark{UpdatedAt: mark.UTC(), BatchID: b.ID, MovedAt: time.Now().UTC()}); err != nil {
 			return a.fail("%v", err)
 		}
 		fmt.Fprintf(a.stderr, "enqueue: watermark moved from %s to %s\n", since, mark.UTC().Format(time.RFC3339))
 	}
-	return report(ctx, a, batch, 0, s.failures, false, asJSON)
+	return report(ctx, a, b, 0, s.Failures, false, asJSON)
 }
 
 func moveWatermark(ctx context.Context, state jetstream.KeyValue, key string, rev uint64, w watermark) error {

@@ -9,7 +9,6 @@ package main
 import (
 	"cmp"
 	"context"
-	"crypto/rand"
 	"errors"
 	"flag"
 	"fmt"
@@ -18,7 +17,6 @@ import (
 	"os"
 	"os/signal"
 	"strconv"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -53,6 +51,7 @@ Usage:
   enqueue connections list|show|add|remove|pause|resume [NAME] --target T
                                                   ATS accounts (connections) the workers write to
   enqueue connect NAME --target T [--code CODE]   authorise a connection; no worker restart
+  enqueue apikeys create|list|revoke              the gateway's API keys (shown once at create)
 
 Targets: jobadder, bullhorn. Every command takes --nats-url (default $NATS_URL, else
 nats://127.0.0.1:4222, where a worker started without NATS_URL serves its embedded server).
@@ -103,6 +102,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		{"dlq", "list, replay or purge dead-lettered jobs", runDLQ},
 		{"connections", "list, show, add, remove, pause or resume ATS accounts", runConnections},
 		{"connect", "authorise a connection (JobAdder consent, Bullhorn login check)", runConnect},
+		{"apikeys", "create, list or revoke the gateway's API keys", runAPIKeys},
 	}
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
 		fmt.Fprintln(stdout, "enqueue "+version.String())
@@ -273,11 +273,4 @@ func redactURL(raw string) string {
 	}
 	u.User = url.User("REDACTED")
 	return u.String()
-}
-
-// newID returns a job or batch id: sortable by time, and unique by 80 random bits. (Ids cut
-// from a lower-cased NUID, as before, repeated within a few thousand: a NUID is sequential and
-// case-sensitive.)
-func newID(now time.Time) string {
-	return now.UTC().Format("20060102-150405") + "-" + strings.ToLower(rand.Text()[:16])
 }

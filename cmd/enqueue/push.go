@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/hrpush/hrpush/pkg/batch"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
 
@@ -39,16 +40,15 @@ func (f *jobFlags) check() error {
 	return nil
 }
 
+func (f *jobFlags) spec() batch.Spec {
+	return batch.Spec{
+		ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, SourceKey: f.sourceKey,
+		Connection: f.connection, DedupKey: f.dedupKey, Force: f.force,
+	}
+}
+
 func (f *jobFlags) job(profileKey string, now time.Time) *jobs.Job {
-	j := &jobs.Job{
-		Version: jobs.Version, ID: newID(now), WorkflowID: f.workflowID, Target: f.target,
-		SourceKey: f.sourceKey, ProfileKey: profileKey, BatchID: f.batchID, DedupKey: f.dedupKey, Connection: f.connection,
-		EnqueuedAt: now.UTC(),
-	}
-	if f.force && j.DedupKey == "" {
-		j.DedupKey = j.ID
-	}
-	return j
+	return f.spec().Job(profileKey, now)
 }
 
 func runPush(ctx context.Context, a *app, args []string) int {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hrpush/hrpush/pkg/batch"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -92,94 +93,45 @@ func runSource(ctx context.Context, a *app, args []string) int {
 
 	now := time.Now()
 	if f.batchID == "" {
-		f.batchID = newID(now)
+		f.batchID = batch.NewID(now)
 	}
 	n := 0
-	s, err := enqueueProfiles(ctx, a, f, now, client.Profiles.All(ctx, opts), func(*hrflow.Profile) bool {
+	s, err := enqueueProfiles(ctx, a, f, now, client.Profiles.All(ctx, opts), func(batch.Item) bool {
 		n++
 		return limit == 0 || n <= limit
 	}, false)
 	if err != nil {
 		return a.fail("%v", err)
 	}
-	if s.stored+s.dups+len(s.failures) == 0 {
+	if s.Stored+s.Duplicates+len(s.Failures) == 0 {
 		return a.fail("source %s has no profiles matching the filters", f.sourceKey)
 	}
-	batch := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: s.stored, Duplicates: s.dups, CreatedAt: now.UTC()}
-	if err := jobs.PublishBatch(ctx, a.js, batch); err != nil {
+	b := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: s.Stored, Duplicates: s.Duplicates, CreatedAt: now.UTC()}
+	if err := jobs.PublishBatch(ctx, a.js, b); err != nil {
 		return a.fail("%v", err)
 	}
-	return report(ctx, a, batch, 0, s.failures, wait, asJSON)
+	return report(ctx, a, b, 0, s.Failures, wait, asJSON)
 }
 
 // pageSize is how many profiles a list request asks for, and so how many jobs at most are in
 // memory at once: pages are enqueued as they are listed.
-const pageSize = 100
+const pageSize = batch.PageSize
 
-// streamed says what enqueueProfiles did.
-type streamed struct {
-	stored, dups int
-	failures     []string
-	// newest is the largest updated_at among the profiles enqueued.
-	newest time.Time
-}
-
-// enqueueProfiles publishes one job per profile, a page at a time as profiles are listed, until
-// the list ends or more returns false for a profile (which is not enqueued). With versioned,
-// a job's message id includes the profile's updated_at: the same version enqueued twice is
-// stored once, a newer version is stored again. It prints a progress line every 2 seconds. It
-// returns an error when listing fails or publishing is interrupted, with what was done so far.
+// enqueueProfiles publishes one job per profile as they are listed (batch.Enqueue), printing a
+// progress line at most every 2 seconds.
 func enqueueProfiles(ctx context.Context, a *app, f jobFlags, now time.Time, profiles iter.Seq2[*hrflow.Profile, error],
-	more func(*hrflow.Profile) bool, versioned bool,
-) (streamed, error) {
-	var s streamed
-	pub := jobs.NewPublisher(a.js)
-	page := make([]*jobs.Job, 0, pageSize)
-	flush := func() error {
-		err := pub.PublishAll(ctx, page, func(r jobs.PublishResult) {
-			switch {
-			case r.Err != nil:
-				s.failures = append(s.failures, fmt.Sprintf("%s: %v", r.Job.ProfileKey, r.Err))
-			case r.Duplicate:
-				s.dups++
-			default:
-				s.stored++
+	more func(batch.Item) bool, versioned bool,
+) (batch.Counts, error) {
+	last := time.Now()
+	return batch.Enqueue(ctx, jobs.NewPublisher(a.js), f.spec(), now, batch.Profiles(profiles), batch.Options{
+		More: more, Versioned: versioned,
+		Progress: func(c batch.Counts) {
+			if time.Since(last) > 2*time.Second {
+				fmt.Fprintf(a.stderr, "listed and enqueued %d profiles of source %s...\n", c.Stored+c.Duplicates+len(c.Failures), f.sourceKey)
+				last = time.Now()
 			}
-		})
-		page = page[:0]
-		if err != nil {
-			return fmt.Errorf("publishing interrupted after %d jobs: %w", s.stored, err)
-		}
-		return nil
-	}
-	listed, last := 0, time.Now()
-	for p, err := range profiles {
-		if err != nil {
-			return s, fmt.Errorf("listing source %s: %w", f.sourceKey, err)
-		}
-		if !more(p) {
-			break
-		}
-		j := f.job(p.Key, now)
-		if versioned && !f.force {
-			j.DedupKey = fmt.Sprintf("%s-%d", j.MsgID(), p.UpdatedAt.Unix())
-		}
-		page = append(page, j)
-		if p.UpdatedAt.After(s.newest) {
-			s.newest = p.UpdatedAt.Time
-		}
-		listed++
-		if len(page) == pageSize {
-			if err := flush(); err != nil {
-				return s, err
-			}
-		}
-		if time.Since(last) > 2*time.Second {
-			fmt.Fprintf(a.stderr, "listed and enqueued %d profiles of source %s...\n", listed, f.sourceKey)
-			last = time.Now()
-		}
-	}
-	return s, flush()
+		},
+	})
 }
 
 // cmpEnv returns the environment variable name, or def when it is unset or empty.

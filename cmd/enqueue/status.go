@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/hrpush/hrpush/pkg/batch"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
 
@@ -147,17 +148,20 @@ func bar(done, total, width int) string {
 // printReport writes the batch report, in the seed connectors' terms.
 func printReport(w io.Writer, r *jobs.Report, took time.Duration, asJSON bool) {
 	if asJSON {
-		writeJSON(w, struct {
-			*jobs.Report
-			Status string  `json:"status"`
-			Done   int     `json:"done"`
-			Took   float64 `json:"took_seconds,omitempty"`
-		}{r, r.Status(), r.Done(), took.Seconds()})
+		writeJSON(w, batch.NewSummary(r, took))
 		return
 	}
 	b := r.Batch
 	fmt.Fprintf(w, "batch %s  workflow %s  target %s\n", b.ID, b.WorkflowID, b.Target)
 	fmt.Fprintf(w, "  status     %s\n", r.Status())
+	if b.State == jobs.BatchEnqueuing || b.State == jobs.BatchInterrupted {
+		// A batch the gateway enqueues in the background.
+		fmt.Fprintf(w, "  enqueue    %s: %d of %d so far (updated %s)", b.State, b.Total, b.Expected, b.UpdatedAt.Format(time.RFC3339))
+		if b.Error != "" {
+			fmt.Fprintf(w, ": %s", b.Error)
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "  jobs       %d done of %d", r.Done(), b.Total)
 	if b.Duplicates > 0 {
 		fmt.Fprintf(w, " (%d more dropped as duplicates at enqueue)", b.Duplicates)

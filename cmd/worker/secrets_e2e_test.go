@@ -253,8 +253,10 @@ func TestE2ESecretsNeverLeak(t *testing.T) {
 			t.Errorf("no %s was issued: the test proves less than it says", what)
 		}
 	}
+	// The gateway's buckets: no worker writes to them, so they are empty here.
+	gatewayOnly := map[string]bool{"stream KV_" + jobs.APIKeysBucket: true, "stream KV_" + jobs.IdempotencyBucket: true}
 	for place, content := range places {
-		if len(content) == 0 {
+		if len(content) == 0 && !gatewayOnly[place] {
 			t.Errorf("%s: nothing collected", place)
 		}
 		for v, what := range secrets {

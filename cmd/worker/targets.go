@@ -8,30 +8,18 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
+	"github.com/hrpush/hrpush/pkg/targets/builtin"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/transport"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
-// newRegistry registers what the targets give workflows: their built-in formats (by target
-// name) and the options they accept.
-func newRegistry() *workflow.Registry {
-	r := workflow.NewRegistry()
-	r.Format("jobadder", jobadderFormat)
-	r.Format("bullhorn", bullhornFormat)
-	r.Options("jobadder", jobadder.Options)
-	r.Options("bullhorn", bullhorn.Options)
-	return r
-}
-
-func jobadderFormat(p *hrflow.Profile) (map[string]any, error) { return jobadder.Format(p), nil }
-
-func bullhornFormat(p *hrflow.Profile) (map[string]any, error) { return bullhorn.Format(p), nil }
+// newRegistry registers what the targets give workflows (package builtin).
+func newRegistry() *workflow.Registry { return builtin.Registry() }
 
 // buildTargets builds the destination of every enabled target, by target name.
 func buildTargets(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (map[string]workflow.Destination, error) {
@@ -98,7 +86,7 @@ func buildJobAdderAccount(cfg config, buckets *jobs.Buckets, log *slog.Logger, c
 	if err != nil {
 		return workflow.Destination{}, nil, err
 	}
-	return workflow.Destination{Target: target, Format: jobadderFormat}, auth, nil
+	return workflow.Destination{Target: target, Format: builtin.JobAdderFormat}, auth, nil
 }
 
 func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {
@@ -157,7 +145,7 @@ func buildBullhornAccount(cfg config, buckets *jobs.Buckets, log *slog.Logger, a
 	if err != nil {
 		return workflow.Destination{}, nil, err
 	}
-	return workflow.Destination{Target: target, Format: bullhornFormat}, auth, nil
+	return workflow.Destination{Target: target, Format: builtin.BullhornFormat}, auth, nil
 }
 
 // apiClient is the HTTP client of one ATS, shared by its authentication and its API calls: one

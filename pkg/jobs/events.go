@@ -62,7 +62,26 @@ type Batch struct {
 	// Duplicates is the number of jobs the stream dropped as already enqueued.
 	Duplicates int       `json:"duplicates"`
 	CreatedAt  time.Time `json:"created_at"`
+	// A producer enqueuing in the background (the gateway) publishes the header first with
+	// State [BatchEnqueuing], then again as it goes (Total so far, UpdatedAt) and at the end
+	// with [BatchEnqueued] or [BatchInterrupted]. Empty State: enqueued (enqueue bulk writes
+	// the header once, at the end).
+	State string `json:"state,omitempty"`
+	// Expected is how many jobs the producer means to enqueue (0: unknown, e.g. a source
+	// being listed); NotEnqueued is how many the stream refused.
+	Expected    int       `json:"expected,omitempty"`
+	NotEnqueued int       `json:"not_enqueued,omitempty"`
+	UpdatedAt   time.Time `json:"updated_at,omitzero"`
+	// Error is why an interrupted batch stopped.
+	Error string `json:"error,omitempty"`
 }
+
+// States of a batch header.
+const (
+	BatchEnqueuing   = "enqueuing"
+	BatchEnqueued    = "enqueued"
+	BatchInterrupted = "interrupted"
+)
 
 // ErrBatchNotFound is returned by [LoadBatch] for a batch id nobody published.
 var ErrBatchNotFound = errors.New("jobs: batch not found")
@@ -165,11 +184,11 @@ func (r *Report) count(e Event, n int) {
 	}
 }
 
-// Status is the run status: running until every job has an outcome, then success,
-// success_with_failures, or fatal when every job failed.
+// Status is the run status: running while jobs are being enqueued and until every job has an
+// outcome, then success, success_with_failures, or fatal when every job failed.
 func (r *Report) Status() string {
 	switch {
-	case r.Done() < r.Batch.Total:
+	case r.Done() < r.Batch.Total || r.Batch.State == BatchEnqueuing:
 		return StatusRunning
 	case r.Failed == 0:
 		return StatusSuccess

@@ -23,7 +23,9 @@ type PublishResult struct {
 	// Duplicate is true when the stream had already stored a job with the same message id
 	// within its duplicates window, and dropped this one.
 	Duplicate bool
-	Err       error
+	// Seq is the job's sequence in the stream (of the first copy, for a duplicate).
+	Seq uint64
+	Err error
 }
 
 func encode(job *Job) ([]byte, error) {
@@ -51,7 +53,7 @@ func (p *Publisher) Publish(ctx context.Context, job *Job) (PublishResult, error
 		err = fmt.Errorf("jobs: publish job %s: %w", job.ID, err)
 		return PublishResult{Job: job, Err: err}, err
 	}
-	return PublishResult{Job: job, Duplicate: ack.Duplicate}, nil
+	return PublishResult{Job: job, Duplicate: ack.Duplicate, Seq: ack.Sequence}, nil
 }
 
 // PublishAll enqueues jobs asynchronously, many in flight at once, and calls done with each
@@ -68,7 +70,7 @@ func (p *Publisher) PublishAll(ctx context.Context, jobs []*Job, done func(Publi
 		for _, pd := range inflight {
 			select {
 			case ack := <-pd.f.Ok():
-				done(PublishResult{Job: pd.job, Duplicate: ack.Duplicate})
+				done(PublishResult{Job: pd.job, Duplicate: ack.Duplicate, Seq: ack.Sequence})
 			case err := <-pd.f.Err():
 				done(PublishResult{Job: pd.job, Err: fmt.Errorf("jobs: publish job %s: %w", pd.job.ID, err)})
 			case <-ctx.Done():

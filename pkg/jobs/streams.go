@@ -45,6 +45,10 @@ const (
 	// ConsentBucket holds the gateway's consent flows: single-use links and OAuth states, by
 	// hash, each expiring within minutes (the bucket drops anything older than an hour).
 	ConsentBucket = "hrpush_consent"
+	// IdempotencyBucket holds the gateway's Idempotency-Key records; they expire on their own.
+	IdempotencyBucket = "hrpush_idempotency"
+	// APIKeysBucket holds the gateway's API keys, hashed (package apikeys).
+	APIKeysBucket = "hrpush_apikeys"
 	// ConsumerPrefix is followed by the target: the durable pull consumer of that target.
 	ConsumerPrefix = "hrpush-"
 )
@@ -83,6 +87,9 @@ type Buckets struct {
 	Connections jetstream.KeyValue
 	// Consent is read through package consent.
 	Consent jetstream.KeyValue
+	// Idempotency and APIKeys are the gateway's (Idempotency-Key records, API keys).
+	Idempotency jetstream.KeyValue
+	APIKeys     jetstream.KeyValue
 }
 
 // EnsureStreams creates or updates the jobs, DLQ and events streams and the KV buckets. Both
@@ -140,6 +147,8 @@ func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig
 		{jetstream.KeyValueConfig{Bucket: StateBucket, Description: "workflow state", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.State},
 		{jetstream.KeyValueConfig{Bucket: ConnectionsBucket, Description: "ATS accounts (connections), secrets sealed", History: 5, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Connections},
 		{jetstream.KeyValueConfig{Bucket: ConsentBucket, Description: "consent flows: single-use links and OAuth states", History: 1, TTL: time.Hour, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Consent},
+		{jetstream.KeyValueConfig{Bucket: IdempotencyBucket, Description: "gateway Idempotency-Key records", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, TTL: 24 * time.Hour}, &b.Idempotency},
+		{jetstream.KeyValueConfig{Bucket: APIKeysBucket, Description: "gateway API keys, hashed", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.APIKeys},
 	} {
 		var kv jetstream.KeyValue
 		err := retrySetup(ctx, func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc.cfg); return err })

@@ -1,0 +1,359 @@
+// Command gateway is hrpush's HTTP front door: it enqueues push jobs posted over HTTP (the
+// ingest API, /v1) into NATS JetStream. It keeps no state of its own (jobs, batch headers,
+// API keys and Idempotency-Key records live in NATS), so any number of replicas can run
+// behind a load balancer.
+//
+// Configuration comes from the environment; run `gateway --help` for the list.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/kelseyhightower/envconfig"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/hrflow"
+	"github.com/hrpush/hrpush/pkg/ingest"
+	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets/builtin"
+	"github.com/hrpush/hrpush/pkg/transport"
+	"github.com/hrpush/hrpush/pkg/version"
+	"github.com/hrpush/hrpush/pkg/workflow"
+)
+
+// config is the gateway's environment. Every secret may also be given as NAME_FILE, the path
+// of a file holding it (mounted secrets).
+type config struct {
+	Addr string `envconfig:"GATEWAY_ADDR" default:":8090" desc:"where the HTTP server listens (all interfaces by default: it is the service's port); /v1, /healthz, /readyz, /metrics"`
+
+	NATSURL      string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated (a worker started without NATS_URL serves an embedded one on the default)"`
+	NATSReplicas int    `envconfig:"NATS_REPLICAS" default:"1" desc:"replicas of streams and buckets, if the gateway creates them (3 in a cluster); as the workers'"`
+	// Credentials and TLS for NATS_URL, as the worker's and enqueue's.
+	NATSCredsFile    string       `envconfig:"NATS_CREDS_FILE" desc:"NATS user credentials file (.creds: JWT and nkey seed)"`
+	NATSNKeySeedFile string       `envconfig:"NATS_NKEY_SEED_FILE" desc:"file holding a NATS user nkey seed (SU...)"`
+	NATSUser         string       `envconfig:"NATS_USER" desc:"NATS user, with NATS_PASSWORD"`
+	NATSPassword     secret.Value `envconfig:"NATS_PASSWORD" desc:"password of NATS_USER"`
+	NATSToken        secret.Value `envconfig:"NATS_TOKEN" desc:"NATS authorization token"`
+	NATSTLSCAFile    string       `envconfig:"NATS_TLS_CA_FILE" desc:"PEM CA certificate(s) verifying the NATS server; turns TLS on"`
+	NATSTLSCertFile  string       `envconfig:"NATS_TLS_CERT_FILE" desc:"PEM client certificate for NATS (with NATS_TLS_KEY_FILE)"`
+	NATSTLSKeyFile   string       `envconfig:"NATS_TLS_KEY_FILE" desc:"key of NATS_TLS_CERT_FILE"`
+
+	WorkflowsFile string `envconfig:"WORKFLOWS_FILE" desc:"the workers' workflows file: jobs and batches for workflows it does not declare (or for another target) are refused; empty accepts every workflow id, as the workers do"`
+
+	// An HrFlow account is needed only to list whole sources (POST /v1/batches whole_source).
+	HrFlowAPIURL    string       `envconfig:"HRFLOW_API_URL" default:"https://api.hrflow.ai/v1"`
+	HrFlowAPISecret secret.Value `envconfig:"HRFLOW_API_SECRET" desc:"HrFlow API key, for whole-source batches (else refused with 503)"`
+	HrFlowAPIUser   string       `envconfig:"HRFLOW_API_USER" desc:"HrFlow account email, with HRFLOW_API_SECRET"`
+
+	MaxBody       int64         `envconfig:"GATEWAY_MAX_BODY" default:"1048576" desc:"largest request body in bytes (413 above)"`
+	MaxJobs       int           `envconfig:"GATEWAY_MAX_JOBS" default:"1000" desc:"most jobs in one POST /v1/jobs (413 above)"`
+	MaxBatchKeys  int           `envconfig:"GATEWAY_MAX_BATCH_KEYS" default:"10000" desc:"most profile keys in one POST /v1/batches (413 above)"`
+	RateLimit     float64       `envconfig:"GATEWAY_RATE_LIMIT" default:"50" desc:"requests per second of an API key without its own rate, on each replica (N replicas: up to N times this)"`
+	RateBurst     int           `envconfig:"GATEWAY_RATE_BURST" default:"100" desc:"requests an API key may send at once above its rate"`
+	ShutdownGrace time.Duration `envconfig:"GATEWAY_SHUTDOWN_GRACE" default:"20s" desc:"on SIGTERM: how long requests and background batches may take to finish"`
+	LogLevel      string        `envconfig:"LOG_LEVEL" default:"info" desc:"debug, info, warn, error"`
+	LogFormat     string        `envconfig:"LOG_FORMAT" default:"json" desc:"json or text"`
+}
+
+// secretVars may be given as NAME_FILE.
+var secretVars = []string{"HRFLOW_API_SECRET", "NATS_PASSWORD", "NATS_TOKEN"} //nolint:gochecknoglobals // constant list
+
+const usageHeader = `gateway enqueues hrpush push-profile jobs posted over HTTP (POST /v1/jobs, /v1/batches)
+into NATS JetStream, for clients holding an API key (enqueue apikeys create). It is stateless:
+run as many replicas as needed behind a load balancer. The API: GET /v1/openapi.json.
+
+Usage: gateway [--help | --version]
+
+Configuration is read from the environment. Secrets can also be given as NAME_FILE=path.
+Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failed while running, 2 bad configuration or NATS
+unreachable at start.
+
+`
+
+func main() {
+	os.Exit(run(os.Args[1:]))
+}
+
+func run(args []string) int {
+	for _, a := range args {
+		switch a {
+		case "--version", "-version", "version":
+			fmt.Println("gateway " + version.String())
+			return 0
+		case "-h", "--help", "-help", "help":
+			fmt.Print(usageHeader)
+			_ = envconfig.Usagef("", &config{}, os.Stdout, envconfig.DefaultTableFormat)
+			return 0
+		default:
+			fmt.Fprintf(os.Stderr, "gateway: unknown argument %q\nRun 'gateway --help' for the configuration reference.\n", a)
+			return 2
+		}
+	}
+	var cfg config
+	if err := loadConfig(&cfg); err != nil {
+		fmt.Fprintf(os.Stderr, "gateway: %v\nRun 'gateway --help' for the configuration reference.\n", err)
+		return 2
+	}
+	log := newLogger(cfg)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	ready := make(chan string, 1)
+	if err := serve(ctx, cfg, log, ready); err != nil {
+		log.Error("gateway failed", "error", err)
+		var ce *configError
+		if errors.As(err, &ce) {
+			return 2
+		}
+		return 1
+	}
+	return 0
+}
+
+// configError is a configuration problem found after the environment was read, or NATS
+// unreachable at start: exit code 2.
+type configError struct{ msg string }
+
+func (e *configError) Error() string { return e.msg }
+
+func loadConfig(cfg *config) error {
+	for _, name := range secretVars {
+		path := os.Getenv(name + "_FILE")
+		if path == "" || os.Getenv(name) != "" {
+			continue
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return fmt.Errorf("%s_FILE: %w", name, err)
+		}
+		if err := os.Setenv(name, strings.TrimSpace(string(b))); err != nil {
+			return err
+		}
+	}
+	if err := envconfig.Process("", cfg); err != nil {
+		return err
+	}
+	var bad []string
+	for _, v := range []struct {
+		name string
+		bad  bool
+	}{
+		{"NATS_REPLICAS", cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5}, {"GATEWAY_MAX_BODY", cfg.MaxBody < 1024},
+		{"GATEWAY_MAX_JOBS", cfg.MaxJobs < 1}, {"GATEWAY_MAX_BATCH_KEYS", cfg.MaxBatchKeys < 1},
+		{"GATEWAY_RATE_LIMIT", cfg.RateLimit <= 0}, {"GATEWAY_RATE_BURST", cfg.RateBurst < 1},
+		{"GATEWAY_SHUTDOWN_GRACE", cfg.ShutdownGrace < 0}, {"NATS_URL", cfg.NATSURL == ""},
+	} {
+		if v.bad {
+			bad = append(bad, v.name)
+		}
+	}
+	if len(bad) > 0 {
+		return fmt.Errorf("%s out of range: counts, sizes and rates must be positive (GATEWAY_MAX_BODY at least 1024, NATS_REPLICAS 1 to 5, NATS_URL set)", strings.Join(bad, ", "))
+	}
+	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
+		return fmt.Errorf("GATEWAY_ADDR %q: %w", cfg.Addr, err)
+	}
+	if cfg.HrFlowAPISecret.IsZero() != (cfg.HrFlowAPIUser == "") {
+		return errors.New("HRFLOW_API_SECRET and HRFLOW_API_USER go together (both for whole-source batches, or neither)")
+	}
+	return nil
+}
+
+func newLogger(cfg config) *slog.Logger {
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		level = slog.LevelInfo
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if cfg.LogFormat == "text" {
+		return slog.New(slog.NewTextHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+}
+
+// serve runs the gateway until ctx ends; it sends the address it listens on to ready.
+func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- string) error {
+	var workflows *workflow.Set
+	if cfg.WorkflowsFile != "" {
+		var err error
+		if workflows, err = workflow.Load(cfg.WorkflowsFile, builtin.Registry()); err != nil {
+			return &configError{"WORKFLOWS_FILE: " + err.Error()}
+		}
+	}
+	var sources ingest.Sources
+	if !cfg.HrFlowAPISecret.IsZero() {
+		hf, err := hrflow.New(hrflow.WithBaseURL(cfg.HrFlowAPIURL), hrflow.WithAPISecret(cfg.HrFlowAPISecret),
+			hrflow.WithUserEmail(cfg.HrFlowAPIUser), hrflow.WithHTTPClient(transport.Client(4, hrflow.DefaultTimeout)))
+		if err != nil {
+			return &configError{"HRFLOW_API_URL: " + err.Error()}
+		}
+		sources = hf.Profiles
+	}
+	nc, err := connect(cfg, log)
+	if err != nil {
+		return err
+	}
+	defer drain(nc)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	buckets, err := openBuckets(setupCtx, js, cfg.NATSReplicas)
+	cancel()
+	if err != nil {
+		return &configError{fmt.Sprintf("NATS_URL %s: %v (is JetStream enabled? start a worker of this version first: it creates the streams and buckets)", nc.ConnectedUrlRedacted(), err)}
+	}
+	api, err := ingest.New(ingest.Config{
+		JetStream: js, Buckets: buckets, Workflows: workflows, Sources: sources,
+		MaxBodyBytes: cfg.MaxBody, MaxJobs: cfg.MaxJobs, MaxBatchKeys: cfg.MaxBatchKeys,
+		RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst, Logger: log,
+	})
+	if err != nil {
+		return &configError{err.Error()}
+	}
+	m := newMetrics()
+	mux := newMux(api, nc, m)
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return &configError{fmt.Sprintf("GATEWAY_ADDR %s: %v", cfg.Addr, err)}
+	}
+	srv := &http.Server{
+		Handler:           m.instrument(mux),
+		ReadHeaderTimeout: 5 * time.Second,
+		ReadTimeout:       30 * time.Second, // bodies are at most GATEWAY_MAX_BODY
+		IdleTimeout:       2 * time.Minute,
+		// No WriteTimeout: /v1/batches/{id}/events streams for as long as the batch runs.
+		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	log.Info("gateway listening", "addr", ln.Addr().String(), "nats", nc.ConnectedUrlRedacted(), "version", version.String())
+	ready <- ln.Addr().String()
+	select {
+	case err := <-served:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("stopping: finishing requests and background batches", "grace", cfg.ShutdownGrace)
+	stopCtx, cancelStop := context.WithTimeout(context.Background(), cfg.ShutdownGrace)
+	defer cancelStop()
+	if err := srv.Shutdown(stopCtx); err != nil {
+		log.Warn("requests still running at the end of the grace period", "error", err)
+		_ = srv.Close()
+	}
+	if err := api.Shutdown(stopCtx); err != nil {
+		log.Warn("background batches interrupted; their reports say so", "error", err)
+	}
+	return nil
+}
+
+// newMux is the gateway's routes: the ingest API and the probes. The HrFlow webhooks and the
+// OAuth connect callbacks mount on the same mux.
+func newMux(api *ingest.API, nc *nats.Conn, m *metrics) *http.ServeMux {
+	mux := http.NewServeMux()
+	api.Register(mux)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "ok") })
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		// Ready when NATS is: a gateway that cannot publish should get no traffic.
+		if !nc.IsConnected() {
+			http.Error(w, "not ready: NATS "+nc.Status().String(), http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ready")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	return mux
+}
+
+// openBuckets binds the streams and buckets the gateway uses. It creates them, as the workers
+// do (with NATS_REPLICAS), only when one is missing, so that its NATS user needs no right to
+// change them (deployments/nats/nats-server.conf).
+func openBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*jobs.Buckets, error) {
+	ensure := func() (*jobs.Buckets, error) {
+		return jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: replicas})
+	}
+	for _, name := range []string{jobs.JobsStream, jobs.EventsStream} {
+		_, err := js.Stream(ctx, name)
+		if errors.Is(err, jetstream.ErrStreamNotFound) {
+			return ensure()
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	var b jobs.Buckets
+	for _, kv := range []struct {
+		name string
+		dst  *jetstream.KeyValue
+	}{{jobs.IdempotencyBucket, &b.Idempotency}, {jobs.APIKeysBucket, &b.APIKeys}, {jobs.ConnectionsBucket, &b.Connections}} {
+		bucket, err := js.KeyValue(ctx, kv.name)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return ensure()
+		}
+		if err != nil {
+			return nil, err
+		}
+		*kv.dst = bucket
+	}
+	return &b, nil
+}
+
+// connect connects to NATS_URL; the gateway never embeds a server. Replies come on
+// broker.GatewayInboxPrefix.
+func connect(cfg config, log *slog.Logger) (*nats.Conn, error) {
+	client := broker.ClientConfig{
+		URL:          cfg.NATSURL,
+		Name:         "hrpush-gateway",
+		CredsFile:    cfg.NATSCredsFile,
+		NKeySeedFile: cfg.NATSNKeySeedFile,
+		User:         cfg.NATSUser,
+		Password:     cfg.NATSPassword,
+		Token:        cfg.NATSToken,
+		TLSCAFile:    cfg.NATSTLSCAFile,
+		TLSCertFile:  cfg.NATSTLSCertFile,
+		TLSKeyFile:   cfg.NATSTLSKeyFile,
+		InboxPrefix:  broker.GatewayInboxPrefix,
+	}
+	nc, err := broker.Connect(client,
+		nats.Timeout(5*time.Second),
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	)
+	var fe *broker.FieldError
+	if errors.As(err, &fe) {
+		return nil, &configError{fe.Describe(func(f string) string { return broker.EnvNames[f] })}
+	}
+	if err != nil {
+		return nil, &configError{fmt.Sprintf("connect to NATS_URL: %v", err)}
+	}
+	return nc, nil
+}
+
+func drain(nc *nats.Conn) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(10 * time.Second):
+		nc.Close()
+	}
+}
