@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/apikeys"
@@ -152,25 +151,10 @@ func TestServe(t *testing.T) {
 // deployments/nats/nats-server.conf, on streams and buckets the workers' user created: every
 // route works with those rights.
 func TestDeploymentPermissions(t *testing.T) {
-	conf, err := os.ReadFile("../../deployments/nats/nats-server.conf")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, auth, ok := strings.Cut(string(conf), "\nauthorization {")
-	if !ok {
-		t.Fatal("no authorization block in nats-server.conf")
-	}
-	auth = strings.NewReplacer("$HRPUSH_WORKER_PASSWORD", "wpass", "$HRPUSH_ENQUEUE_PASSWORD", "epass", "$HRPUSH_GATEWAY_PASSWORD", "gpass").Replace(auth)
-	path := filepath.Join(t.TempDir(), "nats.conf")
-	if err := os.WriteFile(path, []byte("authorization {"+auth), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	opts, err := server.ProcessConfigFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	opts.JetStream = true
-	ns := brokertest.StartNATS(t, opts)
+	ns := brokertest.StartConfigFile(t, "../../deployments/nats/nats-server.conf", map[string]string{
+		"SERVER_NAME": "nats-0", "HRPUSH_WORKER_PASSWORD": "wpass", "HRPUSH_ENQUEUE_PASSWORD": "epass",
+		"HRPUSH_OPERATOR_PASSWORD": "opass", "HRPUSH_GATEWAY_PASSWORD": "gpass",
+	})
 
 	// The workers create the streams and buckets; an operator creates a key.
 	wc, err := broker.Connect(broker.ClientConfig{URL: ns.ClientURL(), User: "hrpush-worker", Password: "wpass", InboxPrefix: broker.WorkerInboxPrefix})
@@ -182,11 +166,23 @@ func TestDeploymentPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	buckets, err := jobs.EnsureStreams(t.Context(), wjs, jobs.StreamConfig{})
+	if _, err := jobs.EnsureStreams(t.Context(), wjs, jobs.StreamConfig{}); err != nil {
+		t.Fatal(err)
+	}
+	oc, err := broker.Connect(broker.ClientConfig{URL: ns.ClientURL(), User: "hrpush-operator", Password: "opass", InboxPrefix: broker.OperatorInboxPrefix})
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, token, err := apikeys.NewStore(buckets.APIKeys).Create(t.Context(), apikeys.Key{Name: "t", Workflows: []string{"*"}, Connections: []string{"*"}})
+	t.Cleanup(oc.Close)
+	ojs, err := jetstream.New(oc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keys, err := ojs.KeyValue(t.Context(), jobs.APIKeysBucket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, token, err := apikeys.NewStore(keys).Create(t.Context(), apikeys.Key{Name: "t", Workflows: []string{"*"}, Connections: []string{"*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
