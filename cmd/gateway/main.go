@@ -1,5 +1,6 @@
 // Command gateway is hrpush's HTTP front door: it enqueues push jobs posted over HTTP (the
-// ingest API, /v1) into NATS JetStream. It keeps no state of its own (jobs, batch headers,
+// ingest API, /v1) and HrFlow's profile webhooks into NATS JetStream, and runs the JobAdder
+// consent flow of connections (/connect, /oauth/callback). It keeps no state of its own (jobs, batch headers,
 // API keys and Idempotency-Key records live in NATS), so any number of replicas can run
 // behind a load balancer.
 //
@@ -25,20 +26,24 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/consent"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/ingest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/builtin"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder"
 	"github.com/hrpush/hrpush/pkg/transport"
 	"github.com/hrpush/hrpush/pkg/version"
+	"github.com/hrpush/hrpush/pkg/webhook"
 	"github.com/hrpush/hrpush/pkg/workflow"
 )
 
 // config is the gateway's environment. Every secret may also be given as NAME_FILE, the path
 // of a file holding it (mounted secrets).
 type config struct {
-	Addr string `envconfig:"GATEWAY_ADDR" default:":8090" desc:"where the HTTP server listens (all interfaces by default: it is the service's port); /v1, /healthz, /readyz, /metrics"`
+	Addr string `envconfig:"GATEWAY_ADDR" default:":8088" desc:"where the HTTP server listens (all interfaces by default: it is the service's port); /v1, /healthz, /readyz, /metrics"`
 
 	NATSURL      string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated (a worker started without NATS_URL serves an embedded one on the default)"`
 	NATSReplicas int    `envconfig:"NATS_REPLICAS" default:"1" desc:"replicas of streams and buckets, if the gateway creates them (3 in a cluster); as the workers'"`
@@ -59,6 +64,17 @@ type config struct {
 	HrFlowAPISecret secret.Value `envconfig:"HRFLOW_API_SECRET" desc:"HrFlow API key, for whole-source batches (else refused with 503)"`
 	HrFlowAPIUser   string       `envconfig:"HRFLOW_API_USER" desc:"HrFlow account email, with HRFLOW_API_SECRET"`
 
+	// HrFlow webhooks (continuous sync): POST /webhooks/hrflow/{workflow}.
+	WebhookSecret    secret.Value `envconfig:"HRFLOW_WEBHOOK_SECRET" desc:"the signing key HrFlow shows for the webhook; serves POST /webhooks/hrflow/{workflow} (needs WORKFLOWS_FILE: the workflow gives the jobs' target)"`
+	WebhookSignature string       `envconfig:"HRFLOW_WEBHOOK_SIGNATURE" default:"hex" desc:"the form of HTTP-HRFLOW-SIGNATURE: hex (HMAC-SHA256 hex digest of the compact event JSON, HrFlow's workflow sample) or sdk (base64url(hex digest).base64url(payload), HrFlow's Python SDK)"`
+
+	// JobAdder consent through the gateway: GET /connect/{connection}, GET /oauth/callback.
+	JobAdderAuthorizationURL string       `envconfig:"JOBADDER_AUTHORIZATION_URL" default:"https://id.jobadder.com/connect/authorize"`
+	JobAdderTokenURL         string       `envconfig:"JOBADDER_TOKEN_URL" default:"https://id.jobadder.com/connect/token"`
+	JobAdderClientID         string       `envconfig:"JOBADDER_CLIENT_ID" desc:"the workers' JobAdder app; serves the consent flow (GET /connect/{connection}, GET /oauth/callback) with JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI"`
+	JobAdderClientSecret     secret.Value `envconfig:"JOBADDER_CLIENT_SECRET"`
+	JobAdderRedirectURI      string       `envconfig:"JOBADDER_REDIRECT_URI" desc:"the gateway's public callback, https://<gateway>/oauth/callback, registered with the JobAdder app"`
+
 	MaxBody       int64         `envconfig:"GATEWAY_MAX_BODY" default:"1048576" desc:"largest request body in bytes (413 above)"`
 	MaxJobs       int           `envconfig:"GATEWAY_MAX_JOBS" default:"1000" desc:"most jobs in one POST /v1/jobs (413 above)"`
 	MaxBatchKeys  int           `envconfig:"GATEWAY_MAX_BATCH_KEYS" default:"10000" desc:"most profile keys in one POST /v1/batches (413 above)"`
@@ -70,11 +86,16 @@ type config struct {
 }
 
 // secretVars may be given as NAME_FILE.
-var secretVars = []string{"HRFLOW_API_SECRET", "NATS_PASSWORD", "NATS_TOKEN"} //nolint:gochecknoglobals // constant list
+var secretVars = []string{"HRFLOW_API_SECRET", "HRFLOW_WEBHOOK_SECRET", "JOBADDER_CLIENT_SECRET", "NATS_PASSWORD", "NATS_TOKEN"} //nolint:gochecknoglobals // constant list
 
 const usageHeader = `gateway enqueues hrpush push-profile jobs posted over HTTP (POST /v1/jobs, /v1/batches)
 into NATS JetStream, for clients holding an API key (enqueue apikeys create). It is stateless:
 run as many replicas as needed behind a load balancer. The API: GET /v1/openapi.json.
+
+With HRFLOW_WEBHOOK_SECRET it also turns HrFlow's profile webhooks into jobs
+(POST /webhooks/hrflow/{workflow}); with JOBADDER_CLIENT_ID it runs the JobAdder consent of
+connections (GET /connect/{connection}, GET /oauth/callback; links from
+enqueue connect NAME --target jobadder --gateway URL).
 
 Usage: gateway [--help | --version]
 
@@ -169,6 +190,12 @@ func loadConfig(cfg *config) error {
 	if cfg.HrFlowAPISecret.IsZero() != (cfg.HrFlowAPIUser == "") {
 		return errors.New("HRFLOW_API_SECRET and HRFLOW_API_USER go together (both for whole-source batches, or neither)")
 	}
+	if !cfg.WebhookSecret.IsZero() && cfg.WorkflowsFile == "" {
+		return errors.New("HRFLOW_WEBHOOK_SECRET needs WORKFLOWS_FILE: the workflow a webhook URL names gives its jobs' target")
+	}
+	if cfg.JobAdderClientID != "" && (cfg.JobAdderClientSecret.IsZero() || cfg.JobAdderRedirectURI == "") {
+		return errors.New("JOBADDER_CLIENT_ID needs JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI (https://<gateway>/oauth/callback) for the consent flow")
+	}
 	return nil
 }
 
@@ -227,6 +254,31 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	}
 	m := newMetrics()
 	mux := newMux(api, nc, m)
+	if !cfg.WebhookSecret.IsZero() {
+		hooks, err := webhook.New(webhook.Config{
+			Secret: cfg.WebhookSecret, Signature: webhook.Scheme(cfg.WebhookSignature), Workflows: workflows,
+			Publisher: jobs.NewPublisher(js), MaxBodyBytes: cfg.MaxBody, Logger: log, Metrics: m.reg,
+		})
+		if err != nil {
+			return &configError{"HRFLOW_WEBHOOK_*: " + err.Error()}
+		}
+		mux.Handle(webhook.Pattern, hooks)
+	}
+	if cfg.JobAdderClientID != "" {
+		flows, err := consent.NewHandler(consent.Config{
+			JobAdder: jobadder.AuthConfig{
+				ClientID: cfg.JobAdderClientID, ClientSecret: cfg.JobAdderClientSecret, RedirectURI: cfg.JobAdderRedirectURI,
+				AuthorizationURL: cfg.JobAdderAuthorizationURL, TokenURL: cfg.JobAdderTokenURL, Tokens: buckets.Tokens, Logger: log,
+			},
+			Connections: connections.NewStore(buckets.Connections),
+			Flows:       buckets.Consent,
+			Logger:      log,
+		})
+		if err != nil {
+			return &configError{"JOBADDER_*: " + err.Error()}
+		}
+		flows.Register(mux)
+	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
 		return &configError{fmt.Sprintf("GATEWAY_ADDR %s: %v", cfg.Addr, err)}
@@ -234,8 +286,10 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	srv := &http.Server{
 		Handler:           m.instrument(mux),
 		ReadHeaderTimeout: 5 * time.Second,
-		ReadTimeout:       30 * time.Second, // bodies are at most GATEWAY_MAX_BODY
-		IdleTimeout:       2 * time.Minute,
+		// The sdk webhook signature carries the whole payload, base64url-encoded, in a header.
+		MaxHeaderBytes: int(cfg.MaxBody)*4/3 + 64<<10,
+		ReadTimeout:    30 * time.Second, // bodies are at most GATEWAY_MAX_BODY
+		IdleTimeout:    2 * time.Minute,
 		// No WriteTimeout: /v1/batches/{id}/events streams for as long as the batch runs.
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -261,8 +315,8 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	return nil
 }
 
-// newMux is the gateway's routes: the ingest API and the probes. The HrFlow webhooks and the
-// OAuth connect callbacks mount on the same mux.
+// newMux is the gateway's routes: the ingest API and the probes. serve mounts the HrFlow
+// webhooks and the JobAdder consent flow on it when they are configured.
 func newMux(api *ingest.API, nc *nats.Conn, m *metrics) *http.ServeMux {
 	mux := http.NewServeMux()
 	api.Register(mux)
@@ -299,7 +353,10 @@ func openBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*jo
 	for _, kv := range []struct {
 		name string
 		dst  *jetstream.KeyValue
-	}{{jobs.IdempotencyBucket, &b.Idempotency}, {jobs.APIKeysBucket, &b.APIKeys}, {jobs.ConnectionsBucket, &b.Connections}} {
+	}{
+		{jobs.IdempotencyBucket, &b.Idempotency}, {jobs.APIKeysBucket, &b.APIKeys}, {jobs.ConnectionsBucket, &b.Connections},
+		{jobs.TokensBucket, &b.Tokens}, {jobs.ConsentBucket, &b.Consent},
+	} {
 		bucket, err := js.KeyValue(ctx, kv.name)
 		if errors.Is(err, jetstream.ErrBucketNotFound) {
 			return ensure()

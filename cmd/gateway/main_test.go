@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
+	"net/http/cookiejar"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +19,11 @@ import (
 	"github.com/hrpush/hrpush/pkg/apikeys"
 	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
+	"github.com/hrpush/hrpush/pkg/consent"
+	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
+	"github.com/hrpush/hrpush/pkg/secret"
+	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
 
 func TestLoadConfigNamesTheVariable(t *testing.T) {
@@ -31,6 +37,8 @@ func TestLoadConfigNamesTheVariable(t *testing.T) {
 		"HRFLOW_API_USER":        {"HRFLOW_API_SECRET": "k"},
 		"NATS_PASSWORD_FILE":     {"NATS_PASSWORD_FILE": missing},
 		"GATEWAY_SHUTDOWN_GRACE": {"GATEWAY_SHUTDOWN_GRACE": "soon"},
+		"WORKFLOWS_FILE":         {"HRFLOW_WEBHOOK_SECRET": "s"},
+		"JOBADDER_REDIRECT_URI":  {"JOBADDER_CLIENT_ID": "app", "JOBADDER_CLIENT_SECRET": "s"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			for k, v := range env {
@@ -55,7 +63,7 @@ func TestLoadConfigReadsSecretFiles(t *testing.T) {
 	if err := loadConfig(&cfg); err != nil {
 		t.Fatal(err)
 	}
-	if cfg.HrFlowAPISecret.Reveal() != "hrflow-s3cr3t" || cfg.Addr != ":8090" || cfg.MaxJobs != 1000 {
+	if cfg.HrFlowAPISecret.Reveal() != "hrflow-s3cr3t" || cfg.Addr != ":8088" || cfg.MaxJobs != 1000 {
 		t.Fatalf("%+v", cfg)
 	}
 }
@@ -178,17 +186,30 @@ func TestDeploymentPermissions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	keys, err := ojs.KeyValue(t.Context(), jobs.APIKeysBucket)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, token, err := apikeys.NewStore(keys).Create(t.Context(), apikeys.Key{Name: "t", Workflows: []string{"*"}, Connections: []string{"*"}})
+	_, token, err := apikeys.NewStore(bucket(t, ojs, jobs.APIKeysBucket)).Create(t.Context(), apikeys.Key{Name: "t", Workflows: []string{"*"}, Connections: []string{"*"}})
 	if err != nil {
 		t.Fatal(err)
 	}
 
-	cfg := config{Addr: "127.0.0.1:0", NATSURL: ns.ClientURL(), NATSUser: "hrpush-gateway", NATSPassword: "gpass", NATSReplicas: 1,
-		MaxBody: 1 << 20, MaxJobs: 10, MaxBatchKeys: 10, RateLimit: 100, RateBurst: 100, ShutdownGrace: 5 * time.Second}
+	// The gateway also serves HrFlow's webhooks and the JobAdder consent flow: its callback URL is
+	// registered with the (fake) JobAdder app before the gateway listens.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	ja := jobaddertest.NewServer(jobaddertest.Config{RedirectURI: "http://" + addr + "/oauth/callback"})
+	t.Cleanup(ja.Close)
+	workflows := filepath.Join(t.TempDir(), "workflows.yaml")
+	if err := os.WriteFile(workflows, []byte("workflows:\n  w:\n    target: jobadder\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	cfg := config{Addr: addr, NATSURL: ns.ClientURL(), NATSUser: "hrpush-gateway", NATSPassword: "gpass", NATSReplicas: 1,
+		MaxBody: 1 << 20, MaxJobs: 10, MaxBatchKeys: 10, RateLimit: 100, RateBurst: 100, ShutdownGrace: 5 * time.Second,
+		WorkflowsFile: workflows, WebhookSecret: "hook-secret", WebhookSignature: "hex",
+		JobAdderClientID: ja.Config().ClientID, JobAdderClientSecret: secret.Value(ja.Config().ClientSecret),
+		JobAdderRedirectURI: "http://" + addr + "/oauth/callback", JobAdderAuthorizationURL: ja.AuthURL(), JobAdderTokenURL: ja.TokenURL()}
 	ctx, cancel := context.WithCancel(t.Context())
 	defer cancel()
 	ready := make(chan string, 1)
@@ -244,9 +265,60 @@ func TestDeploymentPermissions(t *testing.T) {
 		t.Fatalf("GET batch: %d %s", code, body)
 	}
 	// The batches are enqueued in the background: wait for their jobs.
-	for deadline := time.Now().Add(30 * time.Second); brokertest.StreamMsgs(t, wjs, jobs.JobsStream) != 4; time.Sleep(20 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatalf("stream holds %d jobs, want 4", brokertest.StreamMsgs(t, wjs, jobs.JobsStream))
+	waitJobs := func(n uint64) {
+		t.Helper()
+		for deadline := time.Now().Add(30 * time.Second); brokertest.StreamMsgs(t, wjs, jobs.JobsStream) != n; time.Sleep(20 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("stream holds %d jobs, want %d", brokertest.StreamMsgs(t, wjs, jobs.JobsStream), n)
+			}
 		}
 	}
+	waitJobs(4)
+
+	// HrFlow parses two profiles and delivers signed webhooks: a job each (parsing.success and
+	// storing.success of one profile are one job).
+	hf := hrflowtest.NewServer(hrflowtest.Config{Webhook: hrflowtest.Webhook{URL: base + "/webhooks/hrflow/w", Secret: "hook-secret"}})
+	t.Cleanup(hf.Close)
+	hf.Parse("src", 2, 1)
+	waitJobs(6)
+
+	// An operator's link runs the consent: the browser goes to JobAdder and back to the callback,
+	// which stores the token the workers then use.
+	link, err := consent.NewLink(t.Context(), bucket(t, ojs, jobs.ConsentBucket), base, "jobadder", "default", 0, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	jar, err := cookiejar.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := (&http.Client{Jar: jar}).Get(link)
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || resp.Request.URL.Path != "/oauth/callback" {
+		t.Fatalf("consent ended at %s with %d: %s", resp.Request.URL.Path, resp.StatusCode, page)
+	}
+	tokens, err := bucket(t, wjs, jobs.TokensBucket).ListKeys(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stored []string
+	for k := range tokens.Keys() {
+		stored = append(stored, k)
+	}
+	if len(stored) != 1 || !strings.HasPrefix(stored[0], "jobadder.") {
+		t.Fatalf("token records after the consent: %v, want the default connection's", stored)
+	}
+}
+
+func bucket(t *testing.T, js jetstream.JetStream, name string) jetstream.KeyValue {
+	t.Helper()
+	kv, err := js.KeyValue(t.Context(), name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return kv
 }
