@@ -127,11 +127,15 @@ func TestShippedPermissions(t *testing.T) {
 		{"operator", "", []string{"connections", "list"}, exitOK, "authorised, access token until"},
 		{"operator", "", []string{"connections", "remove", "acme", "--target", "bullhorn"}, exitOK, "removed"},
 		{"operator", "", []string{"connections", "remove", "beta", "--target", "jobadder"}, exitOK, "removed"},
+		{"operator", "", []string{"connect", "default", "--target", "jobadder", "--gateway", "https://gw.example"}, exitOK, "https://gw.example/connect/default?"},
+		{"operator", "", []string{"apikeys", "create", "--name", "crm", "--workflows", "w", "--connections", "default"}, exitOK, "hrp_"},
+		{"operator", "", []string{"apikeys", "list"}, exitOK, "crm"},
 
 		// Least privilege: the producers' user runs none of the operators' commands.
 		{"enqueue", "", []string{"dlq", "list"}, exitUsage, "NATS refused"},
 		{"enqueue", "", []string{"connections", "list"}, exitUsage, "NATS refused"},
 		{"enqueue", "", []string{"connect", "gamma", "--target", "jobadder", "--code", "x"}, exitUsage, "NATS refused"},
+		{"enqueue", "", []string{"apikeys", "list"}, exitUsage, "NATS refused"},
 	}
 	for _, s := range steps {
 		as(s.user)
@@ -144,6 +148,17 @@ func TestShippedPermissions(t *testing.T) {
 			t.Errorf("enqueue %s printed a password:\n%s%s", strings.Join(s.args, " "), out, errOut)
 		}
 	}
+	// An operator revokes the key created above, by the id apikeys create names.
+	as("operator")
+	_, _, created := runWithStdin(t, "", "apikeys", "create", "--name", "temp", "--workflows", "*", "--connections", "*")
+	id := regexp.MustCompile(`API key (\S+) \(temp\)`).FindStringSubmatch(created)
+	if id == nil {
+		t.Fatalf("apikeys create did not name the key: %s", created)
+	}
+	if code, out, errOut := runWithStdin(t, "", "apikeys", "revoke", id[1]); code != exitOK || !strings.Contains(out, "revoked") {
+		t.Errorf("as hrpush-operator: apikeys revoke: exit %d\n%s%s", code, out, errOut)
+	}
+
 	// An operator who forgot NATS_INBOX_PREFIX is told why no reply comes.
 	as("operator")
 	t.Setenv("NATS_INBOX_PREFIX", "")
