@@ -21,6 +21,7 @@ import (
 
 	"github.com/hrpush/hrpush/pkg/connections"
 	"github.com/hrpush/hrpush/pkg/consent"
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn"
@@ -376,7 +377,7 @@ func fileOrEnv(path, env string) (string, error) {
 		}
 		return strings.TrimSpace(string(b)), nil
 	}
-	v, err := envSecret(env)
+	v, err := envconf.Secret(env)
 	if err != nil {
 		return "", err
 	}
@@ -387,7 +388,7 @@ func fileOrEnv(path, env string) (string, error) {
 }
 
 func keyringFromEnv() (*connections.Keyring, error) {
-	key, err := envSecret("HRPUSH_SECRETS_KEY")
+	key, err := envconf.Secret("HRPUSH_SECRETS_KEY")
 	if err != nil {
 		return nil, err
 	}
@@ -489,7 +490,7 @@ func (a *app) connectLink(ctx context.Context, name, gateway string) int {
 }
 
 func (a *app) connectJobAdder(ctx context.Context, tokens jetstream.KeyValue, name, code, listen string) int {
-	clientSecret, err := envSecret("JOBADDER_CLIENT_SECRET")
+	clientSecret, err := envconf.Secret("JOBADDER_CLIENT_SECRET")
 	if err != nil {
 		return a.fail("%v", err)
 	}
@@ -587,10 +588,10 @@ func (a *app) connectBullhorn(ctx context.Context, tokens jetstream.KeyValue, st
 	if name == connections.Default {
 		var err error
 		cfg.ClientID, cfg.Username = os.Getenv("BULLHORN_CLIENT_ID"), os.Getenv("BULLHORN_USERNAME")
-		if cfg.ClientSecret, err = envSecret("BULLHORN_CLIENT_SECRET"); err != nil {
+		if cfg.ClientSecret, err = envconf.Secret("BULLHORN_CLIENT_SECRET"); err != nil {
 			return a.fail("%v", err)
 		}
-		if cfg.Password, err = envSecret("BULLHORN_PASSWORD"); err != nil {
+		if cfg.Password, err = envconf.Secret("BULLHORN_PASSWORD"); err != nil {
 			return a.fail("%v", err)
 		}
 	} else {

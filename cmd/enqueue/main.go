@@ -25,6 +25,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/version"
 )
@@ -167,11 +168,11 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 // NATS user may read, and not on the workers' prefix; the operators' user has its own
 // (broker.OperatorInboxPrefix).
 func (a *app) connect(ctx context.Context) error {
-	password, err := envSecret("NATS_PASSWORD")
+	password, err := envconf.Secret("NATS_PASSWORD")
 	if err != nil {
 		return err
 	}
-	token, err := envSecret("NATS_TOKEN")
+	token, err := envconf.Secret("NATS_TOKEN")
 	if err != nil {
 		return err
 	}

@@ -5,13 +5,12 @@ import (
 	"fmt"
 	"iter"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/batch"
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
-	"github.com/hrpush/hrpush/pkg/secret"
 )
 
 func runSource(ctx context.Context, a *app, args []string) int {
@@ -75,7 +74,7 @@ func runSource(ctx context.Context, a *app, args []string) int {
 		}
 		*d.dst = t
 	}
-	key, err := envSecret("HRFLOW_API_SECRET")
+	key, err := envconf.Secret("HRFLOW_API_SECRET")
 	if err != nil {
 		return a.fail("%v", err)
 	}
@@ -140,20 +139,4 @@ func cmpEnv(name, def string) string {
 		return v
 	}
 	return def
-}
-
-// envSecret reads a secret from NAME, or from the file named by NAME_FILE.
-func envSecret(name string) (secret.Value, error) {
-	if v := os.Getenv(name); v != "" {
-		return secret.Value(v), nil
-	}
-	path := os.Getenv(name + "_FILE")
-	if path == "" {
-		return "", nil
-	}
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", fmt.Errorf("%s_FILE: %w", name, err)
-	}
-	return secret.Value(strings.TrimSpace(string(b))), nil
 }

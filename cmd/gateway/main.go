@@ -16,7 +16,6 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
-	"strings"
 	"syscall"
 	"time"
 
@@ -28,6 +27,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/broker"
 	"github.com/hrpush/hrpush/pkg/connections"
 	"github.com/hrpush/hrpush/pkg/consent"
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/ingest"
 	"github.com/hrpush/hrpush/pkg/jobs"
@@ -129,7 +129,7 @@ func run(args []string) int {
 		fmt.Fprintf(os.Stderr, "gateway: %v\nRun 'gateway --help' for the configuration reference.\n", err)
 		return 2
 	}
-	log := newLogger(cfg)
+	log := envconf.Logger(cfg.LogLevel, cfg.LogFormat)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ready := make(chan string, 1)
@@ -151,38 +151,16 @@ type configError struct{ msg string }
 func (e *configError) Error() string { return e.msg }
 
 func loadConfig(cfg *config) error {
-	for _, name := range secretVars {
-		path := os.Getenv(name + "_FILE")
-		if path == "" || os.Getenv(name) != "" {
-			continue
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("%s_FILE: %w", name, err)
-		}
-		if err := os.Setenv(name, strings.TrimSpace(string(b))); err != nil {
-			return err
-		}
-	}
-	if err := envconfig.Process("", cfg); err != nil {
+	if err := envconf.Load(cfg, secretVars...); err != nil {
 		return err
 	}
-	var bad []string
-	for _, v := range []struct {
-		name string
-		bad  bool
-	}{
-		{"NATS_REPLICAS", cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5}, {"GATEWAY_MAX_BODY", cfg.MaxBody < 1024},
-		{"GATEWAY_MAX_JOBS", cfg.MaxJobs < 1}, {"GATEWAY_MAX_BATCH_KEYS", cfg.MaxBatchKeys < 1},
-		{"GATEWAY_RATE_LIMIT", cfg.RateLimit <= 0}, {"GATEWAY_RATE_BURST", cfg.RateBurst < 1},
-		{"GATEWAY_SHUTDOWN_GRACE", cfg.ShutdownGrace < 0}, {"NATS_URL", cfg.NATSURL == ""},
-	} {
-		if v.bad {
-			bad = append(bad, v.name)
-		}
-	}
-	if len(bad) > 0 {
-		return fmt.Errorf("%s out of range: counts, sizes and rates must be positive (GATEWAY_MAX_BODY at least 1024, NATS_REPLICAS 1 to 5, NATS_URL set)", strings.Join(bad, ", "))
+	if err := envconf.OutOfRange("counts, sizes and rates must be positive (GATEWAY_MAX_BODY at least 1024, NATS_REPLICAS 1 to 5, NATS_URL set)",
+		envconf.Check{Name: "NATS_REPLICAS", Bad: cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5}, envconf.Check{Name: "GATEWAY_MAX_BODY", Bad: cfg.MaxBody < 1024},
+		envconf.Check{Name: "GATEWAY_MAX_JOBS", Bad: cfg.MaxJobs < 1}, envconf.Check{Name: "GATEWAY_MAX_BATCH_KEYS", Bad: cfg.MaxBatchKeys < 1},
+		envconf.Check{Name: "GATEWAY_RATE_LIMIT", Bad: cfg.RateLimit <= 0}, envconf.Check{Name: "GATEWAY_RATE_BURST", Bad: cfg.RateBurst < 1},
+		envconf.Check{Name: "GATEWAY_SHUTDOWN_GRACE", Bad: cfg.ShutdownGrace < 0}, envconf.Check{Name: "NATS_URL", Bad: cfg.NATSURL == ""},
+	); err != nil {
+		return err
 	}
 	if _, _, err := net.SplitHostPort(cfg.Addr); err != nil {
 		return fmt.Errorf("GATEWAY_ADDR %q: %w", cfg.Addr, err)
@@ -197,18 +175,6 @@ func loadConfig(cfg *config) error {
 		return errors.New("JOBADDER_CLIENT_ID needs JOBADDER_CLIENT_SECRET and JOBADDER_REDIRECT_URI (https://<gateway>/oauth/callback) for the consent flow")
 	}
 	return nil
-}
-
-func newLogger(cfg config) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
 // serve runs the gateway until ctx ends; it sends the address it listens on to ready.

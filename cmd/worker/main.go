@@ -26,6 +26,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/hrpush/hrpush/pkg/broker"
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -128,7 +129,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "worker: %v\nRun 'worker --help' for the configuration reference.\n", err)
 		return 2
 	}
-	log := newLogger(cfg)
+	log := envconf.Logger(cfg.LogLevel, cfg.LogFormat)
 	log.Info("hrpush worker starting", "version", version.String())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -149,41 +150,19 @@ type configError struct{ msg string }
 func (e *configError) Error() string { return e.msg }
 
 func loadConfig(cfg *config) error {
-	for _, name := range secretVars {
-		path := os.Getenv(name + "_FILE")
-		if path == "" || os.Getenv(name) != "" {
-			continue
-		}
-		b, err := os.ReadFile(path)
-		if err != nil {
-			return fmt.Errorf("%s_FILE: %w", name, err)
-		}
-		if err := os.Setenv(name, strings.TrimSpace(string(b))); err != nil {
-			return err
-		}
-	}
-	if err := envconfig.Process("", cfg); err != nil {
+	if err := envconf.Load(cfg, secretVars...); err != nil {
 		return err
 	}
-	var negative []string
-	for _, v := range []struct {
-		name string
-		bad  bool
-	}{
-		{"WORKER_CONCURRENCY", cfg.Concurrency < 1}, {"WORKER_MAX_DELIVERIES", cfg.MaxDeliveries < 1},
-		{"WORKER_OUTAGE_AFTER", cfg.OutageAfter < 1}, {"NATS_REPLICAS", cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5},
-		{"BULLHORN_CALLS_PER_MINUTE", cfg.BullhornCallsPerMinute < 1}, {"WORKER_ACK_WAIT", cfg.AckWait <= 0},
-		{"WORKER_RETRY_BUDGET", cfg.RetryBudget < 0}, {"WORKER_JOB_TIMEOUT", cfg.JobTimeout <= 0},
-		{"WORKER_SHUTDOWN_GRACE", cfg.ShutdownGrace < 0}, {"HRFLOW_DOWNLOAD_TIMEOUT", cfg.HrFlowDownloadTimeout <= 0},
-		{"NATS_SYNC_INTERVAL", cfg.NATSSyncInterval < 0}, {"BULLHORN_SESSION_TTL", cfg.BullhornSessionTTL < time.Minute},
-	} {
-		if v.bad {
-			negative = append(negative, v.name)
-		}
-	}
-	if len(negative) > 0 {
-		return fmt.Errorf("%s out of range: counts and durations must be positive (NATS_REPLICAS 1 to 5, "+
-			"BULLHORN_SESSION_TTL 1m or more; WORKER_RETRY_BUDGET, WORKER_SHUTDOWN_GRACE and NATS_SYNC_INTERVAL may be 0)", strings.Join(negative, ", "))
+	if err := envconf.OutOfRange("counts and durations must be positive (NATS_REPLICAS 1 to 5, "+
+		"BULLHORN_SESSION_TTL 1m or more; WORKER_RETRY_BUDGET, WORKER_SHUTDOWN_GRACE and NATS_SYNC_INTERVAL may be 0)",
+		envconf.Check{Name: "WORKER_CONCURRENCY", Bad: cfg.Concurrency < 1}, envconf.Check{Name: "WORKER_MAX_DELIVERIES", Bad: cfg.MaxDeliveries < 1},
+		envconf.Check{Name: "WORKER_OUTAGE_AFTER", Bad: cfg.OutageAfter < 1}, envconf.Check{Name: "NATS_REPLICAS", Bad: cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5},
+		envconf.Check{Name: "BULLHORN_CALLS_PER_MINUTE", Bad: cfg.BullhornCallsPerMinute < 1}, envconf.Check{Name: "WORKER_ACK_WAIT", Bad: cfg.AckWait <= 0},
+		envconf.Check{Name: "WORKER_RETRY_BUDGET", Bad: cfg.RetryBudget < 0}, envconf.Check{Name: "WORKER_JOB_TIMEOUT", Bad: cfg.JobTimeout <= 0},
+		envconf.Check{Name: "WORKER_SHUTDOWN_GRACE", Bad: cfg.ShutdownGrace < 0}, envconf.Check{Name: "HRFLOW_DOWNLOAD_TIMEOUT", Bad: cfg.HrFlowDownloadTimeout <= 0},
+		envconf.Check{Name: "NATS_SYNC_INTERVAL", Bad: cfg.NATSSyncInterval < 0}, envconf.Check{Name: "BULLHORN_SESSION_TTL", Bad: cfg.BullhornSessionTTL < time.Minute},
+	); err != nil {
+		return err
 	}
 	var empty []string
 	if cfg.HrFlowAPISecret.IsZero() {
@@ -218,18 +197,6 @@ func loadConfig(cfg *config) error {
 		return fmt.Errorf("required variable(s) %s missing", strings.Join(missing, ", "))
 	}
 	return nil
-}
-
-func newLogger(cfg config) *slog.Logger {
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
-		level = slog.LevelInfo
-	}
-	opts := &slog.HandlerOptions{Level: level}
-	if cfg.LogFormat == "text" {
-		return slog.New(slog.NewTextHandler(os.Stderr, opts))
-	}
-	return slog.New(slog.NewJSONHandler(os.Stderr, opts))
 }
 
 func serve(ctx context.Context, cfg config, log *slog.Logger) error {
