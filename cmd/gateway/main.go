@@ -199,7 +199,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	if err != nil {
 		return err
 	}
-	defer drain(nc)
+	defer broker.Drain(nc, 10*time.Second)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return err
@@ -365,18 +365,4 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, error) {
 		return nil, &configError{fmt.Sprintf("connect to NATS_URL: %v", err)}
 	}
 	return nc, nil
-}
-
-func drain(nc *nats.Conn) {
-	closed := make(chan struct{})
-	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-	if err := nc.Drain(); err != nil {
-		nc.Close()
-		return
-	}
-	select {
-	case <-closed:
-	case <-time.After(10 * time.Second):
-		nc.Close()
-	}
 }

@@ -404,19 +404,7 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 }
 
 func drain(nc *nats.Conn) func() {
-	return func() {
-		closed := make(chan struct{})
-		nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
-		if err := nc.Drain(); err != nil {
-			nc.Close()
-			return
-		}
-		select {
-		case <-closed:
-		case <-time.After(10 * time.Second):
-			nc.Close()
-		}
-	}
+	return func() { broker.Drain(nc, 10*time.Second) }
 }
 
 // serveHTTP serves /healthz (alive: every target's pull loop goes round, see

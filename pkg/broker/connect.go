@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -288,4 +289,20 @@ func Connect(cfg ClientConfig, extra ...nats.Option) (*nats.Conn, error) {
 		return nil, err
 	}
 	return nats.Connect(cfg.URL, append(opts, extra...)...)
+}
+
+// Drain drains nc (pending publishes are flushed, subscriptions finish what they hold) and
+// waits up to timeout for it to close; past that, or if draining fails, it closes nc.
+func Drain(nc *nats.Conn, timeout time.Duration) {
+	closed := make(chan struct{})
+	nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	if err := nc.Drain(); err != nil {
+		nc.Close()
+		return
+	}
+	select {
+	case <-closed:
+	case <-time.After(timeout):
+		nc.Close()
+	}
 }
