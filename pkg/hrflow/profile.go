@@ -356,11 +356,14 @@ func (t *Time) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		*t = Time{}
 		return dec.SkipValue()
 	case '"':
-		var s string
-		if err := jsonv2.UnmarshalDecode(dec, &s); err != nil {
+		// A token rather than UnmarshalDecode: the same string (invalid UTF-8 mangled as
+		// encoding/json does, under the decoder's options) without the cost of a nested
+		// unmarshal, which was most of a date's decoding.
+		tok, err := dec.ReadToken()
+		if err != nil {
 			return err
 		}
-		*t = ParseTime(s)
+		*t = ParseTime(tok.String())
 		return nil
 	}
 	b, err := dec.ReadValue()
