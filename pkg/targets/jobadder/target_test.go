@@ -211,6 +211,34 @@ func TestTargetPush(t *testing.T) {
 		}
 	})
 
+	t.Run("a new candidate's id and its resume's upload mark are one write, before the upload", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		})
+		mux.HandleFunc("POST /candidates/7/attachments/Resume", func(w http.ResponseWriter, r *http.Request) {
+			e, err := ids.Get(r.Context(), "jobadder.source1.profile1")
+			if err != nil {
+				t.Errorf("no record before the upload: %v", err)
+			} else {
+				var rec idRecord
+				if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.CandidateID != 7 || rec.UploadingAt.IsZero() || e.Revision() != 1 {
+					t.Errorf("before the upload, write %d stored %s (%v), want the first write to hold the id and the upload mark", e.Revision(), e.Value(), err)
+				}
+			}
+			writeJSON(w, http.StatusCreated, `{"attachmentId": 1}`)
+		})
+		item := testItem()
+		item.Resume = &targets.Document{Name: "resume.pdf", ContentType: "application/pdf",
+			Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("%PDF")), nil }}
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "7", ResumeUploaded: true})
+		wantStoredID(t, ids, idRecord{CandidateID: 7, ResumeUploaded: true})
+		if e, err := ids.Get(t.Context(), "jobadder.source1.profile1"); err != nil || e.Revision() != 2 {
+			t.Errorf("the push wrote the record %v times (%v), want 2", e.Revision(), err)
+		}
+	})
+
 	t.Run("a changed resume is uploaded, once", func(t *testing.T) {
 		t.Parallel()
 		target, mux, ids := setupTarget(t)
