@@ -151,23 +151,30 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 				return nil, err
 			}
 		}
-		if rec.CandidateID, res.Action, err = t.create(ctx, item); err != nil {
+		// The resume, which a new candidate has not, is opened while the candidate is
+		// created (the push waits for the longer of the two rather than for both), and before
+		// the id is recorded, so that one write records both the id and the upload mark
+		// (uploadResume's first write).
+		opened := t.openConcurrently(ctx, &rec, item.Resume)
+		rec.CandidateID, res.Action, err = t.create(ctx, item)
+		o := opened(err != nil)
+		if o.file != nil {
+			defer o.file.Close()
+		}
+		if err != nil {
 			return nil, err
 		}
 		if res.Action == targets.Created {
 			rec.CreatedBy = item.JobID
 		}
 		rec.CreatingAt, rec.CreatingJob = time.Time{}, ""
-		if wantsResume(&rec, item.Resume) {
-			// The resume is opened before the id is recorded, so that one write records both
-			// the id and the upload mark (uploadResume's first write).
-			if file, err = t.openResume(ctx, item.Resume); err != nil {
-				if serr := t.save(ctx, key, &rec); serr != nil {
-					return nil, serr
-				}
-				return nil, err
+		if o.err != nil {
+			if serr := t.save(ctx, key, &rec); serr != nil {
+				return nil, serr
 			}
-			defer file.Close()
+			return nil, o.err
+		}
+		if file = o.file; file != nil {
 			rec.UploadingAt = t.now()
 		}
 		if err := t.save(ctx, key, &rec); err != nil {
@@ -291,6 +298,51 @@ func (t *Target) uploadResume(ctx context.Context, key string, rec *idRecord, do
 		return false, targets.Permanent(err)
 	}
 	return err == nil, err
+}
+
+// opening is the outcome of openResume: the file, or why it could not be opened.
+type opening struct {
+	file io.ReadCloser
+	err  error
+}
+
+// openConcurrently opens doc in another goroutine when rec's candidate wants it, and returns
+// a func that waits for the outcome (none when the candidate does not want doc), cancelling
+// the download first when abandon is set.
+func (t *Target) openConcurrently(ctx context.Context, rec *idRecord, doc *targets.Document) func(abandon bool) opening {
+	if !wantsResume(rec, doc) {
+		return func(bool) opening { return opening{} }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan opening, 1)
+	go func() {
+		file, err := t.openResume(ctx, doc)
+		done <- opening{file: file, err: err}
+	}()
+	return func(abandon bool) opening {
+		if abandon {
+			cancel()
+		}
+		o := <-done
+		if o.file != nil {
+			o.file = cancelOnClose{ReadCloser: o.file, cancel: cancel}
+		} else {
+			cancel()
+		}
+		return o
+	}
+}
+
+// cancelOnClose cancels the context of a download when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
 }
 
 // openResume starts reading the resume.
