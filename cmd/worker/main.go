@@ -16,6 +16,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"syscall"
 	"time"
@@ -104,6 +105,7 @@ and Bullhorn. A target is enabled by its client id (JOBADDER_CLIENT_ID, BULLHORN
 Usage: worker [--help | --version]
 
 Configuration is read from the environment. Secrets can also be given as NAME_FILE=path.
+The Go runtime's GOGC defaults to 400 here (GOMEMLIMIT bounds the heap where it is set).
 Exit codes: 0 stopped by SIGINT/SIGTERM, 1 failed while running, 2 bad configuration.
 
 `
@@ -129,6 +131,7 @@ func run() int {
 		fmt.Fprintf(os.Stderr, "worker: %v\nRun 'worker --help' for the configuration reference.\n", err)
 		return 2
 	}
+	tuneGC()
 	log := envconf.Logger(cfg.LogLevel, cfg.LogFormat)
 	log.Info("hrpush worker starting", "version", version.String())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -142,6 +145,21 @@ func run() int {
 		return 1
 	}
 	return 0
+}
+
+// gcPercent is the worker's GOGC unless the environment sets one. Its live heap is small (a
+// few MB at 64 jobs at once) and it allocates tens of KB a job, so Go's default of 100 collects
+// tens of times a second, each time scanning every goroutine's stack. In BenchmarkPush, 400 cut
+// the worker's CPU per profile by about 9 % (the median of 4 paired runs) for a peak RSS of
+// 70 MB instead of 43 MB; GOMEMLIMIT, which the deployment sets to the memory limit, still
+// makes the collector work harder as the heap nears it.
+const gcPercent = 400
+
+// tuneGC sets the garbage collector's target to gcPercent, unless GOGC is set.
+func tuneGC() {
+	if _, set := os.LookupEnv("GOGC"); !set {
+		debug.SetGCPercent(gcPercent)
+	}
 }
 
 // configError is a configuration problem found after the environment was read.

@@ -3,6 +3,7 @@ package hrflow
 import (
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 	"time"
 )
@@ -85,5 +86,33 @@ func TestSanitizeURL(t *testing.T) {
 	}
 	if sanitizeURL(nil) != "" {
 		t.Error("sanitizeURL(nil) not empty")
+	}
+}
+
+// TestParseTimeShortLayouts checks that ParseTime, which tries the layout a string's length
+// points to first, returns what trying the layouts in their order returns.
+func TestParseTimeShortLayouts(t *testing.T) {
+	t.Parallel()
+	inOrder := func(s string) Time {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			return Time{}
+		}
+		for _, layout := range timeLayouts {
+			if tm, err := time.Parse(layout, s); err == nil {
+				return known(tm)
+			}
+		}
+		return Time{Raw: s}
+	}
+	for _, s := range []string{
+		"2018-01-01T00:00:00", "2018-01-01T00:00:0Z", "2018-01-01T25:00:00", "2018-01-01 00:00:00",
+		"1969-12-31T00:00:00", "2018-01-01X00:00:00", "2018-01-01", "1969-12-31", "2018-1-01Z",
+		"2018-13-01", "20180101ab", "2020-08-06T10:09:47+0000", "2020-08-06T10:09:47Z",
+		"2018-01", "2018", " 2018-01-01 ", "2018-01-01T00:00:00.5", "not a date", "",
+	} {
+		if got, want := ParseTime(s), inOrder(s); !got.Equal(want.Time) || got.Raw != want.Raw || got.Location().String() != want.Location().String() {
+			t.Errorf("ParseTime(%q) = %#v, want %#v", s, got, want)
+		}
 	}
 }

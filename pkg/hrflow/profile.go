@@ -313,15 +313,40 @@ func ParseTime(s string) Time {
 	if s == "" {
 		return Time{}
 	}
+	// A string of 19 or 10 characters can only be in the layout without a zone or in the
+	// date-only one (the layouts before them need more characters): try it first, as a layout
+	// that fails costs an error's allocation.
+	if layout := shortLayout(s); layout != "" {
+		if t, err := time.Parse(layout, s); err == nil {
+			return known(t)
+		}
+	}
 	for _, layout := range timeLayouts {
 		if t, err := time.Parse(layout, s); err == nil {
-			if t.Year() == 1969 && t.Month() == time.December && t.Day() == 31 {
-				return Time{}
-			}
-			return Time{Time: t}
+			return known(t)
 		}
 	}
 	return Time{Raw: s}
+}
+
+// shortLayout returns the first layout of timeLayouts a string of s's length can be in, when
+// no layout before it can hold that many characters, or "".
+func shortLayout(s string) string {
+	switch {
+	case len(s) == len("2006-01-02T15:04:05") && s[10] == 'T':
+		return "2006-01-02T15:04:05"
+	case len(s) == len("2006-01-02"):
+		return "2006-01-02"
+	}
+	return ""
+}
+
+// known returns t, or the zero Time for the 1969-12-31 "ongoing" sentinel.
+func known(t time.Time) Time {
+	if t.Year() == 1969 && t.Month() == time.December && t.Day() == 31 {
+		return Time{}
+	}
+	return Time{Time: t}
 }
 
 // UnmarshalJSON accepts a string, null, or a number of seconds since the epoch.
@@ -356,11 +381,14 @@ func (t *Time) UnmarshalJSONFrom(dec *jsontext.Decoder) error {
 		*t = Time{}
 		return dec.SkipValue()
 	case '"':
-		var s string
-		if err := jsonv2.UnmarshalDecode(dec, &s); err != nil {
+		// A token rather than UnmarshalDecode: the same string (invalid UTF-8 mangled as
+		// encoding/json does, under the decoder's options) without the cost of a nested
+		// unmarshal, which was most of a date's decoding.
+		tok, err := dec.ReadToken()
+		if err != nil {
 			return err
 		}
-		*t = ParseTime(s)
+		*t = ParseTime(tok.String())
 		return nil
 	}
 	b, err := dec.ReadValue()

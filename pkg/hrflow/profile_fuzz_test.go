@@ -244,3 +244,23 @@ func withMember(f *testing.F, doc []byte, path, value string) []byte {
 	}
 	return b
 }
+
+// BenchmarkProfileDecode decodes a Profile API answer (the sample in testdata) as the client
+// does each profile it reads: the envelope and the profile in one pass.
+func BenchmarkProfileDecode(b *testing.B) {
+	body, err := os.ReadFile(filepath.Join("testdata", "hrflow-profile-get-response.sample.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		var p *Profile
+		if _, err := decodeEnvelope(body, func(dec *jsontext.Decoder, body []byte) (err error) {
+			p, err = readProfile(dec, body)
+			return err
+		}); err != nil || p == nil {
+			b.Fatalf("profile %v, error %v", p, err)
+		}
+	}
+}

@@ -822,11 +822,6 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 		EnqueuedAt: job.EnqueuedAt, FirstAttemptAt: meta.Timestamp, LastAttemptAt: start.UTC(),
 		Subject: msg.Subject(), StreamSeq: meta.Sequence.Stream, Worker: w.cfg.Name,
 	}
-	if json.Valid(msg.Data()) && len(msg.Data()) <= maxJobSize {
-		d.Job = json.RawMessage(msg.Data())
-	} else {
-		d.RawJob = truncate(string(msg.Data()), maxRawJob)
-	}
 	if err != nil {
 		d.Reason, d.Class, d.Error = ReasonBadJob, "permanent", err.Error()
 		w.fail(hardCtx, msg, job, d, log)
@@ -1019,8 +1014,14 @@ func safeHandle(ctx context.Context, h Handler, job *Job) (res Result, err error
 	return h.Handle(ctx, job)
 }
 
-// fail dead-letters the job, records its failure event, then terminates it.
+// fail dead-letters the job, with the delivered document, records its failure event, then
+// terminates it.
 func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, job *Job, d *DeadLetter, log *slog.Logger) {
+	if json.Valid(msg.Data()) && len(msg.Data()) <= maxJobSize {
+		d.Job = json.RawMessage(msg.Data())
+	} else {
+		d.RawJob = truncate(string(msg.Data()), maxRawJob)
+	}
 	if err := deadLetter(ctx, w.cfg.JetStream, d); err != nil {
 		log.Error("could not dead-letter the job; it will be redelivered", "error", err)
 		_ = msg.NakWithDelay(w.cfg.RedeliveryDelay)
@@ -1080,25 +1081,31 @@ func (w *Worker) redeliveryDelay(attempt int) time.Duration {
 	return time.Duration(float64(d) * jitter)
 }
 
-// heartbeat sends InProgress every interval until the returned func is called.
+// heartbeat sends InProgress every interval until the returned func is called; none is sent
+// once it has returned. It runs on a timer rather than a goroutine of its own: most jobs end
+// before their first beat.
 func heartbeat(msg jetstream.Msg, every time.Duration) func() {
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		t := time.NewTicker(every)
-		defer t.Stop()
-		for {
-			select {
-			case <-done:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
+	var (
+		mu      sync.Mutex
+		stopped bool
+		t       *time.Timer
+	)
+	mu.Lock() // the first beat waits for t
+	t = time.AfterFunc(every, func() {
+		mu.Lock()
+		defer mu.Unlock()
+		if !stopped {
+			_ = msg.InProgress()
+			t.Reset(every)
 		}
-	}()
-	return func() { close(done); wg.Wait() }
+	})
+	mu.Unlock()
+	return func() {
+		mu.Lock()
+		stopped = true
+		mu.Unlock()
+		t.Stop()
+	}
 }
 
 // sleep waits d or until ctx ends; it reports whether it waited the whole d.

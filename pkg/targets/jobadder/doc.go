@@ -39,7 +39,8 @@
 // A second KV bucket maps each HrFlow profile (source key, profile key) to its candidate id.
 // A profile with a known id is updated with PUT /candidates/{id} (re-created if JobAdder
 // deleted it); an unknown one is created with POST /candidates and its id stored at once, before
-// the resume is uploaded. The resume is uploaded once, as the candidate's Resume attachment,
+// the resume is uploaded (the resume is downloaded while the candidate is created, and opened
+// before the id is stored, so that the same write marks its upload, see below). The resume is uploaded once, as the candidate's Resume attachment,
 // and the record remembers it with its HrFlow hash: a later push uploads the resume again only
 // when its hash changed (a new resume is added; JobAdder keeps the earlier ones). A redelivered
 // job therefore updates what the first delivery created, and retries only what it did not

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"maps"
 	"net/http"
@@ -105,6 +106,7 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 		return nil, targets.Permanent(errors.New("jobadder: empty payload"))
 	}
 	key := targets.RecordKey(t.ns, item.SourceKey, item.ProfileKey)
+	var file io.ReadCloser // the resume, when opened while creating the candidate
 	rec, err := t.load(ctx, key)
 	if err != nil {
 		return nil, err
@@ -149,21 +151,40 @@ func (t *Target) Push(ctx context.Context, item *targets.Item) (*targets.Result,
 				return nil, err
 			}
 		}
-		if rec.CandidateID, res.Action, err = t.create(ctx, item); err != nil {
+		// The resume, which a new candidate has not, is opened while the candidate is
+		// created (the push waits for the longer of the two rather than for both), and before
+		// the id is recorded, so that one write records both the id and the upload mark
+		// (uploadResume's first write).
+		opened := t.openConcurrently(ctx, &rec, item.Resume)
+		rec.CandidateID, res.Action, err = t.create(ctx, item)
+		o := opened(err != nil)
+		if o.file != nil {
+			defer o.file.Close()
+		}
+		if err != nil {
 			return nil, err
 		}
 		if res.Action == targets.Created {
 			rec.CreatedBy = item.JobID
 		}
 		rec.CreatingAt, rec.CreatingJob = time.Time{}, ""
+		if o.err != nil {
+			if serr := t.save(ctx, key, &rec); serr != nil {
+				return nil, serr
+			}
+			return nil, o.err
+		}
+		if file = o.file; file != nil {
+			rec.UploadingAt = t.now()
+		}
 		if err := t.save(ctx, key, &rec); err != nil {
 			return nil, err
 		}
 	}
 	res.ID = strconv.Itoa(rec.CandidateID)
 
-	if item.Resume != nil && (!rec.ResumeUploaded || resumeChanged(&rec, item.Resume)) {
-		uploaded, err := t.uploadResume(ctx, key, &rec, item.Resume)
+	if wantsResume(&rec, item.Resume) {
+		uploaded, err := t.uploadResume(ctx, key, &rec, item.Resume, file)
 		if err != nil {
 			return nil, err
 		}
@@ -250,29 +271,93 @@ func (t *Target) update(ctx context.Context, id int, item *targets.Item) error {
 // uploadResume uploads the resume of rec's candidate, recording under key that it does so
 // first. If an earlier push recorded an upload it did not see the end of, the candidate's
 // resumes are looked at first: one with the same file name uploaded since then is that upload,
-// and nothing is uploaded. It reports whether it uploaded the file.
-func (t *Target) uploadResume(ctx context.Context, key string, rec *idRecord, doc *targets.Document) (bool, error) {
+// and nothing is uploaded. file, when not nil, is the resume already opened, and rec is
+// recorded with its upload mark. It reports whether it uploaded the file.
+func (t *Target) uploadResume(ctx context.Context, key string, rec *idRecord, doc *targets.Document, file io.Reader) (bool, error) {
 	name := cmp.Or(doc.Name, "resume")
-	if !rec.UploadingAt.IsZero() {
-		found, err := t.findResume(ctx, rec.CandidateID, name, rec.UploadingAt)
-		if err != nil || found {
+	if file == nil {
+		if !rec.UploadingAt.IsZero() {
+			found, err := t.findResume(ctx, rec.CandidateID, name, rec.UploadingAt)
+			if err != nil || found {
+				return false, err
+			}
+		}
+		rc, err := t.openResume(ctx, doc)
+		if err != nil {
 			return false, err
 		}
+		defer rc.Close()
+		rec.UploadingAt = t.now()
+		if err := t.save(ctx, key, rec); err != nil {
+			return false, err
+		}
+		file = rc
 	}
-	rc, err := doc.Open(ctx)
-	if err != nil {
-		return false, fmt.Errorf("jobadder: open resume: %w", err)
-	}
-	defer rc.Close()
-	rec.UploadingAt = t.now()
-	if err := t.save(ctx, key, rec); err != nil {
-		return false, err
-	}
-	_, _, err = t.client.Candidates.UploadAttachment(ctx, rec.CandidateID, "Resume", name, doc.ContentType, rc)
+	_, _, err := t.client.Candidates.UploadAttachment(ctx, rec.CandidateID, "Resume", name, doc.ContentType, file)
 	if errors.Is(err, ErrAttachmentTooLarge) {
 		return false, targets.Permanent(err)
 	}
 	return err == nil, err
+}
+
+// opening is the outcome of openResume: the file, or why it could not be opened.
+type opening struct {
+	file io.ReadCloser
+	err  error
+}
+
+// openConcurrently opens doc in another goroutine when rec's candidate wants it, and returns
+// a func that waits for the outcome (none when the candidate does not want doc), cancelling
+// the download first when abandon is set.
+func (t *Target) openConcurrently(ctx context.Context, rec *idRecord, doc *targets.Document) func(abandon bool) opening {
+	if !wantsResume(rec, doc) {
+		return func(bool) opening { return opening{} }
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan opening, 1)
+	go func() {
+		file, err := t.openResume(ctx, doc)
+		done <- opening{file: file, err: err}
+	}()
+	return func(abandon bool) opening {
+		if abandon {
+			cancel()
+		}
+		o := <-done
+		if o.file != nil {
+			o.file = cancelOnClose{ReadCloser: o.file, cancel: cancel}
+		} else {
+			cancel()
+		}
+		return o
+	}
+}
+
+// cancelOnClose cancels the context of a download when its body is closed.
+type cancelOnClose struct {
+	io.ReadCloser
+	cancel context.CancelFunc
+}
+
+func (c cancelOnClose) Close() error {
+	err := c.ReadCloser.Close()
+	c.cancel()
+	return err
+}
+
+// openResume starts reading the resume.
+func (t *Target) openResume(ctx context.Context, doc *targets.Document) (io.ReadCloser, error) {
+	rc, err := doc.Open(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("jobadder: open resume: %w", err)
+	}
+	return rc, nil
+}
+
+// wantsResume reports whether doc is to be uploaded to rec's candidate: a resume it has not
+// uploaded, or another one than it did.
+func wantsResume(rec *idRecord, doc *targets.Document) bool {
+	return doc != nil && (!rec.ResumeUploaded || resumeChanged(rec, doc))
 }
 
 // resumeChanged reports whether doc is another file than the resume rec says was uploaded, as

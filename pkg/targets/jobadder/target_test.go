@@ -211,6 +211,83 @@ func TestTargetPush(t *testing.T) {
 		}
 	})
 
+	t.Run("a new candidate's id and its resume's upload mark are one write, before the upload", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		})
+		mux.HandleFunc("POST /candidates/7/attachments/Resume", func(w http.ResponseWriter, r *http.Request) {
+			e, err := ids.Get(r.Context(), "jobadder.source1.profile1")
+			if err != nil {
+				t.Errorf("no record before the upload: %v", err)
+			} else {
+				var rec idRecord
+				if err := json.Unmarshal(e.Value(), &rec); err != nil || rec.CandidateID != 7 || rec.UploadingAt.IsZero() || e.Revision() != 1 {
+					t.Errorf("before the upload, write %d stored %s (%v), want the first write to hold the id and the upload mark", e.Revision(), e.Value(), err)
+				}
+			}
+			writeJSON(w, http.StatusCreated, `{"attachmentId": 1}`)
+		})
+		item := testItem()
+		item.Resume = &targets.Document{Name: "resume.pdf", ContentType: "application/pdf",
+			Open: func(context.Context) (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("%PDF")), nil }}
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "7", ResumeUploaded: true})
+		wantStoredID(t, ids, idRecord{CandidateID: 7, ResumeUploaded: true})
+		if e, err := ids.Get(t.Context(), "jobadder.source1.profile1"); err != nil || e.Revision() != 2 {
+			t.Errorf("the push wrote the record %v times (%v), want 2", e.Revision(), err)
+		}
+	})
+
+	t.Run("a new candidate's resume is downloaded while the candidate is created", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		downloading := make(chan struct{})
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			select {
+			case <-downloading:
+			case <-time.After(10 * time.Second):
+				t.Error("the resume was not being downloaded while the candidate was created")
+			}
+			writeJSON(w, http.StatusCreated, `{"candidateId": 7}`)
+		})
+		mux.HandleFunc("POST /candidates/7/attachments/Resume", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusCreated, `{"attachmentId": 1}`)
+		})
+		item := testItem()
+		item.Resume = &targets.Document{Name: "resume.pdf", ContentType: "application/pdf",
+			Open: func(context.Context) (io.ReadCloser, error) {
+				close(downloading)
+				return io.NopCloser(strings.NewReader("%PDF")), nil
+			}}
+		wantResult(t, push(t, target, item), targets.Result{Action: targets.Created, ID: "7", ResumeUploaded: true})
+		wantStoredID(t, ids, idRecord{CandidateID: 7, ResumeUploaded: true})
+	})
+
+	t.Run("a failed creation closes the resume downloaded meanwhile", func(t *testing.T) {
+		t.Parallel()
+		target, mux, ids := setupTarget(t)
+		mux.HandleFunc("POST /candidates", func(w http.ResponseWriter, r *http.Request) {
+			writeJSON(w, http.StatusBadRequest, `{"message": "Invalid candidate"}`)
+		})
+		var opened, closed atomic.Int32
+		item := testItem()
+		item.Resume = &targets.Document{Name: "resume.pdf", ContentType: "application/pdf",
+			Open: func(context.Context) (io.ReadCloser, error) {
+				opened.Add(1)
+				return closeFunc{Reader: strings.NewReader("%PDF"), close: func() { closed.Add(1) }}, nil
+			}}
+		if _, err := target.Push(t.Context(), item); err == nil || !permanent(err) {
+			t.Fatalf("error = %v, want the creation's permanent error", err)
+		}
+		if opened.Load() != closed.Load() {
+			t.Errorf("%d downloads opened, %d closed", opened.Load(), closed.Load())
+		}
+		if _, err := ids.Get(t.Context(), "jobadder.source1.profile1"); !errors.Is(err, jetstream.ErrKeyNotFound) {
+			t.Errorf("a record was stored for a candidate never created: %v", err)
+		}
+	})
+
 	t.Run("a changed resume is uploaded, once", func(t *testing.T) {
 		t.Parallel()
 		target, mux, ids := setupTarget(t)
@@ -429,3 +506,11 @@ func TestTargetPushAfterLostAnswer(t *testing.T) {
 		}
 	})
 }
+
+// closeFunc is a reader whose Close calls close.
+type closeFunc struct {
+	io.Reader
+	close func()
+}
+
+func (c closeFunc) Close() error { c.close(); return nil }
