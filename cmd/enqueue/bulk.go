@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -59,8 +60,12 @@ func enqueueBatch(ctx context.Context, a *app, f jobFlags, keys []string, repeat
 
 	var stored, dups int
 	var failures []string
+	var full error // the jobs stream is full: said once, not per job
 	err := jobs.NewPublisher(a.js).PublishAll(ctx, all, func(r jobs.PublishResult) {
 		switch {
+		case errors.Is(r.Err, jobs.ErrStreamFull):
+			full = r.Err
+			failures = append(failures, r.Job.ProfileKey+": the jobs stream is full")
 		case r.Err != nil:
 			failures = append(failures, fmt.Sprintf("%s: %v", r.Job.ProfileKey, r.Err))
 		case r.Duplicate:
@@ -73,6 +78,14 @@ func enqueueBatch(ctx context.Context, a *app, f jobFlags, keys []string, repeat
 		return a.fail("publishing interrupted after %d jobs: %v", stored, err)
 	}
 	batch := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: stored, Duplicates: dups, CreatedAt: now.UTC()}
+	if full != nil {
+		// The batch header still records what was stored, so that status can follow it.
+		if err := jobs.PublishBatch(ctx, a.js, batch); err != nil {
+			fmt.Fprintln(a.stderr, "enqueue:", err)
+		}
+		printSummary(a, batch, repeated, failures, asJSON)
+		return a.fail("%d of %d jobs not enqueued: %v", len(failures), len(all), full)
+	}
 	if err := jobs.PublishBatch(ctx, a.js, batch); err != nil {
 		return a.fail("%v", err)
 	}

@@ -41,7 +41,10 @@ type config struct {
 	NATSListen       string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222" desc:"where the embedded server listens (NATS_URL empty)"`
 	NATSStoreDir     string        `envconfig:"NATS_STORE_DIR" desc:"embedded server's JetStream directory (default: <tmp>/hrpush-nats)"`
 	NATSSyncInterval time.Duration `envconfig:"NATS_SYNC_INTERVAL" desc:"embedded server's fsync interval (default 2m; what a crash of the machine can lose)"`
-	NATSReplicas     int           `envconfig:"NATS_REPLICAS" default:"1" desc:"replicas of streams and buckets (3 in a cluster)"`
+	// Streams holds NATS_REPLICAS and the HRPUSH_*_MAX_* limits, shared by every binary
+	// (jobs.StreamConfigFromEnv; listed by --help).
+	Streams       jobs.StreamConfig `ignored:"true"`
+	ApplyTopology bool              `envconfig:"HRPUSH_APPLY_TOPOLOGY" desc:"update the streams and buckets that differ from the settings at start-up, and log what changed (default: create what is missing, warn about the rest)"`
 	// Credentials and TLS for NATS_URL; refused with the embedded server, which has neither.
 	NATSCredsFile    string       `envconfig:"NATS_CREDS_FILE" desc:"NATS user credentials file (.creds: JWT and nkey seed); NATS_URL only"`
 	NATSNKeySeedFile string       `envconfig:"NATS_NKEY_SEED_FILE" desc:"file holding a NATS user nkey seed (SU...); NATS_URL only"`
@@ -120,6 +123,7 @@ func run() int {
 		if a == "-h" || a == "--help" || a == "-help" || a == "help" {
 			fmt.Print(usageHeader)
 			_ = envconfig.Usagef("", &config{}, os.Stdout, envconfig.DefaultTableFormat)
+			fmt.Print("\n" + jobs.StreamEnvUsage)
 			return 0
 		}
 	}
@@ -164,13 +168,18 @@ func loadConfig(cfg *config) error {
 	if err := envconfig.Process("", cfg); err != nil {
 		return err
 	}
+	streams, err := jobs.StreamConfigFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	cfg.Streams = streams
 	var negative []string
 	for _, v := range []struct {
 		name string
 		bad  bool
 	}{
 		{"WORKER_CONCURRENCY", cfg.Concurrency < 1}, {"WORKER_MAX_DELIVERIES", cfg.MaxDeliveries < 1},
-		{"WORKER_OUTAGE_AFTER", cfg.OutageAfter < 1}, {"NATS_REPLICAS", cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5},
+		{"WORKER_OUTAGE_AFTER", cfg.OutageAfter < 1},
 		{"BULLHORN_CALLS_PER_MINUTE", cfg.BullhornCallsPerMinute < 1}, {"WORKER_ACK_WAIT", cfg.AckWait <= 0},
 		{"WORKER_RETRY_BUDGET", cfg.RetryBudget < 0}, {"WORKER_JOB_TIMEOUT", cfg.JobTimeout <= 0},
 		{"WORKER_SHUTDOWN_GRACE", cfg.ShutdownGrace < 0}, {"HRFLOW_DOWNLOAD_TIMEOUT", cfg.HrFlowDownloadTimeout <= 0},
@@ -180,7 +189,7 @@ func loadConfig(cfg *config) error {
 		}
 	}
 	if len(negative) > 0 {
-		return fmt.Errorf("%s out of range: counts and durations must be positive (NATS_REPLICAS 1 to 5)", strings.Join(negative, ", "))
+		return fmt.Errorf("%s out of range: counts and durations must be positive", strings.Join(negative, ", "))
 	}
 	var empty []string
 	if cfg.HrFlowAPISecret.IsZero() {
@@ -247,7 +256,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	buckets, err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: cfg.NATSReplicas})
+	streams := cfg.Streams
+	streams.Logger = log
+	var buckets *jobs.Buckets
+	if cfg.ApplyTopology {
+		buckets, _, err = jobs.Setup(ctx, js, streams, jobs.ApplyChanges) // logs each change
+	} else {
+		buckets, err = jobs.EnsureStreams(ctx, js, streams)
+	}
 	if err != nil {
 		return err
 	}

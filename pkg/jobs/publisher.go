@@ -3,7 +3,9 @@ package jobs
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -12,6 +14,28 @@ import (
 // Publisher enqueues jobs.
 type Publisher struct {
 	js jetstream.JetStream
+}
+
+// ErrStreamFull is returned, wrapped, by [Publisher] when the jobs stream has reached its size
+// or message limit (HRPUSH_JOBS_MAX_BYTES, HRPUSH_JOBS_MAX_MSGS): the job was not stored, and
+// no stored job was dropped. The error's message says what to do.
+var ErrStreamFull = errors.New("jobs: the jobs stream is full")
+
+// errCodeStoreFailed is JetStream's code for a message the stream did not store (JSStreamStoreFailedF).
+const errCodeStoreFailed jetstream.ErrorCode = 10077
+
+// publishError turns JetStream's answer to a full stream (discard new) into [ErrStreamFull].
+// The server answers every store failure with one code (10077, "{err}"); the limit reached is
+// only in its description.
+func publishError(job *Job, err error) error {
+	var apiErr *jetstream.APIError
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStoreFailed &&
+		(strings.Contains(apiErr.Description, "maximum bytes exceeded") || strings.Contains(apiErr.Description, "maximum messages exceeded")) {
+		return fmt.Errorf("%w (%s, %s): job %s not stored; wait for the workers to work the backlog down, "+
+			"add workers, or raise HRPUSH_JOBS_MAX_BYTES / HRPUSH_JOBS_MAX_MSGS and run 'enqueue setup --apply'",
+			ErrStreamFull, JobsStream, apiErr.Description, job.ID)
+	}
+	return fmt.Errorf("jobs: publish job %s: %w", job.ID, err)
 }
 
 // NewPublisher returns a publisher on js. Call [EnsureStreams] first.
@@ -48,7 +72,7 @@ func (p *Publisher) Publish(ctx context.Context, job *Job) (PublishResult, error
 	ack, err := p.js.Publish(ctx, job.Subject(), data,
 		jetstream.WithMsgID(job.MsgID()), jetstream.WithExpectStream(JobsStream))
 	if err != nil {
-		err = fmt.Errorf("jobs: publish job %s: %w", job.ID, err)
+		err = publishError(job, err)
 		return PublishResult{Job: job, Err: err}, err
 	}
 	return PublishResult{Job: job, Duplicate: ack.Duplicate}, nil
@@ -70,7 +94,7 @@ func (p *Publisher) PublishAll(ctx context.Context, jobs []*Job, done func(Publi
 			case ack := <-pd.f.Ok():
 				done(PublishResult{Job: pd.job, Duplicate: ack.Duplicate})
 			case err := <-pd.f.Err():
-				done(PublishResult{Job: pd.job, Err: fmt.Errorf("jobs: publish job %s: %w", pd.job.ID, err)})
+				done(PublishResult{Job: pd.job, Err: publishError(pd.job, err)})
 			case <-ctx.Done():
 				return ctx.Err()
 			}
@@ -87,7 +111,7 @@ func (p *Publisher) PublishAll(ctx context.Context, jobs []*Job, done func(Publi
 		f, err := p.js.PublishAsync(job.Subject(), data,
 			jetstream.WithMsgID(job.MsgID()), jetstream.WithExpectStream(JobsStream))
 		if err != nil {
-			done(PublishResult{Job: job, Err: fmt.Errorf("jobs: publish job %s: %w", job.ID, err)})
+			done(PublishResult{Job: job, Err: publishError(job, err)})
 			continue
 		}
 		inflight = append(inflight, pending{job, f})
