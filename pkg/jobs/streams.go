@@ -444,17 +444,29 @@ func (s *setup) bucket(ctx context.Context, want jetstream.KeyValueConfig) (jets
 // being created by another process, a leader lost) answers late, not at all, or 503: such
 // errors are retried, with a line on the logger every few seconds.
 func (s *setup) retry(ctx context.Context, what string, op func(ctx context.Context) error) error {
+	return retry(ctx, 5*time.Second, op, func(err error) {
+		if time.Since(s.logged) >= 2*time.Second {
+			s.logged = time.Now()
+			s.log.Info("waiting for JetStream", "for", what, "waited", time.Since(s.start).Round(time.Second), "error", err)
+		}
+	})
+}
+
+// retry runs op, each call bounded by each, until it succeeds, fails with an error that is not
+// [Transient], or ctx ends; waiting, when set, is called with each transient error. The pause
+// between calls grows from 100 ms to 1 s: a JetStream leader lost is replaced within seconds,
+// and the caller resumes as soon as the new one answers.
+func retry(ctx context.Context, each time.Duration, op func(ctx context.Context) error, waiting func(error)) error {
 	wait := 100 * time.Millisecond
 	for {
-		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		octx, cancel := context.WithTimeout(ctx, each)
 		err := op(octx)
 		cancel()
 		if err == nil || !Transient(err) || ctx.Err() != nil {
 			return err
 		}
-		if time.Since(s.logged) >= 2*time.Second {
-			s.logged = time.Now()
-			s.log.Info("waiting for JetStream", "for", what, "waited", time.Since(s.start).Round(time.Second), "error", err)
+		if waiting != nil {
+			waiting(err)
 		}
 		if !sleep(ctx, wait) {
 			return err

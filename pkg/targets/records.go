@@ -27,6 +27,12 @@ type Records struct {
 // done.
 const StoreTimeout = 10 * time.Second
 
+// OpTimeout bounds one read or compare-and-swap of a record, whatever the caller's deadline
+// (a job's is minutes): a request to a bucket whose leader was just lost may get no answer,
+// and a caller waiting out its own deadline holds up every job waiting for the same record.
+// The error is transient; the job layer retries.
+const OpTimeout = 5 * time.Second
+
 // keepAttempts is how many times Keep tries a write that failed for another reason than a
 // changed record.
 const keepAttempts = 4
@@ -37,6 +43,8 @@ var ErrRecordChanged = errors.New("record changed by another worker")
 // Get decodes key's value into v and returns its revision. A missing key leaves v as it is
 // and returns revision 0.
 func (r Records) Get(ctx context.Context, key string, v any) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
 	e, err := r.KV.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
@@ -71,6 +79,8 @@ func (r Records) Swap(ctx context.Context, key string, v any, rev uint64) (uint6
 	if err != nil {
 		return 0, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
 	if rev == 0 {
 		rev, err = r.KV.Create(ctx, key, b)
 	} else {
