@@ -6,7 +6,7 @@ TIMEOUT  ?= 20m
 PROFILES ?= 300
 SANDBOX_FLAGS ?=
 
-.PHONY: help build test test/race vet bench demo chaos tidy clean
+.PHONY: help build test test/race vet bench demo chaos cluster tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -36,3 +36,6 @@ tidy: ## go mod tidy
 
 clean: ## remove build output
 	rm -rf $(BIN)
+
+cluster: ## 3 nats-server processes, R3, 2 workers + enqueue on the fresh cluster, the jobs stream's leader SIGKILLed twice (CLUSTER_PROFILES, 1500)
+	HRPUSH_CLUSTER=1 HRPUSH_CLUSTER_PROFILES=$(or $(CLUSTER_PROFILES),1500) $(GO) test -run '^TestCluster$$' -count=1 -v -timeout 20m ./chaos/
