@@ -181,6 +181,29 @@ func unlimited(n int64) int64 {
 	return n
 }
 
+// consumerConfig is the durable pull consumer of the jobs stream for target's own subject
+// (connection "") or for one connection's subject. The workers own the consumers: they create
+// and update them (with their AckWait and caps) as they start and as connections get jobs. A
+// connection's consumer is removed by the server after an hour unused.
+func consumerConfig(target, connection string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+	c := jetstream.ConsumerConfig{
+		Durable:       ConsumerPrefix + target,
+		Description:   "hrpush workers for " + target,
+		FilterSubject: SubjectPrefix + target,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1, // the runtime enforces MaxDeliveries itself, so the last one still reaches the DLQ
+		MaxAckPending: maxAckPending,
+	}
+	if connection != "" {
+		c.Durable += "-" + connection
+		c.Description += " connection " + connection
+		c.FilterSubject += "." + connection
+		c.InactiveThreshold = time.Hour
+	}
+	return c
+}
+
 // Buckets returns the KV buckets hrpush uses, as the settings make them.
 func (c StreamConfig) Buckets() []jetstream.KeyValueConfig {
 	c = c.withDefaults()

@@ -285,15 +285,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	for _, l := range w.lanes {
 		var cons jetstream.Consumer
 		err := retry(ctx, 5*time.Second, func(ctx context.Context) (err error) {
-			cons, err = w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, jetstream.ConsumerConfig{
-				Durable:       ConsumerPrefix + l.target,
-				Description:   "hrpush workers for " + l.target,
-				FilterSubject: SubjectPrefix + l.target,
-				AckPolicy:     jetstream.AckExplicitPolicy,
-				AckWait:       w.cfg.AckWait,
-				MaxDeliver:    -1, // the runtime enforces MaxDeliveries itself, so the last one still reaches the DLQ
-				MaxAckPending: w.cfg.MaxAckPending,
-			})
+			cons, err = w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, consumerConfig(l.target, "", w.cfg.AckWait, w.cfg.MaxAckPending))
 			return err
 		}, nil)
 		if err != nil {
@@ -629,16 +621,7 @@ func (w *Worker) connectionConsumer(softCtx context.Context, l *lane, connection
 	if w.cfg.MaxInFlight != nil {
 		limit = cmp.Or(w.cfg.MaxInFlight(l.target, connection), limit)
 	}
-	cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, jetstream.ConsumerConfig{
-		Durable:           ConsumerPrefix + l.target + "-" + connection,
-		Description:       "hrpush workers for " + l.target + " connection " + connection,
-		FilterSubject:     SubjectPrefix + l.target + "." + connection,
-		AckPolicy:         jetstream.AckExplicitPolicy,
-		AckWait:           w.cfg.AckWait,
-		MaxDeliver:        -1,
-		MaxAckPending:     limit,
-		InactiveThreshold: time.Hour,
-	})
+	cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, consumerConfig(l.target, connection, w.cfg.AckWait, limit))
 	if err != nil {
 		return nil, err
 	}
