@@ -39,7 +39,7 @@ func StreamConfigFromEnv(lookup func(string) (string, bool)) (StreamConfig, erro
 	if v := get("NATS_REPLICAS"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 || n > 5 {
-			errs = append(errs, fmt.Errorf("NATS_REPLICAS=%q: want 1 to 5", v))
+			errs = append(errs, fmt.Errorf("NATS_REPLICAS out of range: %q, want 1 to 5", v))
 		}
 		c.Replicas = n
 	}

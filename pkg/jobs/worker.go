@@ -506,9 +506,10 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			l.running.Add(1)
 			go func() {
 				defer w.running.Done()
-				defer l.release(1)
-				defer l.running.Add(-1)
-				w.process(hardCtx, l, f, msg)
+				var once sync.Once
+				free := func() { once.Do(func() { l.running.Add(-1); l.release(1) }) }
+				defer free()
+				w.process(hardCtx, l, f, msg, free)
 			}()
 		}
 		l.release(n - got)
@@ -743,7 +744,10 @@ func (e outageError) Unwrap() error { return e.err }
 const maxJobSize = 64 << 10
 
 // process runs one delivery of a job to its end: ack, put back with a delay, or dead-letter.
-func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstream.Msg) {
+// It calls free once the handler has succeeded: recording the outcome and acking may wait for
+// a new JetStream leader, and meanwhile the slot runs another job. (A failure keeps its slot
+// until settled, so that the pause it may set holds back the next fetch.)
+func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstream.Msg, free func()) {
 	start := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -814,6 +818,7 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 	res, errs, err := w.attempts(ctx, l.handler, g, job)
 
 	if err == nil {
+		free()
 		// Only a write shows that the target is back: a discarded job never reached it.
 		var was error
 		if res.Outcome != Discarded {
