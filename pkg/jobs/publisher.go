@@ -63,14 +63,25 @@ func encode(job *Job) ([]byte, error) {
 	return json.Marshal(job)
 }
 
+// RetryWindow bounds how long [Publisher] publishes a job again whose publish got no answer
+// or no responders: the jobs stream electing a new leader (4 to 9 s after a server's crash),
+// or just created on a fresh cluster. A job published again is stored once (its message id).
+const RetryWindow = 30 * time.Second
+
 // Publish validates and enqueues one job and waits for the stream to store it.
 func (p *Publisher) Publish(ctx context.Context, job *Job) (PublishResult, error) {
 	data, err := encode(job)
 	if err != nil {
 		return PublishResult{Job: job, Err: err}, err
 	}
-	ack, err := p.js.Publish(ctx, job.Subject(), data,
-		jetstream.WithMsgID(job.MsgID()), jetstream.WithExpectStream(JobsStream))
+	rctx, cancel := context.WithTimeout(ctx, RetryWindow)
+	defer cancel()
+	var ack *jetstream.PubAck
+	err = retry(rctx, 5*time.Second, func(ctx context.Context) (err error) {
+		ack, err = p.js.Publish(ctx, job.Subject(), data,
+			jetstream.WithMsgID(job.MsgID()), jetstream.WithExpectStream(JobsStream))
+		return err
+	}, nil)
 	if err != nil {
 		err = publishError(job, err)
 		return PublishResult{Job: job, Err: err}, err
@@ -80,13 +91,17 @@ func (p *Publisher) Publish(ctx context.Context, job *Job) (PublishResult, error
 
 // PublishAll enqueues jobs asynchronously, many in flight at once, and calls done with each
 // job's result as the stream acknowledges it (in no particular order, from one goroutine at a
-// time). It returns when every job has a result or ctx ends.
+// time). Jobs whose publish got no answer are published again, in rounds, for up to
+// [RetryWindow]. It returns when every job has a result or ctx ends.
 func (p *Publisher) PublishAll(ctx context.Context, jobs []*Job, done func(PublishResult)) error {
 	type pending struct {
-		job *Job
-		f   jetstream.PubAckFuture
+		job  *Job
+		data []byte
+		f    jetstream.PubAckFuture
 	}
 	const window = 1024
+	var again []pending // transient failures, for the next round
+	var lastRound bool
 	inflight := make([]pending, 0, window)
 	flush := func() error {
 		for _, pd := range inflight {
@@ -94,6 +109,10 @@ func (p *Publisher) PublishAll(ctx context.Context, jobs []*Job, done func(Publi
 			case ack := <-pd.f.Ok():
 				done(PublishResult{Job: pd.job, Duplicate: ack.Duplicate})
 			case err := <-pd.f.Err():
+				if Transient(err) && !lastRound {
+					again = append(again, pd)
+					continue
+				}
 				done(PublishResult{Job: pd.job, Err: publishError(pd.job, err)})
 			case <-ctx.Done():
 				return ctx.Err()
@@ -102,24 +121,49 @@ func (p *Publisher) PublishAll(ctx context.Context, jobs []*Job, done func(Publi
 		inflight = inflight[:0]
 		return nil
 	}
+	publish := func(pd pending) error {
+		f, err := p.js.PublishAsync(pd.job.Subject(), pd.data,
+			jetstream.WithMsgID(pd.job.MsgID()), jetstream.WithExpectStream(JobsStream))
+		if err != nil {
+			done(PublishResult{Job: pd.job, Err: publishError(pd.job, err)})
+			return nil
+		}
+		pd.f = f
+		inflight = append(inflight, pd)
+		if len(inflight) == window {
+			return flush()
+		}
+		return nil
+	}
 	for _, job := range jobs {
 		data, err := encode(job)
 		if err != nil {
 			done(PublishResult{Job: job, Err: err})
 			continue
 		}
-		f, err := p.js.PublishAsync(job.Subject(), data,
-			jetstream.WithMsgID(job.MsgID()), jetstream.WithExpectStream(JobsStream))
-		if err != nil {
-			done(PublishResult{Job: job, Err: publishError(job, err)})
-			continue
+		if err := publish(pending{job: job, data: data}); err != nil {
+			return err
 		}
-		inflight = append(inflight, pending{job, f})
-		if len(inflight) == window {
-			if err := flush(); err != nil {
+	}
+	if err := flush(); err != nil {
+		return err
+	}
+	deadline := time.Now().Add(RetryWindow)
+	for wait := 250 * time.Millisecond; len(again) > 0; wait = min(2*wait, 2*time.Second) {
+		if !sleep(ctx, wait) {
+			return ctx.Err()
+		}
+		lastRound = time.Now().After(deadline)
+		round := again
+		again = nil
+		for _, pd := range round {
+			if err := publish(pd); err != nil {
 				return err
 			}
 		}
+		if err := flush(); err != nil {
+			return err
+		}
 	}
-	return flush()
+	return nil
 }
