@@ -141,7 +141,8 @@ func runCluster(t *testing.T, bins map[string]string, profiles int, latency time
 		}
 		if len(killed) < kills && n >= (len(killed)+1)*profiles/(kills+1) {
 			if i := streamLeader(t, js, nodes); i >= 0 {
-				t.Logf("kill %d: SIGKILL %s, the jobs stream's leader, at %d of %d candidates", len(killed)+1, nodes[i].name, n, profiles)
+				t.Logf("kill %d: SIGKILL %s, the jobs stream's leader (the jobs consumer's: %s), at %d of %d candidates",
+					len(killed)+1, nodes[i].name, consumerLeader(t, js), n, profiles)
 				nodes[i].kill(false)
 				killed = append(killed, time.Now())
 				restarts.Go(func() {
@@ -203,8 +204,12 @@ func runCluster(t *testing.T, bins map[string]string, profiles int, latency time
 		if i+1 < len(killed) {
 			until = fmt.Sprintf("kill %d", i+2)
 		}
-		t.Logf("cluster: kill %d at %s: first 5 s %.1f/s, 10 s after %.1f/s, then until %s %.1f/s", i+1, k.Sub(start).Round(100*time.Millisecond),
-			rate(k, k.Add(5*time.Second)), rate(k, during), until, rate(during, next))
+		after := "-"
+		if next.After(during) {
+			after = fmt.Sprintf("%.1f/s", rate(during, next))
+		}
+		t.Logf("cluster: kill %d at %s: first 5 s %.1f/s, 10 s after %.1f/s, then until %s %s", i+1, k.Sub(start).Round(100*time.Millisecond),
+			rate(k, k.Add(5*time.Second)), rate(k, during), until, after)
 	}
 	if len(killed) != kills {
 		t.Errorf("%d kills, want %d", len(killed), kills)
@@ -290,4 +295,16 @@ func streamLeader(t *testing.T, js jetstream.JetStream, nodes []*proc) int {
 		}
 	}
 	return -1
+}
+
+// consumerLeader names the server leading the jobs consumer of JobAdder, or "?".
+func consumerLeader(t *testing.T, js jetstream.JetStream) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	c, err := js.Consumer(ctx, jobs.JobsStream, jobs.ConsumerPrefix+"jobadder")
+	if err != nil || c.CachedInfo().Cluster == nil {
+		return "?"
+	}
+	return c.CachedInfo().Cluster.Leader
 }
