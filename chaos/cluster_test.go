@@ -141,8 +141,8 @@ func runCluster(t *testing.T, bins map[string]string, profiles int, latency time
 		}
 		if len(killed) < kills && n >= (len(killed)+1)*profiles/(kills+1) {
 			if i := streamLeader(t, js, nodes); i >= 0 {
-				t.Logf("kill %d: SIGKILL %s, the jobs stream's leader (the jobs consumer's: %s), at %d of %d candidates",
-					len(killed)+1, nodes[i].name, consumerLeader(t, js), n, profiles)
+				t.Logf("kill %d: SIGKILL %s, the jobs stream's leader (leaders of the jobs consumer %s, the ids bucket %s, the events %s), at %d of %d candidates",
+					len(killed)+1, nodes[i].name, consumerLeader(t, js), leaderOf(t, js, "KV_"+jobs.IDsBucket), leaderOf(t, js, jobs.EventsStream), n, profiles)
 				nodes[i].kill(false)
 				killed = append(killed, time.Now())
 				restarts.Go(func() {
@@ -307,4 +307,16 @@ func consumerLeader(t *testing.T, js jetstream.JetStream) string {
 		return "?"
 	}
 	return c.CachedInfo().Cluster.Leader
+}
+
+// leaderOf names the server leading stream, or "?".
+func leaderOf(t *testing.T, js jetstream.JetStream, stream string) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Second)
+	defer cancel()
+	s, err := js.Stream(ctx, stream)
+	if err != nil || s.CachedInfo().Cluster == nil {
+		return "?"
+	}
+	return s.CachedInfo().Cluster.Leader
 }
