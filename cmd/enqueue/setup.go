@@ -16,6 +16,11 @@ func runSetup(ctx context.Context, a *app, args []string) int {
 	var apply bool
 	fs := a.flags("setup", "[--apply]")
 	fs.BoolVar(&apply, "apply", false, "create and update the streams and buckets (default: only show what would change)")
+	flagsUsage := fs.Usage
+	fs.Usage = func() {
+		flagsUsage()
+		fmt.Fprint(fs.Output(), "\n"+jobs.StreamEnvUsage)
+	}
 	if code, ok := parse(fs, args); !ok {
 		return code
 	}
