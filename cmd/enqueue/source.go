@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"iter"
 	"os"
@@ -132,9 +133,13 @@ func enqueueProfiles(ctx context.Context, a *app, f jobFlags, now time.Time, pro
 	var s streamed
 	pub := jobs.NewPublisher(a.js)
 	page := make([]*jobs.Job, 0, pageSize)
+	var full error // the jobs stream is full: listing stops, said once
 	flush := func() error {
 		err := pub.PublishAll(ctx, page, func(r jobs.PublishResult) {
 			switch {
+			case errors.Is(r.Err, jobs.ErrStreamFull):
+				full = r.Err
+				s.failures = append(s.failures, r.Job.ProfileKey+": the jobs stream is full")
 			case r.Err != nil:
 				s.failures = append(s.failures, fmt.Sprintf("%s: %v", r.Job.ProfileKey, r.Err))
 			case r.Duplicate:
@@ -146,6 +151,9 @@ func enqueueProfiles(ctx context.Context, a *app, f jobFlags, now time.Time, pro
 		page = page[:0]
 		if err != nil {
 			return fmt.Errorf("publishing interrupted after %d jobs: %w", s.stored, err)
+		}
+		if full != nil {
+			return fmt.Errorf("%d jobs enqueued, then: %w", s.stored, full)
 		}
 		return nil
 	}
