@@ -9,7 +9,7 @@ SANDBOX_FLAGS ?=
 VERSION  ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 LDFLAGS  := -X github.com/hrpush/hrpush/pkg/version.version=$(VERSION)
 
-.PHONY: help build test test/race vet bench demo chaos tidy clean
+.PHONY: help build test test/race vet bench demo chaos cluster tidy clean
 
 help: ## list the targets
 	@grep -E '^[a-zA-Z/_-]+:.*## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*## "}; {printf "  %-12s %s\n", $$1, $$2}'
@@ -39,3 +39,6 @@ tidy: ## go mod tidy
 
 clean: ## remove build output
 	rm -rf $(BIN)
+
+cluster: ## 3 nats-server processes, R3, 2 workers + enqueue on the fresh cluster, the jobs stream's leader SIGKILLed twice (CLUSTER_PROFILES, 1500)
+	HRPUSH_CLUSTER=1 HRPUSH_CLUSTER_PROFILES=$(or $(CLUSTER_PROFILES),1500) $(GO) test -run '^TestCluster$$' -count=1 -v -timeout 20m ./chaos/

@@ -246,8 +246,9 @@ func TestChaos(t *testing.T) {
 	t.Logf("chaos: Bullhorn %s", bh)
 }
 
-// sandbox starts the fakes with the run's faults and returns the process and its environment.
-func startSandbox(t *testing.T, bin, dir string, set settings) (*proc, map[string]string) {
+// sandbox starts the fakes with the run's faults, changed by extra flags, and returns the
+// process and its environment.
+func startSandbox(t *testing.T, bin, dir string, set settings, extra ...string) (*proc, map[string]string) {
 	t.Helper()
 	envFile, keysFile := filepath.Join(dir, "env"), filepath.Join(dir, "keys")
 	p := &proc{
@@ -262,6 +263,7 @@ func startSandbox(t *testing.T, bin, dir string, set settings) (*proc, map[strin
 			"--env-file", envFile, "--keys-file", keysFile,
 		},
 	}
+	p.args = append(p.args, extra...) // the last of a repeated flag wins
 	if err := p.start(); err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -57,12 +58,18 @@ func enqueueBatch(ctx context.Context, a *app, f jobFlags, keys []string, repeat
 	defer a.close()
 
 	c, err := batch.Enqueue(ctx, jobs.NewPublisher(a.js), f.spec(), now, batch.Keys(keys), batch.Options{PageSize: batch.KeysPageSize})
-	if err != nil {
+	if err != nil && !errors.Is(err, jobs.ErrStreamFull) {
 		return a.fail("%v", err)
 	}
 	b := &jobs.Batch{ID: f.batchID, WorkflowID: f.workflowID, Target: f.target, Total: c.Stored, Duplicates: c.Duplicates, CreatedAt: now.UTC()}
-	if err := jobs.PublishBatch(ctx, a.js, b); err != nil {
-		return a.fail("%v", err)
+	if perr := jobs.PublishBatch(ctx, a.js, b); perr != nil {
+		return a.fail("%v", perr)
+	}
+	if err != nil {
+		// The jobs stream is full: the header records what was stored, so that status can
+		// follow it; the rest is said once.
+		printSummary(a, b, repeated, c.Failures, asJSON)
+		return a.fail("%d of %d jobs not enqueued: %v", len(keys)-c.Stored-c.Duplicates, len(keys), errors.Unwrap(err))
 	}
 	return report(ctx, a, b, repeated, c.Failures, wait, asJSON)
 }

@@ -13,10 +13,10 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"os"
 	"os/signal"
-	"strconv"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -53,6 +53,9 @@ Usage:
                                                   ATS accounts (connections) the workers write to
   enqueue connect NAME --target T [--code CODE]   authorise a connection; no worker restart
   enqueue apikeys create|list|revoke              the gateway's API keys (shown once at create)
+  enqueue setup  [--apply]                        streams and buckets: show what differs from
+                                                  the settings (NATS_REPLICAS, HRPUSH_*_MAX_*),
+                                                  with --apply create and update them
 
 Targets: jobadder, bullhorn. Every command takes --nats-url (default $NATS_URL, else
 nats://127.0.0.1:4222, where a worker started without NATS_URL serves its embedded server).
@@ -92,6 +95,8 @@ type app struct {
 	js             jetstream.JetStream
 	// refused is the last permissions violation the server reported on nc, for messages.
 	refused atomic.Pointer[string]
+	// denied receives the first permissions violation of nc.
+	denied <-chan error
 }
 
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
@@ -104,6 +109,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		{"connections", "list, show, add, remove, pause or resume ATS accounts", runConnections},
 		{"connect", "authorise a connection (JobAdder consent, Bullhorn login check)", runConnect},
 		{"apikeys", "create, list or revoke the gateway's API keys", runAPIKeys},
+		{"setup", "create the streams and buckets; show or apply changes of settings", runSetup},
 	}
 	if len(args) > 0 && (args[0] == "--version" || args[0] == "version") {
 		fmt.Fprintln(stdout, "enqueue "+version.String())
@@ -168,6 +174,19 @@ func parse(fs *flag.FlagSet, args []string) (int, bool) {
 // NATS user may read, and not on the workers' prefix; the operators' user has its own
 // (broker.OperatorInboxPrefix).
 func (a *app) connect(ctx context.Context) error {
+	if err := a.dial(); err != nil {
+		return err
+	}
+	if err := a.ensureStreams(ctx, a.js, a.denied); err != nil {
+		a.nc.Close()
+		a.nc, a.js = nil, nil
+		return err
+	}
+	return nil
+}
+
+// dial connects to NATS (see connect) without looking at the streams.
+func (a *app) dial() error {
 	password, err := envconf.Secret("NATS_PASSWORD")
 	if err != nil {
 		return err
@@ -189,18 +208,20 @@ func (a *app) connect(ctx context.Context) error {
 		TLSKeyFile:   os.Getenv("NATS_TLS_KEY_FILE"),
 		InboxPrefix:  cmp.Or(os.Getenv("NATS_INBOX_PREFIX"), broker.EnqueueInboxPrefix),
 	}
-	// A refusal while connecting (replies on a prefix the user may not read) fails at once
-	// rather than when the check below times out.
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-	defer cancel()
-	nc, err := broker.Connect(client, nats.Timeout(5*time.Second),
-		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			if errors.Is(err, nats.ErrPermissionViolation) {
-				msg := err.Error()
-				a.refused.Store(&msg)
-				cancel()
+	// A request this user may not make, or a reply on an inbox prefix it may not read, gets no
+	// answer, only this asynchronous error: it ends the wait at once rather than after a
+	// timeout, and is named in messages (a.refused).
+	denied := make(chan error, 1)
+	nc, err := broker.Connect(client, nats.Timeout(5*time.Second), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			msg := err.Error()
+			a.refused.Store(&msg)
+			select {
+			case denied <- err:
+			default:
 			}
-		}))
+		}
+	}))
 	var fe *broker.FieldError
 	if errors.As(err, &fe) {
 		flags := map[string]string{"URL": "--nats-url", "CredsFile": "--creds", "TLSCAFile": "--tls-ca"}
@@ -222,26 +243,83 @@ func (a *app) connect(ctx context.Context) error {
 		nc.Close()
 		return err
 	}
-	// Create the streams only when no worker did: updating them here could undo a worker's
-	// settings (replicas) with the defaults.
-	if _, err := js.Stream(ctx, jobs.JobsStream); errors.Is(err, jetstream.ErrStreamNotFound) {
-		// Created as the workers would: with their NATS_REPLICAS (a cluster's 3).
-		replicas, rerr := strconv.Atoi(cmp.Or(os.Getenv("NATS_REPLICAS"), "1"))
-		if rerr != nil || replicas < 1 || replicas > 5 {
-			nc.Close()
-			return fmt.Errorf("NATS_REPLICAS=%q: want 1 to 5", os.Getenv("NATS_REPLICAS"))
-		}
-		_, err = jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: replicas})
-		if err != nil {
-			nc.Close()
-			return fmt.Errorf("%w (is JetStream enabled on %s?)", err, redactURL(a.natsURL))
-		}
-	} else if err != nil {
-		nc.Close()
+	a.nc, a.js, a.denied = nc, js, denied
+	return nil
+}
+
+// ensureStreams makes sure the jobs and events streams exist before a command uses them. When
+// the jobs stream is missing (a fresh NATS), enqueue creates the streams and buckets as a
+// worker would (jobs.EnsureStreams, from the same settings); a worker starting at the same time
+// creates the same, whoever comes first. A NATS user that may not create them waits for a
+// worker to. Either way the wait is bounded (HRPUSH_SETUP_TIMEOUT) and shows its progress.
+func (a *app) ensureStreams(ctx context.Context, js jetstream.JetStream, denied <-chan error) error {
+	cfg, err := jobs.StreamConfigFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	cfg.Logger = a.progress()
+	var exists bool
+	err = untilDenied(ctx, denied, func(ctx context.Context) (err error) {
+		exists, err = jobs.StreamExists(ctx, js, cfg, jobs.JobsStream)
+		return err
+	})
+	if err != nil {
 		return fmt.Errorf("JetStream at %s: %w", redactURL(a.natsURL), err)
 	}
-	a.nc, a.js = nc, js
+	if !exists {
+		err = untilDenied(ctx, denied, func(ctx context.Context) error { _, err := jobs.EnsureStreams(ctx, js, cfg); return err })
+		if errors.Is(err, nats.ErrPermissionViolation) {
+			fmt.Fprintf(a.stderr, "enqueue: this NATS user may not create the streams (%v): waiting for a worker to create them\n", err)
+			err = nil
+		}
+		if err != nil {
+			return fmt.Errorf("%w (is JetStream enabled on %s?)", err, redactURL(a.natsURL))
+		}
+	}
+	if err := jobs.WaitStreams(ctx, js, cfg, jobs.JobsStream, jobs.EventsStream); err != nil {
+		return fmt.Errorf("JetStream at %s: %w", redactURL(a.natsURL), err)
+	}
+	if exists { // else made just now from cfg, or by a worker with its settings
+		changes, err := jobs.CompareStreams(ctx, js, cfg, jobs.JobsStream)
+		if err != nil {
+			return fmt.Errorf("JetStream at %s: %w", redactURL(a.natsURL), err)
+		}
+		for _, c := range changes {
+			fmt.Fprintf(a.stderr, "enqueue: warning: NATS %s differs from the settings; left as it is (apply with 'enqueue setup --apply')\n", c)
+		}
+	}
 	return nil
+}
+
+// untilDenied runs op with a context that a permissions violation reported on denied cancels:
+// the violation is then op's error.
+func untilDenied(ctx context.Context, denied <-chan error, op func(context.Context) error) error {
+	sctx, cancel := context.WithCancelCause(ctx)
+	defer cancel(nil)
+	go func() {
+		select {
+		case err := <-denied:
+			cancel(err)
+		case <-sctx.Done():
+		}
+	}()
+	err := op(sctx)
+	if cause := context.Cause(sctx); errors.Is(cause, nats.ErrPermissionViolation) {
+		return cause
+	}
+	return err
+}
+
+// progress is the logger of the streams' setup: one line on stderr per step or wait.
+func (a *app) progress() *slog.Logger {
+	return slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{
+		ReplaceAttr: func(groups []string, attr slog.Attr) slog.Attr {
+			if len(groups) == 0 && (attr.Key == slog.TimeKey || attr.Key == slog.LevelKey) {
+				return slog.Attr{}
+			}
+			return attr
+		},
+	}))
 }
 
 func (a *app) close() {

@@ -85,8 +85,11 @@ func TestShippedPermissions(t *testing.T) {
 		t.Setenv("NATS_USER", "hrpush-"+user)
 		t.Setenv("NATS_PASSWORD", user+"-pw")
 		prefix := ""
-		if user == "operator" {
+		switch user {
+		case "operator":
 			prefix = broker.OperatorInboxPrefix
+		case "worker": // enqueue setup changes streams: only the workers' user may
+			prefix = broker.WorkerInboxPrefix
 		}
 		t.Setenv("NATS_INBOX_PREFIX", prefix)
 	}
@@ -130,6 +133,9 @@ func TestShippedPermissions(t *testing.T) {
 		{"operator", "", []string{"connect", "default", "--target", "jobadder", "--gateway", "https://gw.example"}, exitOK, "https://gw.example/connect/default?"},
 		{"operator", "", []string{"apikeys", "create", "--name", "crm", "--workflows", "w", "--connections", "default"}, exitOK, "hrp_"},
 		{"operator", "", []string{"apikeys", "list"}, exitOK, "crm"},
+
+		{"worker", "", []string{"setup"}, exitOK, "streams and buckets match the settings"},
+		{"worker", "", []string{"setup", "--apply"}, exitOK, "streams and buckets match the settings"},
 
 		// Least privilege: the producers' user runs none of the operators' commands.
 		{"enqueue", "", []string{"dlq", "list"}, exitUsage, "NATS refused"},

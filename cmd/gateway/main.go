@@ -45,8 +45,10 @@ import (
 type config struct {
 	Addr string `envconfig:"GATEWAY_ADDR" default:":8088" desc:"where the HTTP server listens (all interfaces by default: it is the service's port); /v1, /healthz, /readyz, /metrics"`
 
-	NATSURL      string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated (a worker started without NATS_URL serves an embedded one on the default)"`
-	NATSReplicas int    `envconfig:"NATS_REPLICAS" default:"1" desc:"replicas of streams and buckets, if the gateway creates them (3 in a cluster); as the workers'"`
+	NATSURL string `envconfig:"NATS_URL" default:"nats://127.0.0.1:4222" desc:"NATS server URL(s), comma-separated (a worker started without NATS_URL serves an embedded one on the default)"`
+	// Streams holds NATS_REPLICAS and the HRPUSH_*_MAX_* limits, shared by every binary
+	// (jobs.StreamConfigFromEnv): what the gateway creates when no worker did yet.
+	Streams jobs.StreamConfig `ignored:"true"`
 	// Credentials and TLS for NATS_URL, as the worker's and enqueue's.
 	NATSCredsFile    string       `envconfig:"NATS_CREDS_FILE" desc:"NATS user credentials file (.creds: JWT and nkey seed)"`
 	NATSNKeySeedFile string       `envconfig:"NATS_NKEY_SEED_FILE" desc:"file holding a NATS user nkey seed (SU...)"`
@@ -154,8 +156,13 @@ func loadConfig(cfg *config) error {
 	if err := envconf.Load(cfg, secretVars...); err != nil {
 		return err
 	}
-	if err := envconf.OutOfRange("counts, sizes and rates must be positive (GATEWAY_MAX_BODY at least 1024, NATS_REPLICAS 1 to 5, NATS_URL set)",
-		envconf.Check{Name: "NATS_REPLICAS", Bad: cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5}, envconf.Check{Name: "GATEWAY_MAX_BODY", Bad: cfg.MaxBody < 1024},
+	streams, err := jobs.StreamConfigFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	cfg.Streams = streams
+	if err := envconf.OutOfRange("counts, sizes and rates must be positive (GATEWAY_MAX_BODY at least 1024, NATS_URL set)",
+		envconf.Check{Name: "GATEWAY_MAX_BODY", Bad: cfg.MaxBody < 1024},
 		envconf.Check{Name: "GATEWAY_MAX_JOBS", Bad: cfg.MaxJobs < 1}, envconf.Check{Name: "GATEWAY_MAX_BATCH_KEYS", Bad: cfg.MaxBatchKeys < 1},
 		envconf.Check{Name: "GATEWAY_RATE_LIMIT", Bad: cfg.RateLimit <= 0}, envconf.Check{Name: "GATEWAY_RATE_BURST", Bad: cfg.RateBurst < 1},
 		envconf.Check{Name: "GATEWAY_SHUTDOWN_GRACE", Bad: cfg.ShutdownGrace < 0}, envconf.Check{Name: "NATS_URL", Bad: cfg.NATSURL == ""},
@@ -205,7 +212,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		return err
 	}
 	setupCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	buckets, err := openBuckets(setupCtx, js, cfg.NATSReplicas)
+	buckets, err := openBuckets(setupCtx, js, cfg.Streams)
 	cancel()
 	if err != nil {
 		return &configError{fmt.Sprintf("NATS_URL %s: %v (is JetStream enabled? start a worker of this version first: it creates the streams and buckets)", nc.ConnectedUrlRedacted(), err)}
@@ -302,9 +309,9 @@ func newMux(api *ingest.API, nc *nats.Conn, m *metrics) *http.ServeMux {
 // openBuckets binds the streams and buckets the gateway uses. It creates them, as the workers
 // do (with NATS_REPLICAS), only when one is missing, so that its NATS user needs no right to
 // change them (deployments/nats/nats-server.conf).
-func openBuckets(ctx context.Context, js jetstream.JetStream, replicas int) (*jobs.Buckets, error) {
+func openBuckets(ctx context.Context, js jetstream.JetStream, streams jobs.StreamConfig) (*jobs.Buckets, error) {
 	ensure := func() (*jobs.Buckets, error) {
-		return jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: replicas})
+		return jobs.EnsureStreams(ctx, js, streams)
 	}
 	for _, name := range []string{jobs.JobsStream, jobs.EventsStream} {
 		_, err := js.Stream(ctx, name)

@@ -91,7 +91,7 @@ func TestExitCodes(t *testing.T) {
 // with a key, and a graceful stop.
 func TestServe(t *testing.T) {
 	srv := brokertest.Start(t)
-	cfg := config{Addr: "127.0.0.1:0", NATSURL: srv.URL(), NATSReplicas: 1, MaxBody: 1 << 20, MaxJobs: 10, MaxBatchKeys: 10,
+	cfg := config{Addr: "127.0.0.1:0", NATSURL: srv.URL(), MaxBody: 1 << 20, MaxJobs: 10, MaxBatchKeys: 10,
 		RateLimit: 100, RateBurst: 100, ShutdownGrace: 5 * time.Second, HrFlowAPIURL: "http://127.0.0.1:1"}
 	ctx, cancel := context.WithCancel(t.Context())
 	ready := make(chan string, 1)
@@ -205,7 +205,7 @@ func TestDeploymentPermissions(t *testing.T) {
 	if err := os.WriteFile(workflows, []byte("workflows:\n  w:\n    target: jobadder\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cfg := config{Addr: addr, NATSURL: ns.ClientURL(), NATSUser: "hrpush-gateway", NATSPassword: "gpass", NATSReplicas: 1,
+	cfg := config{Addr: addr, NATSURL: ns.ClientURL(), NATSUser: "hrpush-gateway", NATSPassword: "gpass",
 		MaxBody: 1 << 20, MaxJobs: 10, MaxBatchKeys: 10, RateLimit: 100, RateBurst: 100, ShutdownGrace: 5 * time.Second,
 		WorkflowsFile: workflows, WebhookSecret: "hook-secret", WebhookSignature: "hex",
 		JobAdderClientID: ja.Config().ClientID, JobAdderClientSecret: secret.Value(ja.Config().ClientSecret),

@@ -43,7 +43,10 @@ type config struct {
 	NATSListen       string        `envconfig:"NATS_LISTEN" default:"127.0.0.1:4222" desc:"where the embedded server listens (NATS_URL empty)"`
 	NATSStoreDir     string        `envconfig:"NATS_STORE_DIR" desc:"embedded server's JetStream directory (default: <tmp>/hrpush-nats)"`
 	NATSSyncInterval time.Duration `envconfig:"NATS_SYNC_INTERVAL" desc:"embedded server's fsync interval (default 2m; what a crash of the machine can lose)"`
-	NATSReplicas     int           `envconfig:"NATS_REPLICAS" default:"1" desc:"replicas of streams and buckets (3 in a cluster)"`
+	// Streams holds NATS_REPLICAS and the HRPUSH_*_MAX_* limits, shared by every binary
+	// (jobs.StreamConfigFromEnv; listed by --help).
+	Streams       jobs.StreamConfig `ignored:"true"`
+	ApplyTopology bool              `envconfig:"HRPUSH_APPLY_TOPOLOGY" desc:"update the streams and buckets that differ from the settings at start-up, and log what changed (default: create what is missing, warn about the rest)"`
 	// Credentials and TLS for NATS_URL; refused with the embedded server, which has neither.
 	NATSCredsFile    string       `envconfig:"NATS_CREDS_FILE" desc:"NATS user credentials file (.creds: JWT and nkey seed); NATS_URL only"`
 	NATSNKeySeedFile string       `envconfig:"NATS_NKEY_SEED_FILE" desc:"file holding a NATS user nkey seed (SU...); NATS_URL only"`
@@ -123,6 +126,7 @@ func run() int {
 		if a == "-h" || a == "--help" || a == "-help" || a == "help" {
 			fmt.Print(usageHeader)
 			_ = envconfig.Usagef("", &config{}, os.Stdout, envconfig.DefaultTableFormat)
+			fmt.Print("\n" + jobs.StreamEnvUsage)
 			return 0
 		}
 	}
@@ -171,10 +175,15 @@ func loadConfig(cfg *config) error {
 	if err := envconf.Load(cfg, secretVars...); err != nil {
 		return err
 	}
-	if err := envconf.OutOfRange("counts and durations must be positive (NATS_REPLICAS 1 to 5, "+
-		"BULLHORN_SESSION_TTL 1m or more; WORKER_RETRY_BUDGET, WORKER_SHUTDOWN_GRACE and NATS_SYNC_INTERVAL may be 0)",
+	streams, err := jobs.StreamConfigFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	cfg.Streams = streams
+	if err := envconf.OutOfRange("counts and durations must be positive (BULLHORN_SESSION_TTL 1m or more; "+
+		"WORKER_RETRY_BUDGET, WORKER_SHUTDOWN_GRACE and NATS_SYNC_INTERVAL may be 0)",
 		envconf.Check{Name: "WORKER_CONCURRENCY", Bad: cfg.Concurrency < 1}, envconf.Check{Name: "WORKER_MAX_DELIVERIES", Bad: cfg.MaxDeliveries < 1},
-		envconf.Check{Name: "WORKER_OUTAGE_AFTER", Bad: cfg.OutageAfter < 1}, envconf.Check{Name: "NATS_REPLICAS", Bad: cfg.NATSReplicas < 1 || cfg.NATSReplicas > 5},
+		envconf.Check{Name: "WORKER_OUTAGE_AFTER", Bad: cfg.OutageAfter < 1},
 		envconf.Check{Name: "BULLHORN_CALLS_PER_MINUTE", Bad: cfg.BullhornCallsPerMinute < 1}, envconf.Check{Name: "WORKER_ACK_WAIT", Bad: cfg.AckWait <= 0},
 		envconf.Check{Name: "WORKER_RETRY_BUDGET", Bad: cfg.RetryBudget < 0}, envconf.Check{Name: "WORKER_JOB_TIMEOUT", Bad: cfg.JobTimeout <= 0},
 		envconf.Check{Name: "WORKER_SHUTDOWN_GRACE", Bad: cfg.ShutdownGrace < 0}, envconf.Check{Name: "HRFLOW_DOWNLOAD_TIMEOUT", Bad: cfg.HrFlowDownloadTimeout <= 0},
@@ -235,7 +244,14 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	buckets, err := jobs.EnsureStreams(ctx, js, jobs.StreamConfig{Replicas: cfg.NATSReplicas})
+	streams := cfg.Streams
+	streams.Logger = log
+	var buckets *jobs.Buckets
+	if cfg.ApplyTopology {
+		buckets, _, err = jobs.Setup(ctx, js, streams, jobs.ApplyChanges) // logs each change
+	} else {
+		buckets, err = jobs.EnsureStreams(ctx, js, streams)
+	}
 	if err != nil {
 		return err
 	}

@@ -11,6 +11,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/rand"
+	"errors"
 	"fmt"
 	"iter"
 	"strings"
@@ -116,17 +117,23 @@ type Options struct {
 
 // Enqueue publishes one job per item, a page at a time as items come, until they end or
 // opts.More says stop. It returns an error when listing fails or publishing is interrupted,
-// with what was done so far; jobs the stream refused are counted in Failures.
+// with what was done so far; jobs the stream refused are counted in Failures. A full jobs
+// stream ends the batch after the page it refused jobs of, with an error wrapping
+// [jobs.ErrStreamFull] (whose text says what to do).
 func Enqueue(ctx context.Context, pub *jobs.Publisher, spec Spec, now time.Time, items iter.Seq2[Item, error], opts Options) (Counts, error) {
 	var c Counts
 	size := cmp.Or(opts.PageSize, PageSize)
 	page := make([]*jobs.Job, 0, size)
+	var full error // said once, not per job
 	flush := func() error {
 		if len(page) == 0 {
 			return nil
 		}
 		err := pub.PublishAll(ctx, page, func(r jobs.PublishResult) {
 			switch {
+			case errors.Is(r.Err, jobs.ErrStreamFull):
+				full = r.Err
+				c.Failures = append(c.Failures, r.Job.ProfileKey+": the jobs stream is full")
 			case r.Err != nil:
 				c.Failures = append(c.Failures, fmt.Sprintf("%s: %v", r.Job.ProfileKey, r.Err))
 			case r.Duplicate:
@@ -138,6 +145,9 @@ func Enqueue(ctx context.Context, pub *jobs.Publisher, spec Spec, now time.Time,
 		page = page[:0]
 		if err != nil {
 			return fmt.Errorf("publishing interrupted after %d jobs: %w", c.Stored, err)
+		}
+		if full != nil {
+			return fmt.Errorf("%d jobs enqueued, then: %w", c.Stored, full)
 		}
 		if opts.Progress != nil {
 			opts.Progress(c)

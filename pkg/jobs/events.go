@@ -219,32 +219,71 @@ func FollowBatch(ctx context.Context, js jetstream.JetStream, id string, follow 
 	if info.State.Subjects[subject] == 0 && (!fn(r) || !follow) {
 		return r, nil
 	}
-	cons, err := js.OrderedConsumer(ctx, EventsStream, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{subject},
-	})
-	if err != nil {
+	// The events are read by an ordered consumer, which lives on one server: when that server
+	// is lost (or any error), or when nothing came for a while, a new one resumes after the last
+	// event read, so that following a batch never stalls on a lost server.
+	var last uint64 // stream sequence of the last event read
+	var it jetstream.MessagesContext
+	open := func() error {
+		if it != nil {
+			it.Stop()
+			it = nil
+		}
+		cfg := jetstream.OrderedConsumerConfig{FilterSubjects: []string{subject}}
+		if last > 0 {
+			cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, last+1
+		}
+		octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		defer cancel()
+		cons, err := js.OrderedConsumer(octx, EventsStream, cfg)
+		if err != nil {
+			return err
+		}
+		it, err = cons.Messages(jetstream.PullMaxMessages(512), jetstream.PullExpiry(5*time.Second))
+		return err
+	}
+	if err := open(); err != nil {
 		return nil, fmt.Errorf("jobs: follow batch %s: %w", id, err)
 	}
-	it, err := cons.Messages(jetstream.PullMaxMessages(512))
-	if err != nil {
-		return nil, fmt.Errorf("jobs: follow batch %s: %w", id, err)
-	}
-	defer it.Stop()
+	defer func() {
+		if it != nil {
+			it.Stop()
+		}
+	}()
+	idle := 0 // seconds without an event
 	for {
-		waitCtx, cancel := context.WithTimeout(ctx, time.Second)
-		msg, err := it.Next(jetstream.NextContext(waitCtx))
-		cancel()
+		var msg jetstream.Msg
+		err := errNotYet
+		if it != nil {
+			waitCtx, cancel := context.WithTimeout(ctx, time.Second)
+			msg, err = it.Next(jetstream.NextContext(waitCtx))
+			cancel()
+		} else {
+			sleep(ctx, time.Second)
+		}
 		if ctx.Err() != nil {
 			return r, ctx.Err()
 		}
-		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) {
+		if err != nil {
+			timeout := errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)
+			if !follow && !timeout {
+				return r, fmt.Errorf("jobs: follow batch %s: %w", id, err)
+			}
 			if !fn(r) || !follow {
 				return r, nil
 			}
+			idle++
+			if !timeout || idle%5 == 0 {
+				if oerr := open(); oerr != nil && !Transient(oerr) {
+					return r, fmt.Errorf("jobs: follow batch %s: %w", id, oerr)
+				}
+			}
 			continue
 		}
-		if err != nil {
-			return r, fmt.Errorf("jobs: follow batch %s: %w", id, err)
+		idle = 0
+		meta, _ := msg.Metadata()
+		if meta != nil {
+			last = meta.Sequence.Stream
 		}
 		var e Event
 		if json.Unmarshal(msg.Data(), &e) == nil && e.JobID != "" {
@@ -253,7 +292,7 @@ func FollowBatch(ctx context.Context, js jetstream.JetStream, id string, follow 
 		if !fn(r) {
 			return r, nil
 		}
-		if meta, _ := msg.Metadata(); !follow && meta != nil && meta.NumPending == 0 {
+		if !follow && meta != nil && meta.NumPending == 0 {
 			return r, nil
 		}
 	}

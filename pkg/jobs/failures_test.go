@@ -68,8 +68,10 @@ func TestWorkerPausesOutlastTheBudget(t *testing.T) {
 				}
 			}
 			waitFor(t, "not ready", func() bool { err := w.Ready(); return err != nil && strings.Contains(err.Error(), tt.ready) })
-			// Keep failing until a job failed more often than its budget (or, the bug, was
-			// dead-lettered when its delivery past the budget came).
+			// Keep failing until a job failed more often than its budget, or was put back on its
+			// last permitted delivery (requeued: the stream holds a message past the n
+			// published; while paused, the jobs but one per probe are put back without a call)
+			// (or, the bug, was dead-lettered when its delivery past the budget came).
 			waitFor(t, "a job failed past its budget", func() bool {
 				mu.Lock()
 				defer mu.Unlock()
@@ -78,7 +80,8 @@ func TestWorkerPausesOutlastTheBudget(t *testing.T) {
 						return true
 					}
 				}
-				return streamMsgs(t, js, jobs.DLQStream) > 0
+				s, err := js.Stream(t.Context(), jobs.JobsStream)
+				return streamMsgs(t, js, jobs.DLQStream) > 0 || err == nil && s.CachedInfo().State.LastSeq > uint64(n)
 			})
 			failing.Store(false)
 			waitFor(t, "every job done, or dead-lettered", func() bool {

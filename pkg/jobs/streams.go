@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"slices"
+	"strings"
 	"time"
 
-	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -53,7 +55,34 @@ const (
 	ConsumerPrefix = "hrpush-"
 )
 
-// StreamConfig says how the streams are created. The zero value suits one embedded server.
+// bucketTable is every KV bucket hrpush uses: adding a bucket is one entry here (and a name
+// constant above); every binary then creates it as it creates the others, enqueue setup
+// reports and applies its changes, and [Buckets.KV] opens it. Replicas and storage come from
+// the [StreamConfig].
+var bucketTable = []jetstream.KeyValueConfig{ //nolint:gochecknoglobals // constant table
+	{Bucket: TokensBucket, Description: "ATS tokens shared by workers", History: 1},
+	{Bucket: IDsBucket, Description: "profile to ATS id", History: 1},
+	{Bucket: LocksBucket, Description: "short-lived locks", History: 1, LimitMarkerTTL: time.Minute},
+	{Bucket: StateBucket, Description: "workflow state", History: 1},
+	{Bucket: ConnectionsBucket, Description: "ATS accounts (connections), secrets sealed", History: 5},
+	{Bucket: ConsentBucket, Description: "consent flows: single-use links and OAuth states", History: 1, TTL: time.Hour},
+	{Bucket: IdempotencyBucket, Description: "gateway Idempotency-Key records", History: 1, TTL: 24 * time.Hour},
+	{Bucket: APIKeysBucket, Description: "gateway API keys, hashed", History: 1},
+}
+
+// Limits bound a stream. A zero field is unlimited (MaxAge: kept until removed).
+type Limits struct {
+	// MaxBytes is the most the stream stores (per replica).
+	MaxBytes int64
+	// MaxMsgs is the most messages the stream stores.
+	MaxMsgs int64
+	// MaxAge is how long a message is kept.
+	MaxAge time.Duration
+}
+
+// StreamConfig describes hrpush's streams and buckets (their topology): every binary builds it
+// from the same settings (see [StreamConfigFromEnv]) so that whoever comes first creates them
+// the same way. The zero value suits one embedded server.
 type StreamConfig struct {
 	// Replicas of every stream and bucket. Default 1; use 3 in a NATS cluster.
 	Replicas int
@@ -63,21 +92,139 @@ type StreamConfig struct {
 	// that window is stored once. Default 20 minutes; must be at least 10 minutes, longer than a
 	// producer's retry horizon.
 	DuplicatesWindow time.Duration
-	// DLQMaxAge is how long dead letters are kept. Default 90 days.
-	DLQMaxAge time.Duration
-	// EventsMaxAge is how long job events (batch progress and reports) are kept. Default 14 days.
-	EventsMaxAge time.Duration
+	// Jobs limits the jobs stream. When it is full, publishing a job fails with
+	// [ErrStreamFull] (discard new: no job already stored is dropped). Default unlimited.
+	Jobs Limits
+	// DLQ limits the dead letters. A full DLQ refuses new entries, and the jobs they belong to
+	// stay in the jobs stream (redelivered later) rather than being lost. Default MaxAge 90 days.
+	DLQ Limits
+	// Events limits the job events (batch progress and reports). A full events stream drops
+	// its oldest events. Default MaxAge 14 days.
+	Events Limits
+	// Logger receives the differences left unapplied and the progress of waiting for
+	// JetStream. Default: discarded.
+	Logger *slog.Logger
+	// SetupTimeout bounds how long [Setup] waits for JetStream to answer (a fresh cluster
+	// electing its leaders, another process creating the same streams). Default 1 minute.
+	SetupTimeout time.Duration
 }
 
 func (c StreamConfig) withDefaults() StreamConfig {
 	c.Replicas = cmp.Or(c.Replicas, 1)
 	c.DuplicatesWindow = cmp.Or(c.DuplicatesWindow, 20*time.Minute)
-	c.DLQMaxAge = cmp.Or(c.DLQMaxAge, 90*24*time.Hour)
-	c.EventsMaxAge = cmp.Or(c.EventsMaxAge, 14*24*time.Hour)
+	c.DLQ.MaxAge = cmp.Or(c.DLQ.MaxAge, 90*24*time.Hour)
+	c.Events.MaxAge = cmp.Or(c.Events.MaxAge, 14*24*time.Hour)
+	c.SetupTimeout = cmp.Or(c.SetupTimeout, time.Minute)
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
 	return c
 }
 
-// Buckets are the KV buckets shared by workers.
+func (c StreamConfig) validate() error {
+	var errs []error
+	if c.DuplicatesWindow < 10*time.Minute {
+		errs = append(errs, fmt.Errorf("duplicates window %s is shorter than 10 minutes", c.DuplicatesWindow))
+	}
+	if c.Replicas < 1 || c.Replicas > 5 {
+		errs = append(errs, fmt.Errorf("replicas %d: want 1 to 5", c.Replicas))
+	}
+	for _, l := range []struct {
+		name string
+		l    Limits
+	}{{"jobs", c.Jobs}, {"dlq", c.DLQ}, {"events", c.Events}} {
+		if l.l.MaxBytes < 0 || l.l.MaxMsgs < 0 || l.l.MaxAge < 0 {
+			errs = append(errs, fmt.Errorf("%s limits must not be negative", l.name))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fmt.Errorf("jobs: invalid stream config: %w", err)
+	}
+	return nil
+}
+
+// Streams returns the streams hrpush uses, as the settings make them.
+func (c StreamConfig) Streams() []jetstream.StreamConfig {
+	c = c.withDefaults()
+	subjects := make([]string, 0, 2*len(Targets))
+	for _, t := range Targets {
+		subjects = append(subjects, SubjectPrefix+t, SubjectPrefix+t+".*")
+	}
+	limited := func(sc jetstream.StreamConfig, l Limits) jetstream.StreamConfig {
+		sc.Storage, sc.Replicas = c.Storage, c.Replicas
+		sc.MaxBytes, sc.MaxMsgs, sc.MaxAge = unlimited(l.MaxBytes), unlimited(l.MaxMsgs), l.MaxAge
+		return sc
+	}
+	return []jetstream.StreamConfig{
+		limited(jetstream.StreamConfig{
+			Name:        JobsStream,
+			Description: "hrpush push-profile jobs",
+			Subjects:    subjects,
+			Retention:   jetstream.WorkQueuePolicy,
+			Duplicates:  c.DuplicatesWindow,
+			Discard:     jetstream.DiscardNew,
+		}, c.Jobs),
+		limited(jetstream.StreamConfig{
+			Name:        DLQStream,
+			Description: "hrpush dead-lettered jobs, with error and attempts",
+			Subjects:    []string{DLQSubjectPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  2 * time.Minute,
+			Discard:     jetstream.DiscardNew,
+		}, c.DLQ),
+		limited(jetstream.StreamConfig{
+			Name:        EventsStream,
+			Description: "hrpush job outcomes and batch headers",
+			Subjects:    []string{EventsSubjectPrefix + ">", BatchesSubjectPrefix + ">"},
+			Retention:   jetstream.LimitsPolicy,
+			Duplicates:  2 * time.Minute,
+			Discard:     jetstream.DiscardOld,
+		}, c.Events),
+	}
+}
+
+// unlimited turns the zero of a limit into JetStream's -1.
+func unlimited(n int64) int64 {
+	if n <= 0 {
+		return -1
+	}
+	return n
+}
+
+// consumerConfig is the durable pull consumer of the jobs stream for target's own subject
+// (connection "") or for one connection's subject. The workers own the consumers: they create
+// and update them (with their AckWait and caps) as they start and as connections get jobs. A
+// connection's consumer is removed by the server after an hour unused.
+func consumerConfig(target, connection string, ackWait time.Duration, maxAckPending int) jetstream.ConsumerConfig {
+	c := jetstream.ConsumerConfig{
+		Durable:       ConsumerPrefix + target,
+		Description:   "hrpush workers for " + target,
+		FilterSubject: SubjectPrefix + target,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       ackWait,
+		MaxDeliver:    -1, // the runtime enforces MaxDeliveries itself, so the last one still reaches the DLQ
+		MaxAckPending: maxAckPending,
+	}
+	if connection != "" {
+		c.Durable += "-" + connection
+		c.Description += " connection " + connection
+		c.FilterSubject += "." + connection
+		c.InactiveThreshold = time.Hour
+	}
+	return c
+}
+
+// Buckets returns the KV buckets hrpush uses, as the settings make them.
+func (c StreamConfig) Buckets() []jetstream.KeyValueConfig {
+	c = c.withDefaults()
+	out := slices.Clone(bucketTable)
+	for i := range out {
+		out[i].Replicas, out[i].Storage = c.Replicas, c.Storage
+	}
+	return out
+}
+
+// Buckets are the KV buckets shared by the workers and tools.
 type Buckets struct {
 	Tokens jetstream.KeyValue
 	IDs    jetstream.KeyValue
@@ -90,85 +237,421 @@ type Buckets struct {
 	// Idempotency and APIKeys are the gateway's (Idempotency-Key records, API keys).
 	Idempotency jetstream.KeyValue
 	APIKeys     jetstream.KeyValue
+
+	all map[string]jetstream.KeyValue
 }
 
-// EnsureStreams creates or updates the jobs, DLQ and events streams and the KV buckets. Both
-// binaries call it at start-up; it is idempotent.
+// KV returns the bucket name (one of the ...Bucket constants), or nil if it is not one of
+// hrpush's.
+func (b *Buckets) KV(name string) jetstream.KeyValue { return b.all[name] }
+
+// SetupMode says what [Setup] does with streams and buckets that exist but differ from the
+// settings.
+type SetupMode int
+
+const (
+	// CreateMissing creates what is missing and changes nothing that exists: what differs is
+	// reported. Every process starts in this mode, so that none silently undoes another's
+	// settings.
+	CreateMissing SetupMode = iota
+	// ApplyChanges also updates what differs (enqueue setup --apply, a worker with
+	// HRPUSH_APPLY_TOPOLOGY=true).
+	ApplyChanges
+	// PlanChanges changes nothing and reports what ApplyChanges would do (enqueue setup).
+	PlanChanges
+)
+
+// Change is a stream or bucket that was, or would be, created or updated.
+type Change struct {
+	Kind string // "stream" or "bucket"
+	Name string
+	// Create is set when it does not exist; Diffs otherwise says what differs, each as
+	// "setting: now → wanted".
+	Create bool
+	Diffs  []string
+	// Applied is set when Setup made the change.
+	Applied bool
+}
+
+func (c Change) String() string {
+	what := strings.Join(c.Diffs, ", ")
+	if c.Create {
+		what = "create"
+	}
+	return c.Kind + " " + c.Name + ": " + what
+}
+
+// ErrSetupTimeout is returned by [Setup] when JetStream did not answer within the config's
+// SetupTimeout.
+var ErrSetupTimeout = errors.New("jobs: JetStream did not answer in time")
+
+// EnsureStreams creates the streams and buckets that are missing, and returns the buckets;
+// what exists but differs from cfg is left as it is and logged as a warning on cfg.Logger.
+// Every binary calls it at start-up: it is [Setup] with [CreateMissing].
 func EnsureStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig) (*Buckets, error) {
-	cfg = cfg.withDefaults()
-	if cfg.DuplicatesWindow < 10*time.Minute {
-		return nil, fmt.Errorf("jobs: duplicates window %s is shorter than 10 minutes", cfg.DuplicatesWindow)
+	b, changes, err := Setup(ctx, js, cfg, CreateMissing)
+	if err != nil {
+		return nil, err
 	}
-	subjects := make([]string, 0, len(Targets))
-	for _, t := range Targets {
-		subjects = append(subjects, SubjectPrefix+t, SubjectPrefix+t+".*")
-	}
-	streams := []jetstream.StreamConfig{{
-		Name:        JobsStream,
-		Description: "hrpush push-profile jobs",
-		Subjects:    subjects,
-		Retention:   jetstream.WorkQueuePolicy,
-		Storage:     cfg.Storage,
-		Replicas:    cfg.Replicas,
-		Duplicates:  cfg.DuplicatesWindow,
-		Discard:     jetstream.DiscardNew,
-	}, {
-		Name:        DLQStream,
-		Description: "hrpush dead-lettered jobs, with error and attempts",
-		Subjects:    []string{DLQSubjectPrefix + ">"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     cfg.Storage,
-		Replicas:    cfg.Replicas,
-		MaxAge:      cfg.DLQMaxAge,
-		Duplicates:  2 * time.Minute,
-	}, {
-		Name:        EventsStream,
-		Description: "hrpush job outcomes and batch headers",
-		Subjects:    []string{EventsSubjectPrefix + ">", BatchesSubjectPrefix + ">"},
-		Retention:   jetstream.LimitsPolicy,
-		Storage:     cfg.Storage,
-		Replicas:    cfg.Replicas,
-		MaxAge:      cfg.EventsMaxAge,
-		Duplicates:  2 * time.Minute,
-	}}
-	for _, sc := range streams {
-		if err := retrySetup(ctx, func() error { _, err := js.CreateOrUpdateStream(ctx, sc); return err }); err != nil {
-			return nil, fmt.Errorf("jobs: ensure stream %s: %w", sc.Name, err)
+	log := cfg.withDefaults().Logger
+	for _, c := range changes {
+		if !c.Applied {
+			log.Warn("NATS "+c.Kind+" differs from the settings; left as it is (apply with enqueue setup --apply, or a worker with HRPUSH_APPLY_TOPOLOGY=true)",
+				"name", c.Name, "differences", strings.Join(c.Diffs, ", "))
 		}
 	}
-	var b Buckets
-	for _, kc := range []struct {
-		cfg jetstream.KeyValueConfig
-		kv  *jetstream.KeyValue
-	}{
-		{jetstream.KeyValueConfig{Bucket: TokensBucket, Description: "ATS tokens shared by workers", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Tokens},
-		{jetstream.KeyValueConfig{Bucket: IDsBucket, Description: "profile to ATS id", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.IDs},
-		{jetstream.KeyValueConfig{Bucket: LocksBucket, Description: "short-lived locks", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, LimitMarkerTTL: time.Minute}, &b.Locks},
-		{jetstream.KeyValueConfig{Bucket: StateBucket, Description: "workflow state", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.State},
-		{jetstream.KeyValueConfig{Bucket: ConnectionsBucket, Description: "ATS accounts (connections), secrets sealed", History: 5, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Connections},
-		{jetstream.KeyValueConfig{Bucket: ConsentBucket, Description: "consent flows: single-use links and OAuth states", History: 1, TTL: time.Hour, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.Consent},
-		{jetstream.KeyValueConfig{Bucket: IdempotencyBucket, Description: "gateway Idempotency-Key records", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage, TTL: 24 * time.Hour}, &b.Idempotency},
-		{jetstream.KeyValueConfig{Bucket: APIKeysBucket, Description: "gateway API keys, hashed", History: 1, Replicas: cfg.Replicas, Storage: cfg.Storage}, &b.APIKeys},
-	} {
-		var kv jetstream.KeyValue
-		err := retrySetup(ctx, func() (err error) { kv, err = js.CreateOrUpdateKeyValue(ctx, kc.cfg); return err })
-		if err != nil {
-			return nil, fmt.Errorf("jobs: ensure bucket %s: %w", kc.cfg.Bucket, err)
-		}
-		*kc.kv = kv
-	}
-	return &b, nil
+	return b, nil
 }
 
-// retrySetup retries a stream or bucket creation that timed out: workers starting together on
-// an empty NATS cluster make the meta leader answer late, and one of them would otherwise exit.
-func retrySetup(ctx context.Context, op func() error) error {
-	bo := backoff.WithContext(backoff.WithMaxRetries(backoff.NewExponentialBackOff(), 6), ctx)
-	return backoff.Retry(func() error {
-		err := op()
-		if err != nil && ctx.Err() == nil && (errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout)) {
+// Setup brings the streams and buckets to cfg as mode says, and returns the buckets (nil with
+// [PlanChanges]) and the changes made, or found and left. A fresh cluster still electing its
+// leaders, or another process creating the same streams, is waited for, up to
+// cfg.SetupTimeout, with progress on cfg.Logger.
+func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, mode SetupMode) (*Buckets, []Change, error) {
+	cfg = cfg.withDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, nil, err
+	}
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.SetupTimeout, ErrSetupTimeout)
+	defer cancel()
+	s := setup{js: js, mode: mode, log: cfg.Logger, start: time.Now()}
+	var changes []Change
+	for _, want := range cfg.Streams() {
+		c, err := s.stream(ctx, want)
+		if err != nil {
+			return nil, changes, s.failed(ctx, "stream "+want.Name, err)
+		}
+		if c != nil {
+			changes = append(changes, *c)
+		}
+	}
+	b := &Buckets{all: map[string]jetstream.KeyValue{}}
+	for _, want := range cfg.Buckets() {
+		kv, c, err := s.bucket(ctx, want)
+		if err != nil {
+			return nil, changes, s.failed(ctx, "bucket "+want.Bucket, err)
+		}
+		if c != nil {
+			changes = append(changes, *c)
+		}
+		b.all[want.Bucket] = kv
+	}
+	if mode == PlanChanges {
+		return nil, changes, nil
+	}
+	b.Tokens, b.IDs, b.Locks = b.all[TokensBucket], b.all[IDsBucket], b.all[LocksBucket]
+	b.State, b.Connections = b.all[StateBucket], b.all[ConnectionsBucket]
+	b.Consent, b.Idempotency, b.APIKeys = b.all[ConsentBucket], b.all[IdempotencyBucket], b.all[APIKeysBucket]
+	return b, changes, nil
+}
+
+// setup is one run of [Setup].
+type setup struct {
+	js    jetstream.JetStream
+	mode  SetupMode
+	log   *slog.Logger
+	start time.Time
+	// logged is when the last "waiting" line was logged.
+	logged time.Time
+}
+
+func (s *setup) failed(ctx context.Context, what string, err error) error {
+	if cause := context.Cause(ctx); errors.Is(cause, ErrSetupTimeout) {
+		return fmt.Errorf("%w: setting up %s after %s: %w", ErrSetupTimeout, what, time.Since(s.start).Round(time.Second), err)
+	}
+	return fmt.Errorf("jobs: %s: %w", what, err)
+}
+
+// stream creates, reads, or updates one stream.
+func (s *setup) stream(ctx context.Context, want jetstream.StreamConfig) (*Change, error) {
+	for {
+		var have *jetstream.StreamInfo
+		err := s.retry(ctx, "stream "+want.Name, func(ctx context.Context) error {
+			st, err := s.js.Stream(ctx, want.Name)
+			if err == nil {
+				have = st.CachedInfo()
+			}
+			return err
+		})
+		switch {
+		case errors.Is(err, jetstream.ErrStreamNotFound):
+			c := &Change{Kind: "stream", Name: want.Name, Create: true}
+			if s.mode == PlanChanges {
+				return c, nil
+			}
+			err = s.retry(ctx, "stream "+want.Name, func(ctx context.Context) error {
+				_, err := s.js.CreateStream(ctx, want)
+				return err
+			})
+			if errors.Is(err, jetstream.ErrStreamNameAlreadyInUse) {
+				continue // another process came first: compare with what it made
+			}
+			if err != nil {
+				return nil, err
+			}
+			c.Applied = true
+			s.log.Info("NATS stream created", "name", want.Name, "replicas", want.Replicas)
+			return c, nil
+		case err != nil:
+			return nil, err
+		}
+		diffs := streamDiffs(have.Config, want)
+		if len(diffs) == 0 {
+			return nil, nil
+		}
+		c := &Change{Kind: "stream", Name: want.Name, Diffs: diffs}
+		if s.mode != ApplyChanges {
+			return c, nil
+		}
+		if err := s.retry(ctx, "stream "+want.Name, func(ctx context.Context) error {
+			_, err := s.js.UpdateStream(ctx, want)
+			return err
+		}); err != nil {
+			return nil, fmt.Errorf("update (%s): %w", strings.Join(diffs, ", "), err)
+		}
+		c.Applied = true
+		s.log.Info("NATS stream updated", "name", want.Name, "changes", strings.Join(diffs, ", "))
+		return c, nil
+	}
+}
+
+// bucket creates, opens, or updates one bucket.
+func (s *setup) bucket(ctx context.Context, want jetstream.KeyValueConfig) (jetstream.KeyValue, *Change, error) {
+	for {
+		var kv jetstream.KeyValue
+		var have jetstream.KeyValueConfig
+		err := s.retry(ctx, "bucket "+want.Bucket, func(ctx context.Context) error {
+			var err error
+			if kv, err = s.js.KeyValue(ctx, want.Bucket); err != nil {
+				return err
+			}
+			st, err := kv.Status(ctx)
+			if err != nil {
+				return err
+			}
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok {
+				have = bs.Config()
+			}
+			return nil
+		})
+		switch {
+		case errors.Is(err, jetstream.ErrBucketNotFound):
+			c := &Change{Kind: "bucket", Name: want.Bucket, Create: true}
+			if s.mode == PlanChanges {
+				return nil, c, nil
+			}
+			err = s.retry(ctx, "bucket "+want.Bucket, func(ctx context.Context) error {
+				var err error
+				kv, err = s.js.CreateKeyValue(ctx, want)
+				return err
+			})
+			if errors.Is(err, jetstream.ErrBucketExists) {
+				continue
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			c.Applied = true
+			s.log.Info("NATS bucket created", "name", want.Bucket, "replicas", want.Replicas)
+			return kv, c, nil
+		case err != nil:
+			return nil, nil, err
+		}
+		diffs := bucketDiffs(have, want)
+		if len(diffs) == 0 {
+			return kv, nil, nil
+		}
+		c := &Change{Kind: "bucket", Name: want.Bucket, Diffs: diffs}
+		if s.mode != ApplyChanges {
+			return kv, c, nil
+		}
+		if err := s.retry(ctx, "bucket "+want.Bucket, func(ctx context.Context) error {
+			var err error
+			kv, err = s.js.UpdateKeyValue(ctx, want)
+			return err
+		}); err != nil {
+			return nil, nil, fmt.Errorf("update (%s): %w", strings.Join(diffs, ", "), err)
+		}
+		c.Applied = true
+		s.log.Info("NATS bucket updated", "name", want.Bucket, "changes", strings.Join(diffs, ", "))
+		return kv, c, nil
+	}
+}
+
+// retry runs op, each call bounded to a few seconds, until it succeeds, fails for good, or ctx
+// ends. JetStream that is not there yet (a fresh cluster electing its meta leader, a stream
+// being created by another process, a leader lost) answers late, not at all, or 503: such
+// errors are retried, with a line on the logger every few seconds.
+func (s *setup) retry(ctx context.Context, what string, op func(ctx context.Context) error) error {
+	return retry(ctx, 5*time.Second, op, func(err error) {
+		if time.Since(s.logged) >= 2*time.Second {
+			s.logged = time.Now()
+			s.log.Info("waiting for JetStream", "for", what, "waited", time.Since(s.start).Round(time.Second), "error", err)
+		}
+	})
+}
+
+// retry runs op, each call bounded by each, until it succeeds, fails with an error that is not
+// [Transient], or ctx ends; waiting, when set, is called with each transient error. The pause
+// between calls grows from 100 ms to 1 s: a JetStream leader lost is replaced within seconds,
+// and the caller resumes as soon as the new one answers.
+func retry(ctx context.Context, each time.Duration, op func(ctx context.Context) error, waiting func(error)) error {
+	wait := 100 * time.Millisecond
+	for {
+		octx, cancel := context.WithTimeout(ctx, each)
+		err := op(octx)
+		cancel()
+		if err == nil || !Transient(err) || ctx.Err() != nil {
 			return err
 		}
-		return backoff.Permanent(err)
-	}, bo)
+		if waiting != nil {
+			waiting(err)
+		}
+		if !sleep(ctx, wait) {
+			return err
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// Transient reports whether a JetStream error may go away on its own within seconds: no
+// answer (timeout, no responders), a server reconnecting, or JetStream (or the leader of a
+// stream or consumer) not available yet.
+func Transient(err error) bool {
+	var apiErr *jetstream.APIError
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, errNotYet), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
+		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
+		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected),
+		errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return true
+	case errors.As(err, &apiErr):
+		// A stream refusing a message for its limits (503 too) stays refused.
+		return (apiErr.Code >= 500 || apiErr.Code == 408) && apiErr.ErrorCode != errCodeStoreFailed
+	}
+	return false
+}
+
+// streamDiffs says how have differs from want, in the settings hrpush sets.
+func streamDiffs(have, want jetstream.StreamConfig) []string {
+	var d diffs
+	d.add("description", have.Description, want.Description)
+	hs, ws := slices.Sorted(slices.Values(have.Subjects)), slices.Sorted(slices.Values(want.Subjects))
+	d.add("subjects", strings.Join(hs, " "), strings.Join(ws, " "))
+	d.add("retention", have.Retention, want.Retention)
+	d.add("storage", have.Storage, want.Storage)
+	d.add("replicas", max(have.Replicas, 1), max(want.Replicas, 1))
+	d.add("discard", have.Discard, want.Discard)
+	d.add("duplicates", have.Duplicates, want.Duplicates)
+	d.add("max_bytes", limitString(have.MaxBytes), limitString(want.MaxBytes))
+	d.add("max_msgs", limitString(have.MaxMsgs), limitString(want.MaxMsgs))
+	d.add("max_age", ageString(have.MaxAge), ageString(want.MaxAge))
+	return d
+}
+
+// bucketDiffs says how have differs from want, in the settings hrpush sets.
+func bucketDiffs(have, want jetstream.KeyValueConfig) []string {
+	var d diffs
+	d.add("description", have.Description, want.Description)
+	d.add("history", max(have.History, 1), max(want.History, 1))
+	d.add("ttl", ageString(have.TTL), ageString(want.TTL))
+	d.add("max_bytes", limitString(have.MaxBytes), limitString(want.MaxBytes))
+	d.add("storage", have.Storage, want.Storage)
+	d.add("replicas", max(have.Replicas, 1), max(want.Replicas, 1))
+	d.add("limit_marker_ttl", ageString(have.LimitMarkerTTL), ageString(want.LimitMarkerTTL))
+	return d
+}
+
+type diffs []string
+
+func (d *diffs) add(name string, have, want any) {
+	h, w := fmt.Sprint(have), fmt.Sprint(want)
+	if h != w {
+		*d = append(*d, fmt.Sprintf("%s %s → %s", name, cmp.Or(h, `""`), cmp.Or(w, `""`)))
+	}
+}
+
+func limitString(n int64) string {
+	if n <= 0 {
+		return "unlimited"
+	}
+	return fmt.Sprint(n)
+}
+
+func ageString(d time.Duration) string {
+	if d <= 0 {
+		return "unlimited"
+	}
+	return d.String()
+}
+
+// WaitStreams waits until the named streams exist and answer (created by another process: a
+// worker, enqueue setup), up to cfg.SetupTimeout, with progress on cfg.Logger. It creates
+// nothing: for producers whose NATS user may not create streams.
+func WaitStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, names ...string) error {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.SetupTimeout, ErrSetupTimeout)
+	defer cancel()
+	s := setup{js: js, log: cfg.Logger, start: time.Now()}
+	for _, name := range names {
+		err := s.retry(ctx, "stream "+name+" (created by a worker or enqueue setup)", func(ctx context.Context) error {
+			_, err := js.Stream(ctx, name)
+			if errors.Is(err, jetstream.ErrStreamNotFound) {
+				return fmt.Errorf("%w: %w", errNotYet, err)
+			}
+			return err
+		})
+		if err != nil {
+			return s.failed(ctx, "stream "+name, err)
+		}
+	}
+	return nil
+}
+
+// errNotYet marks a missing stream that WaitStreams waits for.
+var errNotYet = errors.New("not created yet")
+
+// StreamExists reports whether the stream name exists, waiting through the errors of a
+// JetStream that is not ready yet, up to cfg.SetupTimeout.
+func StreamExists(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, name string) (bool, error) {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.SetupTimeout, ErrSetupTimeout)
+	defer cancel()
+	s := setup{js: js, log: cfg.Logger, start: time.Now()}
+	err := s.retry(ctx, "stream "+name, func(ctx context.Context) error {
+		_, err := js.Stream(ctx, name)
+		return err
+	})
+	switch {
+	case errors.Is(err, jetstream.ErrStreamNotFound):
+		return false, nil
+	case err != nil:
+		return false, s.failed(ctx, "stream "+name, err)
+	}
+	return true, nil
+}
+
+// CompareStreams returns how the named streams differ from cfg (a missing one is a Change to
+// create), changing nothing: for producers, whose NATS user may read only the streams it uses.
+func CompareStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, names ...string) ([]Change, error) {
+	cfg = cfg.withDefaults()
+	ctx, cancel := context.WithTimeoutCause(ctx, cfg.SetupTimeout, ErrSetupTimeout)
+	defer cancel()
+	s := setup{js: js, mode: PlanChanges, log: cfg.Logger, start: time.Now()}
+	var changes []Change
+	for _, want := range cfg.Streams() {
+		if !slices.Contains(names, want.Name) {
+			continue
+		}
+		c, err := s.stream(ctx, want)
+		if err != nil {
+			return changes, s.failed(ctx, "stream "+want.Name, err)
+		}
+		if c != nil {
+			changes = append(changes, *c)
+		}
+	}
+	return changes, nil
 }

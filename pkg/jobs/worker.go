@@ -284,23 +284,26 @@ func (w *Worker) Start(ctx context.Context) error {
 	if w.started {
 		return errors.New("jobs: worker already started")
 	}
+	// On a fresh cluster, or while the jobs stream elects a leader, JetStream answers late:
+	// wait for it (a minute at most) rather than fail the start.
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
 	for _, l := range w.lanes {
-		cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, jetstream.ConsumerConfig{
-			Durable:       ConsumerPrefix + l.target,
-			Description:   "hrpush workers for " + l.target,
-			FilterSubject: SubjectPrefix + l.target,
-			AckPolicy:     jetstream.AckExplicitPolicy,
-			AckWait:       w.cfg.AckWait,
-			MaxDeliver:    -1, // the runtime enforces MaxDeliveries itself, so the last one still reaches the DLQ
-			MaxAckPending: w.cfg.MaxAckPending,
-		})
+		var cons jetstream.Consumer
+		err := retry(ctx, 5*time.Second, func(ctx context.Context) (err error) {
+			cons, err = w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, consumerConfig(l.target, "", w.cfg.AckWait, w.cfg.MaxAckPending))
+			return err
+		}, nil)
 		if err != nil {
 			return fmt.Errorf("jobs: consumer for %s: %w", l.target, err)
 		}
 		l.feeds = map[string]*feed{"": {cons: cons}}
 	}
-	stream, err := w.cfg.JetStream.Stream(ctx, JobsStream)
-	if err != nil {
+	var stream jetstream.Stream
+	if err := retry(ctx, 5*time.Second, func(ctx context.Context) (err error) {
+		stream, err = w.cfg.JetStream.Stream(ctx, JobsStream)
+		return err
+	}, nil); err != nil {
 		return fmt.Errorf("jobs: stream %s: %w", JobsStream, err)
 	}
 	softCtx, softCancel := context.WithCancel(context.Background())
@@ -529,8 +532,8 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 		if err != nil {
 			l.release(n)
 			w.log.Warn("pull failed", "target", l.target, "error", err)
-			f.expect(time.Second + w.cfg.PullExpiry)
-			sleep(softCtx, time.Second)
+			f.expect(250*time.Millisecond + w.cfg.PullExpiry)
+			sleep(softCtx, 250*time.Millisecond) // a consumer without leader: a new one comes within seconds
 			continue
 		}
 		got := 0
@@ -546,9 +549,10 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			l.running.Add(1)
 			go func() {
 				defer w.running.Done()
-				defer l.release(1)
-				defer l.running.Add(-1)
-				w.process(hardCtx, l, f, msg)
+				var once sync.Once
+				free := func() { once.Do(func() { l.running.Add(-1); l.release(1) }) }
+				defer free()
+				w.process(hardCtx, l, f, msg, free)
 			}()
 		}
 		l.release(n - got)
@@ -563,8 +567,8 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 				l.dropFeed(f.connection, true) // the next scan creates it again
 				return
 			}
-			f.expect(time.Second + w.cfg.PullExpiry)
-			sleep(softCtx, time.Second)
+			f.expect(250*time.Millisecond + w.cfg.PullExpiry)
+			sleep(softCtx, 250*time.Millisecond)
 		}
 	}
 }
@@ -662,16 +666,7 @@ func (w *Worker) connectionConsumer(softCtx context.Context, l *lane, connection
 	if w.cfg.MaxInFlight != nil {
 		limit = cmp.Or(w.cfg.MaxInFlight(l.target, connection), limit)
 	}
-	cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, jetstream.ConsumerConfig{
-		Durable:           ConsumerPrefix + l.target + "-" + connection,
-		Description:       "hrpush workers for " + l.target + " connection " + connection,
-		FilterSubject:     SubjectPrefix + l.target + "." + connection,
-		AckPolicy:         jetstream.AckExplicitPolicy,
-		AckWait:           w.cfg.AckWait,
-		MaxDeliver:        -1,
-		MaxAckPending:     limit,
-		InactiveThreshold: time.Hour,
-	})
+	cons, err := w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, consumerConfig(l.target, connection, w.cfg.AckWait, limit))
 	if err != nil {
 		return nil, err
 	}
@@ -793,7 +788,10 @@ func (e outageError) Unwrap() error { return e.err }
 const maxJobSize = 64 << 10
 
 // process runs one delivery of a job to its end: ack, put back with a delay, or dead-letter.
-func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstream.Msg) {
+// It calls free once the handler has succeeded: recording the outcome and acking may wait for
+// a new JetStream leader, and meanwhile the slot runs another job. (A failure keeps its slot
+// until settled, so that the pause it may set holds back the next fetch.)
+func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstream.Msg, free func()) {
 	start := time.Now()
 	meta, err := msg.Metadata()
 	if err != nil {
@@ -852,11 +850,14 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 
 	ctx, cancel := context.WithTimeout(hardCtx, w.cfg.JobTimeout)
 	defer cancel()
+	// InProgress goes on until the job is settled: recording its outcome and acking it may wait
+	// for a new JetStream leader.
 	stopBeat := heartbeat(msg, w.cfg.AckWait/3)
+	defer stopBeat()
 	res, errs, err := w.attempts(ctx, l.handler, g, job)
-	stopBeat()
 
 	if err == nil {
+		free()
 		// Only a write shows that the target is back: a discarded job never reached it.
 		var was error
 		if res.Outcome != Discarded {
@@ -880,7 +881,7 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 			w.putBack(hardCtx, msg, meta, w.cfg.RedeliveryDelay, log)
 			return
 		}
-		if aerr := msg.DoubleAck(hardCtx); aerr != nil {
+		if aerr := w.settle(hardCtx, msg, ackAck); aerr != nil {
 			log.Warn("ack not confirmed; JetStream may redeliver and the job will update what it wrote", "error", aerr)
 		}
 		log.Info("job done", "outcome", ev.Outcome, "ats_id", ev.ATSID, "duration", time.Since(start).Round(time.Millisecond))
@@ -916,7 +917,7 @@ func (w *Worker) process(hardCtx context.Context, l *lane, f *feed, msg jetstrea
 			delay = max(delay, wait)
 		}
 		log.Warn("job failed; will retry", "class", c, "delay", delay.Round(time.Millisecond), "error", err)
-		_ = msg.NakWithDelay(delay)
+		w.nak(hardCtx, msg, delay, log)
 	}
 }
 
@@ -930,11 +931,46 @@ func (w *Worker) putBack(ctx context.Context, msg jetstream.Msg, meta *jetstream
 	switch {
 	case meta != nil && int(meta.NumDelivered) >= w.cfg.MaxDeliveries:
 		w.requeue(ctx, msg, meta.Sequence.Stream, delay, log)
-	case delay > 0:
-		_ = msg.NakWithDelay(delay)
 	default:
-		_ = msg.Nak()
+		w.nak(ctx, msg, delay, log)
 	}
+}
+
+// Acknowledgement bodies (JetStream's protocol, as nats.go sends them).
+const (
+	ackAck  = "+ACK"
+	ackNak  = "-NAK"
+	ackTerm = "+TERM"
+)
+
+// settle sends an acknowledgement of msg (ackAck, a nak, a term) and waits for the consumer's
+// leader to confirm it, sending it again while JetStream elects a new leader (no responders,
+// no answer), for up to AckWait, also after ctx ends (a shutdown). An acknowledgement lost with
+// its leader would leave the job to wait out AckWait, and then run again.
+func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, body string) error {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.AckWait)
+	defer cancel()
+	nc := w.cfg.JetStream.Conn()
+	return retry(ctx, 2*time.Second, func(ctx context.Context) error {
+		_, err := nc.RequestWithContext(ctx, msg.Reply(), []byte(body))
+		return err
+	}, nil)
+}
+
+// nak puts msg back on the queue after delay (at once when 0), confirmed (see settle).
+func (w *Worker) nak(ctx context.Context, msg jetstream.Msg, delay time.Duration, log *slog.Logger) {
+	body := ackNak
+	if delay > 0 {
+		body = fmt.Sprintf(`%s {"delay": %d}`, ackNak, delay.Nanoseconds())
+	}
+	if err := w.settle(ctx, msg, body); err != nil {
+		log.Warn("put back not confirmed; JetStream redelivers the job after AckWait", "error", err)
+	}
+}
+
+// term terminates msg with reason, confirmed (see settle).
+func (w *Worker) term(ctx context.Context, msg jetstream.Msg, reason string) error {
+	return w.settle(ctx, msg, ackTerm+" "+reason)
 }
 
 // requeue puts the job back on the queue as a new message, whose delivery count starts at zero,
@@ -943,20 +979,19 @@ func (w *Worker) putBack(ctx context.Context, msg jetstream.Msg, meta *jetstream
 // enqueue the job twice (within the stream's duplicates window). If the publish fails, the job
 // is put back with delay as usual.
 func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, seq uint64, delay time.Duration, log *slog.Logger) {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second) // also on shutdown
+	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.AckWait) // also on shutdown
 	defer cancel()
-	_, err := w.cfg.JetStream.Publish(pctx, msg.Subject(), msg.Data(),
-		jetstream.WithMsgID("requeue-"+strconv.FormatUint(seq, 10)), jetstream.WithExpectStream(JobsStream))
+	err := retry(pctx, 5*time.Second, func(ctx context.Context) error {
+		_, err := w.cfg.JetStream.Publish(ctx, msg.Subject(), msg.Data(),
+			jetstream.WithMsgID("requeue-"+strconv.FormatUint(seq, 10)), jetstream.WithExpectStream(JobsStream))
+		return err
+	}, nil)
 	if err != nil {
 		log.Warn("could not requeue the job; put back instead", "error", err)
-		if delay > 0 {
-			_ = msg.NakWithDelay(delay)
-		} else {
-			_ = msg.Nak()
-		}
+		w.nak(ctx, msg, delay, log)
 		return
 	}
-	if err := msg.TermWithReason("requeued"); err != nil {
+	if err := w.term(ctx, msg, "requeued"); err != nil {
 		log.Warn("could not terminate the requeued delivery", "error", err)
 	}
 	log.Info("job requeued as a new message: its delivery budget is not spent on what is not its failure")
@@ -1022,9 +1057,11 @@ func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, job *Job, d *DeadL
 	} else {
 		d.RawJob = truncate(string(msg.Data()), maxRawJob)
 	}
-	if err := deadLetter(ctx, w.cfg.JetStream, d); err != nil {
+	dctx, cancel := context.WithTimeout(ctx, w.cfg.AckWait)
+	defer cancel()
+	if err := retry(dctx, 5*time.Second, func(ctx context.Context) error { return deadLetter(ctx, w.cfg.JetStream, d) }, nil); err != nil {
 		log.Error("could not dead-letter the job; it will be redelivered", "error", err)
-		_ = msg.NakWithDelay(w.cfg.RedeliveryDelay)
+		w.nak(ctx, msg, w.cfg.RedeliveryDelay, log)
 		return
 	}
 	ev := w.event(job, d.Attempts)
@@ -1036,7 +1073,7 @@ func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, job *Job, d *DeadL
 	if err := w.publishEvent(ctx, ev); err != nil {
 		log.Warn("could not record the failure event", "error", err)
 	}
-	if err := msg.TermWithReason(d.Reason); err != nil {
+	if err := w.term(ctx, msg, d.Reason); err != nil {
 		log.Warn("could not terminate the dead-lettered job", "error", err)
 	}
 	log.Error("job dead-lettered", "reason", d.Reason, "class", d.Class, "error", d.Error)
@@ -1058,11 +1095,15 @@ func (w *Worker) publishEvent(ctx context.Context, ev Event) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	// Retried while the events stream elects a new leader: a job whose outcome is not
+	// recorded runs again.
+	ctx, cancel := context.WithTimeout(ctx, w.cfg.AckWait)
 	defer cancel()
-	_, err = w.cfg.JetStream.Publish(ctx, eventsSubject(ev.BatchID), data,
-		jetstream.WithMsgID("evt-"+ev.JobID+"-"+string(ev.Outcome)))
-	return err
+	return retry(ctx, 5*time.Second, func(ctx context.Context) error {
+		_, err := w.cfg.JetStream.Publish(ctx, eventsSubject(ev.BatchID), data,
+			jetstream.WithMsgID("evt-"+ev.JobID+"-"+string(ev.Outcome)))
+		return err
+	}, nil)
 }
 
 // jobKey identifies a job for the outage count: its id, or its stream sequence.

@@ -27,9 +27,11 @@ type Records struct {
 // done.
 const StoreTimeout = 10 * time.Second
 
-// keepAttempts is how many times Keep tries a write that failed for another reason than a
-// changed record.
-const keepAttempts = 4
+// OpTimeout bounds one read or compare-and-swap of a record, whatever the caller's deadline
+// (a job's is minutes): a request to a bucket whose leader was just lost may get no answer,
+// and a caller waiting out its own deadline holds up every job waiting for the same record.
+// The error is transient; the job layer retries.
+const OpTimeout = 5 * time.Second
 
 // ErrRecordChanged means that another writer changed the record since it was read.
 var ErrRecordChanged = errors.New("record changed by another worker")
@@ -37,6 +39,8 @@ var ErrRecordChanged = errors.New("record changed by another worker")
 // Get decodes key's value into v and returns its revision. A missing key leaves v as it is
 // and returns revision 0.
 func (r Records) Get(ctx context.Context, key string, v any) (uint64, error) {
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
 	e, err := r.KV.Get(ctx, key)
 	if errors.Is(err, jetstream.ErrKeyNotFound) {
 		return 0, nil
@@ -50,7 +54,8 @@ func (r Records) Get(ctx context.Context, key string, v any) (uint64, error) {
 	return e.Revision(), nil
 }
 
-// Put stores v under key, whatever its revision.
+// Put stores v under key, whatever its revision. A failed write is tried again until
+// StoreTimeout: the bucket's leader lost, a new one is elected within seconds.
 func (r Records) Put(ctx context.Context, key string, v any) error {
 	b, err := json.Marshal(v)
 	if err != nil {
@@ -58,10 +63,19 @@ func (r Records) Put(ctx context.Context, key string, v any) error {
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StoreTimeout)
 	defer cancel()
-	if _, err := r.KV.Put(ctx, key, b); err != nil {
-		return fmt.Errorf("%s: store %s: %w", r.Name, key, err)
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		octx, ocancel := context.WithTimeout(ctx, OpTimeout)
+		_, err = r.KV.Put(octx, key, b)
+		ocancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return fmt.Errorf("%s: store %s: %w", r.Name, key, err)
+		}
 	}
-	return nil
 }
 
 // Swap stores v under key if the record is still at revision rev (0: if there is none), and
@@ -71,6 +85,8 @@ func (r Records) Swap(ctx context.Context, key string, v any, rev uint64) (uint6
 	if err != nil {
 		return 0, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, OpTimeout)
+	defer cancel()
 	if rev == 0 {
 		rev, err = r.KV.Create(ctx, key, b)
 	} else {
@@ -86,24 +102,22 @@ func (r Records) Swap(ctx context.Context, key string, v any, rev uint64) (uint6
 }
 
 // Keep is [Records.Swap] for a write that must not be lost (a rotated refresh token): it goes
-// on after ctx is done, and tries again a few times unless the record changed.
+// on after ctx is done, and tries again until StoreTimeout (a bucket's leader lost is replaced
+// within seconds) unless the record changed.
 func (r Records) Keep(ctx context.Context, key string, v any, rev uint64) (uint64, error) {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StoreTimeout)
 	defer cancel()
-	var err error
-	for attempt := range keepAttempts {
-		if attempt > 0 {
-			select {
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			case <-ctx.Done():
-			}
-		}
-		var newRev uint64
-		if newRev, err = r.Swap(ctx, key, v, rev); err == nil || errors.Is(err, ErrRecordChanged) {
+	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
+		newRev, err := r.Swap(ctx, key, v, rev)
+		if err == nil || errors.Is(err, ErrRecordChanged) {
 			return newRev, err
 		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return 0, err
+		}
 	}
-	return 0, err
 }
 
 // WaitChange waits until key's revision moves past rev, at most d (e.g. the rest of another
