@@ -578,7 +578,7 @@ func TestDeploymentPermissions(t *testing.T) {
 		t.Errorf("producer overheard a worker reply on %s: %.60s", m.Subject, m.Data)
 	}
 
-	// The gateway (on its way): jobs and batches, API keys and connections (read), its
+	// The gateway: jobs and batches, API keys and connections (read), its
 	// Idempotency-Key records, the consent flow's links and states and the tokens it exchanges.
 	// The operators' user: the consent links (enqueue connect --gateway) and the API keys
 	// (enqueue apikeys). Those buckets come with the gateway; the worker's user creates them here.
