@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&o.codeTTL, "code-ttl", 5*time.Minute, "lifetime of JobAdder authorization codes (the real one: 5 minutes)")
 	fs.StringVar(&o.envFile, "env-file", "", "also write the worker environment to this file")
 	fs.StringVar(&o.keysFile, "keys-file", "", "write the profile keys, one per line, to this file (input of 'enqueue bulk')")
-	fs.StringVar(&o.webhookURL, "webhook-url", "", "deliver HrFlow's profile webhooks here (e.g. http://127.0.0.1:8080/webhooks/hrflow/WORKFLOW) when profiles are parsed or updated through POST /_sandbox/hrflow/parse and /update; the seeded profiles are not delivered")
+	fs.StringVar(&o.webhookURL, "webhook-url", "", "deliver HrFlow's profile webhooks here (e.g. http://127.0.0.1:8088/webhooks/hrflow/WORKFLOW) when profiles are parsed or updated through POST /_sandbox/hrflow/parse and /update; the seeded profiles are not delivered")
 	fs.StringVar(&o.webhookSecret, "webhook-secret", "sandbox-webhook-secret", "secret the webhooks are signed with (printed as HRFLOW_WEBHOOK_SECRET)")
 	fs.StringVar(&o.webhookSignature, "webhook-signature", hrflowtest.SignatureHex, "signature form of the webhooks: hex or sdk (printed as HRFLOW_WEBHOOK_SIGNATURE)")
 	fs.Usage = func() {
