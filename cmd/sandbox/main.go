@@ -75,7 +75,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.samples, "samples", true, "also load the two sample profiles of the API specs")
 	fs.Int64Var(&o.seed, "seed", 1, "seed of the generated profiles and of the fault dice")
 	fs.StringVar(&o.sourceKey, "source-key", "5a4d3b0c1e2f3a4b5c6d7e8f9a0b1c2d3e4f5a6b", "HrFlow source key of the profiles")
-	fs.DurationVar(&o.latency, "latency", 0, "latency added to every HrFlow, JobAdder and Bullhorn API call")
+	fs.DurationVar(&o.latency, "latency", 0, "latency of every HrFlow, JobAdder and Bullhorn API call (HrFlow and JobAdder process a call at once and answer it that long after it arrived; Bullhorn waits that long, then processes it)")
 	fs.Float64Var(&o.errorRate, "error-rate", 0, "share of JobAdder and Bullhorn API calls answered 5xx")
 	fs.Float64Var(&o.rateLimitRate, "rate-limit-rate", 0, "share of JobAdder and Bullhorn API calls answered 429")
 	fs.Float64Var(&o.slowRate, "slow-rate", 0, "share of JobAdder and Bullhorn API calls processed at once but answered only after --slow-latency")

@@ -28,8 +28,9 @@
 //
 // [Config] injects latency, server errors (a 503 JSON envelope and a 502 HTML gateway page, in
 // turn) and 429 answers with "Retry-After: 1" into a share of API requests, decided by seeded
-// dice before the request is processed. Attachment downloads are faulted only through their
-// own rate.
+// dice before the request is processed. The latency is when the answer goes out, counted from
+// the request's arrival; the request is processed at once. Attachment downloads are faulted
+// only through their own rate.
 //
 // # Webhooks
 //

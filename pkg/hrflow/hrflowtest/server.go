@@ -39,7 +39,9 @@ type Config struct {
 	APIKey    secret.Value
 	UserEmail string
 
-	// Latency is added to every API request (not to attachment downloads).
+	// Latency is how long after it arrived an API request is answered (not attachment
+	// downloads): the request is processed at once and its answer held back for the rest of
+	// Latency, as by a remote API whose round trip takes Latency with its processing inside.
 	Latency time.Duration
 
 	// ErrorRate is the share of API requests answered with a server error, alternately a
@@ -202,8 +204,8 @@ func (s *Server) routes() http.Handler {
 // counted wraps h to count its answers under path.
 func (s *Server) counted(path string, h http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		// Counted before it goes out: a client that has its answer finds it counted. A client
-		// that left during the latency gets no answer and is not counted.
+		// Counted before it goes out: a client that has its answer finds it counted. An API
+		// request is counted when processed, even if its client leaves during the latency.
 		h(&targetstest.Recorder{ResponseWriter: w, OnCode: func(code int) {
 			s.statsMu.Lock()
 			s.stats[Stat{path, code}]++
@@ -212,14 +214,11 @@ func (s *Server) counted(path string, h http.HandlerFunc) http.Handler {
 	})
 }
 
-// api wraps an API endpoint with fault injection, latency and authentication, in that order.
+// api wraps an API endpoint with fault injection and authentication, in that order, and
+// sends its answer Latency after the request arrived.
 func (s *Server) api(path string, h http.HandlerFunc) http.Handler {
-	return s.counted(path, func(w http.ResponseWriter, r *http.Request) {
-		f := s.dice.api()
-		if !targetstest.Sleep(r.Context(), s.cfg.Latency) {
-			return
-		}
-		switch f {
+	served := s.counted(path, func(w http.ResponseWriter, r *http.Request) {
+		switch s.dice.api() {
 		case faultUnavailable:
 			writeError(w, http.StatusServiceUnavailable, "Service temporarily unavailable")
 			return
@@ -240,6 +239,16 @@ func (s *Server) api(path string, h http.HandlerFunc) http.Handler {
 			return
 		}
 		h(w, r)
+	})
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if s.cfg.Latency <= 0 {
+			served.ServeHTTP(w, r)
+			return
+		}
+		start := time.Now()
+		held := &targetstest.HeldAnswer{}
+		served.ServeHTTP(held, r)
+		held.Send(w, r, s.cfg.Latency-time.Since(start))
 	})
 }
 

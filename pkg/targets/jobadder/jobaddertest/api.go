@@ -18,8 +18,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-
-	"github.com/hrpush/hrpush/pkg/targets/targetstest"
 )
 
 // maxBodySize caps request bodies; larger ones answer 413.
@@ -45,11 +43,9 @@ const (
 	msgNotFound           = "Resource not found"
 )
 
-// api serves /v2: latency, fault dice, bearer token, request validation, then the operation.
+// api serves /v2: fault dice, bearer token, request validation, then the operation (the
+// answer's latency is ServeHTTP's).
 func (s *Server) api(w *recorder, r *http.Request) {
-	if !targetstest.Sleep(r.Context(), s.cfg.Latency) {
-		return
-	}
 	route, params, ok := s.spec.findRoute(r)
 	if !ok {
 		writeJSON(w, http.StatusNotFound, errorModel{Message: msgNotFound})

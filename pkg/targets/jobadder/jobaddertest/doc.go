@@ -68,10 +68,12 @@
 //
 // [Config].RateLimitRate and [Config].ErrorRate answer that share of API calls 429 (with
 // Retry-After) or 500/503 before anything else is done, so nothing is written; the dice are
-// seeded by [Config].Seed. [Config].TokenErrorRate does the same for the token endpoint, and
-// [Config].Latency delays both. [Config].SlowRate picks a share of API calls whose answer is
-// held back [Config].SlowLatency after the call was processed: the write is done even if the
-// client gives up or dies waiting ([State].SlowAnswers counts them). [Server.SetDown] takes
+// seeded by [Config].Seed. [Config].TokenErrorRate does the same for the token endpoint.
+// [Config].Latency is when an API call is answered, counted from its arrival: the call is
+// processed at once and its answer held back for the rest of that time (a token call waits
+// Latency, then is processed). [Config].SlowRate picks a share of API calls whose answer is
+// held back [Config].SlowLatency more: the write is done even if the client gives up or dies
+// waiting ([State].SlowAnswers counts them). [Server.SetDown] takes
 // the whole API down (503 to every call) and back, as an outage would.
 //
 // # Observing

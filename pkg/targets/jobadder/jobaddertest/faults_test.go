@@ -1,9 +1,11 @@
 package jobaddertest_test
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -102,6 +104,44 @@ func TestLatency(t *testing.T) {
 	wantStatus(t, call(t, srv, tok, http.MethodGet, "/v2/candidates", nil), http.StatusOK)
 	if d := time.Since(start); d < 50*time.Millisecond {
 		t.Errorf("answered in %v", d)
+	}
+}
+
+// TestLatencyProcessedAtOnce: a call is done when it arrives, only its answer waits for the
+// latency, so a client that gives up waiting has nevertheless written.
+func TestLatencyProcessedAtOnce(t *testing.T) {
+	t.Parallel()
+	srv, tok := setup(t, jobaddertest.Config{Latency: time.Hour})
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	body := strings.NewReader(`{"firstName":"Ada","email":"ada@example.com"}`)
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, srv.URL()+"/v2/candidates", body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Authorization", "Bearer "+tok)
+	done := make(chan error, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		done <- err
+	}()
+	for deadline := time.Now().Add(30 * time.Second); srv.State().Candidates != 1; time.Sleep(5 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("the call ended before the candidate existed: %v", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no candidate 30 s after the call")
+		}
+	}
+	cancel()
+	if err := <-done; err == nil {
+		t.Error("the call was answered before its hour of latency")
 	}
 }
 

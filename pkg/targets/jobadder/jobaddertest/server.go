@@ -49,7 +49,11 @@ type Config struct {
 	// CodeTTL is how long an authorization code may be exchanged. Default: 5 minutes.
 	CodeTTL time.Duration
 
-	// Latency delays every API and token call. Default: none.
+	// Latency is how long after it arrived an API call is answered: the call is processed at
+	// once and its answer held back for the rest of Latency, as by a remote API whose round
+	// trip takes Latency with its processing inside (a client that gives up or dies while
+	// waiting has nevertheless written, as with SlowLatency). A token call waits Latency
+	// before it is processed. Default: none.
 	Latency time.Duration
 	// RateLimitRate is the share of API calls (0 to 1) answered 429 with a Retry-After header.
 	// Default: 0.
@@ -67,7 +71,8 @@ type Config struct {
 	// ATS whose write has committed but whose response is slow: a client that gives up or dies
 	// while waiting has nevertheless written. Default: 0.
 	SlowRate float64
-	// SlowLatency is how long the answers picked by SlowRate are held back, on top of Latency.
+	// SlowLatency is how long the answers picked by SlowRate are held back, on top of Latency
+	// (counted from the call's arrival).
 	// Default: none (SlowRate then has no effect).
 	SlowLatency time.Duration
 	// Seed seeds the fault dice. The n-th API call's outcome depends only on Seed and n, so a
@@ -238,11 +243,18 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.route = "(down)"
 		writeJSON(rec, http.StatusServiceUnavailable, errorModel{Message: "Service unavailable"})
 	case p == basePath || strings.HasPrefix(p, basePath+"/"):
-		if s.cfg.SlowLatency > 0 && s.dice.Slow.Hit(s.cfg.SlowRate) { // a slow answer: done now, sent SlowLatency later
+		// The call is done at once and its answer sent Latency after it arrived (plus
+		// SlowLatency for a slow answer).
+		var hold time.Duration
+		if s.cfg.SlowLatency > 0 && s.dice.Slow.Hit(s.cfg.SlowRate) {
+			hold = s.cfg.SlowLatency
+		}
+		if hold += s.cfg.Latency; hold > 0 {
+			start := time.Now()
 			held := &targetstest.HeldAnswer{}
 			rec.ResponseWriter = held
 			s.api(rec, r)
-			held.Send(w, r, s.cfg.SlowLatency)
+			held.Send(w, r, hold-time.Since(start))
 		} else {
 			s.api(rec, r)
 		}
