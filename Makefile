@@ -25,8 +25,8 @@ test: vet ## vet, then every test with the race detector (what CI runs)
 
 test/race: test ## alias of test
 
-bench: ## benchmarks (throughput against the queue's own ceiling, measured in the same run)
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout $(TIMEOUT) ./cmd/... ./pkg/...
+bench: ## benchmarks, one package at a time (two benchmarks at once on a 2-core machine distort each other)
+	$(GO) test -p 1 -run '^$$' -bench . -benchtime 1x -timeout $(TIMEOUT) ./cmd/... ./pkg/...
 
 demo: build ## sandbox + worker (embedded NATS) + a bulk run of PROFILES profiles, then stop (SANDBOX_FLAGS="--latency 50ms" etc.)
 	PROFILES=$(PROFILES) BIN=$(BIN) SANDBOX_FLAGS="$(SANDBOX_FLAGS)" ./scripts/demo.sh
