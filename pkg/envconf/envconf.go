@@ -33,7 +33,9 @@ func Secret(name string) (secret.Value, error) {
 }
 
 // Load fills cfg (a pointer to a struct with envconfig tags) from the environment; each of
-// secretVars may be given as NAME_FILE instead.
+// secretVars may be given as NAME_FILE instead. A secret read from a file is in the
+// environment only while cfg is filled: the process's environment, which child processes
+// inherit, never holds it.
 func Load(cfg any, secretVars ...string) error {
 	for _, name := range secretVars {
 		v, err := Secret(name)
@@ -44,6 +46,7 @@ func Load(cfg any, secretVars ...string) error {
 			if err := os.Setenv(name, v.Reveal()); err != nil {
 				return err
 			}
+			defer os.Unsetenv(name) //nolint:errcheck // restores the environment as it was
 		}
 	}
 	return envconfig.Process("", cfg)

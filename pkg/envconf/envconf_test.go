@@ -29,6 +29,9 @@ func TestLoad(t *testing.T) {
 	if cfg.Password.Reveal() != "s3cr3t" || cfg.Token.Reveal() != "direct" || cfg.Count != 3 {
 		t.Fatalf("%q %q %d", cfg.Password.Reveal(), cfg.Token.Reveal(), cfg.Count)
 	}
+	if v, set := os.LookupEnv("ENVCONF_PASSWORD"); set {
+		t.Fatalf("the secret read from its file stayed in the environment: %q", v)
+	}
 	t.Setenv("ENVCONF_MISSING_FILE", filepath.Join(t.TempDir(), "nope"))
 	if err := envconf.Load(&cfg, "ENVCONF_MISSING"); err == nil {
 		t.Fatal("a NAME_FILE that cannot be read must be an error")
