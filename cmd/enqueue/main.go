@@ -51,7 +51,8 @@ Usage:
   enqueue dlq    list|replay|purge [filters]      dead-lettered jobs: show, enqueue again, remove
   enqueue connections list|show|add|remove|pause|resume [NAME] --target T
                                                   ATS accounts (connections) the workers write to
-  enqueue connect NAME --target T [--code CODE]   authorise a connection; no worker restart
+  enqueue connect NAME --target T [--code CODE | --listen ADDR | --gateway URL]
+                                                  authorise a connection; no worker restart
   enqueue apikeys create|list|revoke              the gateway's API keys (shown once at create)
   enqueue setup  [--apply]                        streams and buckets: show what differs from
                                                   the settings (NATS_REPLICAS, HRPUSH_*_MAX_*),
@@ -63,8 +64,9 @@ Run 'enqueue COMMAND --help' for a command's flags.
 
 NATS credentials come from the worker's variables (NATS_USER, NATS_PASSWORD[_FILE], …). With
 the shipped NATS users, producers (push, bulk, source, status) run as hrpush-enqueue, operators
-(status, dlq, connections, connect) as hrpush-operator with
-NATS_INBOX_PREFIX=_INBOX_hrpush_operator (default _INBOX_hrpush_enqueue).
+(status, dlq, connections, connect, apikeys) as hrpush-operator with
+NATS_INBOX_PREFIX=_INBOX_hrpush_operator (default _INBOX_hrpush_enqueue); setup --apply
+changes streams: run it as hrpush-worker with NATS_INBOX_PREFIX=_INBOX_hrpush_worker.
 
 enqueue --version prints the build.
 
