@@ -297,7 +297,9 @@ func (w *Worker) Start(ctx context.Context) error {
 		if err != nil {
 			return fmt.Errorf("jobs: consumer for %s: %w", l.target, err)
 		}
+		l.mu.Lock() // the health endpoint may already read the feeds (Stalled)
 		l.feeds = map[string]*feed{"": {cons: cons}}
+		l.mu.Unlock()
 	}
 	var stream jetstream.Stream
 	if err := retry(ctx, 5*time.Second, func(ctx context.Context) (err error) {
