@@ -310,36 +310,20 @@ func newMux(api *ingest.API, nc *nats.Conn, m *metrics) *http.ServeMux {
 // do (with NATS_REPLICAS), only when one is missing, so that its NATS user needs no right to
 // change them (deployments/nats/nats-server.conf).
 func openBuckets(ctx context.Context, js jetstream.JetStream, streams jobs.StreamConfig) (*jobs.Buckets, error) {
-	ensure := func() (*jobs.Buckets, error) {
-		return jobs.EnsureStreams(ctx, js, streams)
-	}
 	for _, name := range []string{jobs.JobsStream, jobs.EventsStream} {
 		_, err := js.Stream(ctx, name)
 		if errors.Is(err, jetstream.ErrStreamNotFound) {
-			return ensure()
+			return jobs.EnsureStreams(ctx, js, streams)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
-	var b jobs.Buckets
-	for _, kv := range []struct {
-		name string
-		dst  *jetstream.KeyValue
-	}{
-		{jobs.IdempotencyBucket, &b.Idempotency}, {jobs.APIKeysBucket, &b.APIKeys}, {jobs.ConnectionsBucket, &b.Connections},
-		{jobs.TokensBucket, &b.Tokens}, {jobs.ConsentBucket, &b.Consent},
-	} {
-		bucket, err := js.KeyValue(ctx, kv.name)
-		if errors.Is(err, jetstream.ErrBucketNotFound) {
-			return ensure()
-		}
-		if err != nil {
-			return nil, err
-		}
-		*kv.dst = bucket
+	b, err := jobs.OpenBuckets(ctx, js, jobs.IdempotencyBucket, jobs.APIKeysBucket, jobs.ConnectionsBucket, jobs.TokensBucket, jobs.ConsentBucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		return jobs.EnsureStreams(ctx, js, streams)
 	}
-	return &b, nil
+	return b, err
 }
 
 // connect connects to NATS_URL; the gateway never embeds a server. Replies come on

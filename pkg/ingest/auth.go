@@ -52,13 +52,7 @@ func (a *API) unavailable(w http.ResponseWriter, r *http.Request, what string, e
 // limiters are the per-key token buckets of this replica.
 type limiters struct {
 	mu sync.Mutex
-	m  map[string]*limiter
-}
-
-type limiter struct {
-	*rate.Limiter
-	perSecond float64
-	burst     int
+	m  map[string]*rate.Limiter
 }
 
 // allow takes a token of key's bucket, or says how long until one is free.
@@ -69,8 +63,8 @@ func (l *limiters) allow(key *apikeys.Key, cfg Config, now time.Time) (time.Dura
 	}
 	l.mu.Lock()
 	lim := l.m[key.ID]
-	if lim == nil || lim.perSecond != perSecond || lim.burst != burst {
-		lim = &limiter{Limiter: rate.NewLimiter(rate.Limit(perSecond), burst), perSecond: perSecond, burst: burst}
+	if lim == nil || lim.Limit() != rate.Limit(perSecond) || lim.Burst() != burst {
+		lim = rate.NewLimiter(rate.Limit(perSecond), burst)
 		l.m[key.ID] = lim
 	}
 	l.mu.Unlock()

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
 
 	"github.com/hrpush/hrpush/pkg/apikeys"
 	"github.com/hrpush/hrpush/pkg/connections"
@@ -119,7 +120,7 @@ func New(cfg Config) (*API, error) {
 		keys:        apikeys.NewStore(cfg.Buckets.APIKeys),
 		idem:        cfg.Buckets.Idempotency,
 		connections: connections.NewStore(cfg.Buckets.Connections),
-		limits:      limiters{m: map[string]*limiter{}},
+		limits:      limiters{m: map[string]*rate.Limiter{}},
 		bg:          bg,
 		stop:        stop,
 	}, nil

@@ -339,10 +339,31 @@ func Setup(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, mode S
 	if mode == PlanChanges {
 		return nil, changes, nil
 	}
+	b.fill()
+	return b, changes, nil
+}
+
+// fill sets the named fields from all.
+func (b *Buckets) fill() {
 	b.Tokens, b.IDs, b.Locks = b.all[TokensBucket], b.all[IDsBucket], b.all[LocksBucket]
 	b.State, b.Connections = b.all[StateBucket], b.all[ConnectionsBucket]
 	b.Consent, b.Idempotency, b.APIKeys = b.all[ConsentBucket], b.all[IdempotencyBucket], b.all[APIKeysBucket]
-	return b, changes, nil
+}
+
+// OpenBuckets binds the named buckets, which must exist, without looking at any other stream
+// or bucket: for a process whose NATS user may read only those (the gateway). A missing one
+// is an error wrapping jetstream.ErrBucketNotFound; the other fields stay nil.
+func OpenBuckets(ctx context.Context, js jetstream.JetStream, names ...string) (*Buckets, error) {
+	b := &Buckets{all: make(map[string]jetstream.KeyValue, len(names))}
+	for _, name := range names {
+		kv, err := js.KeyValue(ctx, name)
+		if err != nil {
+			return nil, fmt.Errorf("jobs: bucket %s: %w", name, err)
+		}
+		b.all[name] = kv
+	}
+	b.fill()
+	return b, nil
 }
 
 // setup is one run of [Setup].
