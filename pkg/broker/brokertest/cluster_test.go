@@ -39,8 +39,10 @@ func TestClusterSurvivesTheLossOfALeader(t *testing.T) {
 		t.Fatal(err)
 	}
 	c.Shutdown(leader)
-	for {
-		_, err = js.Publish(ctx, "s.2", []byte("after"), jetstream.WithRetryAttempts(20))
+	for { // each attempt bounded: one sent while the stream has no leader gets no answer
+		actx, acancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err = js.Publish(actx, "s.2", []byte("after"), jetstream.WithRetryAttempts(20), jetstream.WithMsgID("after")) // stored once if an attempt that timed out was
+		acancel()
 		if err == nil || ctx.Err() != nil {
 			break
 		}
