@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/hrflow/hrflowtest"
 	"github.com/hrpush/hrpush/pkg/jobs"
 )
@@ -70,12 +71,8 @@ func streamProfiles(t *testing.T, js jetstream.JetStream, from uint64) map[strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := s.Info(t.Context())
-	if err != nil {
-		t.Fatal(err)
-	}
 	got := map[string]int{}
-	for seq := from; seq <= info.State.LastSeq; seq++ {
+	for seq, last := from, brokertest.StreamLastSeq(t, js, jobs.JobsStream); seq <= last; seq++ {
 		m, err := s.GetMsg(t.Context(), seq)
 		if err != nil {
 			t.Fatal(err)

@@ -135,32 +135,17 @@ func run(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	ready := make(chan string, 1)
-	if err := serve(ctx, cfg, log, ready); err != nil {
+	err := serve(ctx, cfg, log, ready)
+	if err != nil {
 		log.Error("gateway failed", "error", err)
-		var ce *configError
-		if errors.As(err, &ce) {
-			return 2
-		}
-		return 1
 	}
-	return 0
+	return envconf.ExitCode(err) // 2 for an *envconf.Error: a configuration problem, or NATS unreachable at start
 }
 
-// configError is a configuration problem found after the environment was read, or NATS
-// unreachable at start: exit code 2.
-type configError struct{ msg string }
-
-func (e *configError) Error() string { return e.msg }
-
 func loadConfig(cfg *config) error {
-	if err := envconf.Load(cfg, secretVars...); err != nil {
+	if err := envconf.LoadWithStreams(cfg, &cfg.Streams, secretVars...); err != nil {
 		return err
 	}
-	streams, err := jobs.StreamConfigFromEnv(os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	cfg.Streams = streams
 	if err := envconf.OutOfRange("counts, sizes and rates must be positive (GATEWAY_MAX_BODY at least 1024, NATS_URL set)",
 		envconf.Check{Name: "GATEWAY_MAX_BODY", Bad: cfg.MaxBody < 1024},
 		envconf.Check{Name: "GATEWAY_MAX_JOBS", Bad: cfg.MaxJobs < 1}, envconf.Check{Name: "GATEWAY_MAX_BATCH_KEYS", Bad: cfg.MaxBatchKeys < 1},
@@ -190,7 +175,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	if cfg.WorkflowsFile != "" {
 		var err error
 		if workflows, err = workflow.Load(cfg.WorkflowsFile, builtin.Registry()); err != nil {
-			return &configError{"WORKFLOWS_FILE: " + err.Error()}
+			return envconf.Errorf("WORKFLOWS_FILE: %w", err)
 		}
 	}
 	var sources ingest.Sources
@@ -198,7 +183,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		hf, err := hrflow.New(hrflow.WithBaseURL(cfg.HrFlowAPIURL), hrflow.WithAPISecret(cfg.HrFlowAPISecret),
 			hrflow.WithUserEmail(cfg.HrFlowAPIUser), hrflow.WithHTTPClient(transport.Client(4, hrflow.DefaultTimeout)))
 		if err != nil {
-			return &configError{"HRFLOW_API_URL: " + err.Error()}
+			return envconf.Errorf("HRFLOW_API_URL: %w", err)
 		}
 		sources = hf.Profiles
 	}
@@ -215,7 +200,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 	buckets, err := openBuckets(setupCtx, js, cfg.Streams)
 	cancel()
 	if err != nil {
-		return &configError{fmt.Sprintf("NATS_URL %s: %v (is JetStream enabled? start a worker of this version first: it creates the streams and buckets)", nc.ConnectedUrlRedacted(), err)}
+		return envconf.Errorf("NATS_URL %s: %w (is JetStream enabled? start a worker of this version first: it creates the streams and buckets)", nc.ConnectedUrlRedacted(), err)
 	}
 	api, err := ingest.New(ingest.Config{
 		JetStream: js, Buckets: buckets, Workflows: workflows, Sources: sources,
@@ -223,7 +208,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 		RatePerSecond: cfg.RateLimit, Burst: cfg.RateBurst, Logger: log,
 	})
 	if err != nil {
-		return &configError{err.Error()}
+		return envconf.Errorf("%w", err)
 	}
 	m := newMetrics()
 	mux := newMux(api, nc, m)
@@ -233,7 +218,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 			Publisher: jobs.NewPublisher(js), MaxBodyBytes: cfg.MaxBody, Logger: log, Metrics: m.reg,
 		})
 		if err != nil {
-			return &configError{"HRFLOW_WEBHOOK_*: " + err.Error()}
+			return envconf.Errorf("HRFLOW_WEBHOOK_*: %w", err)
 		}
 		mux.Handle(webhook.Pattern, hooks)
 	}
@@ -248,13 +233,13 @@ func serve(ctx context.Context, cfg config, log *slog.Logger, ready chan<- strin
 			Logger:      log,
 		})
 		if err != nil {
-			return &configError{"JOBADDER_*: " + err.Error()}
+			return envconf.Errorf("JOBADDER_*: %w", err)
 		}
 		flows.Register(mux)
 	}
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return &configError{fmt.Sprintf("GATEWAY_ADDR %s: %v", cfg.Addr, err)}
+		return envconf.Errorf("GATEWAY_ADDR %s: %w", cfg.Addr, err)
 	}
 	srv := &http.Server{
 		Handler:           m.instrument(mux),
@@ -342,18 +327,13 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, error) {
 		TLSKeyFile:   cfg.NATSTLSKeyFile,
 		InboxPrefix:  broker.GatewayInboxPrefix,
 	}
-	nc, err := broker.Connect(client,
-		nats.Timeout(5*time.Second),
-		nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
-	)
+	nc, err := broker.Dial(client, log, nats.Timeout(5*time.Second))
 	var fe *broker.FieldError
 	if errors.As(err, &fe) {
-		return nil, &configError{fe.Describe(func(f string) string { return broker.EnvNames[f] })}
+		return nil, envconf.Errorf("%s", fe.DescribeEnv())
 	}
 	if err != nil {
-		return nil, &configError{fmt.Sprintf("connect to NATS_URL: %v", err)}
+		return nil, envconf.Errorf("connect to NATS_URL: %w", err)
 	}
 	return nc, nil
 }

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"net/http/cookiejar"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +26,7 @@ import (
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
+	"github.com/hrpush/hrpush/pkg/version"
 )
 
 func TestLoadConfigNamesTheVariable(t *testing.T) {
@@ -141,8 +144,16 @@ func TestServe(t *testing.T) {
 	if resp.StatusCode != http.StatusAccepted || brokertest.StreamMsgs(t, js, jobs.JobsStream) != 1 {
 		t.Fatalf("POST /v1/jobs: %d", resp.StatusCode)
 	}
-	if code, body := get("/metrics"); code != http.StatusOK || !strings.Contains(body, `hrpush_gateway_request_seconds_count{code="202",route="POST /v1/jobs"} 1`) {
-		t.Errorf("metrics: %d\n%s", code, body)
+	b := version.Get()
+	code, body := get("/metrics")
+	for _, want := range []string{
+		`hrpush_gateway_request_seconds_count{code="202",route="POST /v1/jobs"} 1`,
+		fmt.Sprintf(`hrpush_build_info{goversion=%q,revision=%q,version=%q} 1`, runtime.Version(), b.Revision, b.Version),
+		"go_goroutines ",
+	} {
+		if code != http.StatusOK || !strings.Contains(body, want) {
+			t.Errorf("metrics: %d, lacks %s\n%s", code, want, body)
+		}
 	}
 	cancel()
 	select {

@@ -6,10 +6,12 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/hrpush/hrpush/pkg/processmetrics"
 )
 
-// metrics are the gateway's Prometheus metrics, served at /metrics.
+// metrics are the gateway's Prometheus metrics, served at /metrics with those of every hrpush
+// process (processmetrics: Go runtime, process, hrpush_build_info).
 type metrics struct {
 	reg      *prometheus.Registry
 	requests *prometheus.HistogramVec
@@ -17,14 +19,14 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: processmetrics.NewRegistry("gateway"),
 		requests: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name:    "hrpush_gateway_request_seconds",
 			Help:    "Time to answer a request, by route (the mux pattern) and status code; its _count is the request count.",
 			Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5},
 		}, []string{"route", "code"}),
 	}
-	m.reg.MustRegister(m.requests, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.requests)
 	return m
 }
 

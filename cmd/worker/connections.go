@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hrpush/hrpush/pkg/connections"
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/hrflow"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
@@ -40,7 +41,7 @@ func newConnectionSet(ctx context.Context, cfg config, buckets *jobs.Buckets, lo
 	if !cfg.SecretsKey.IsZero() {
 		k, err := connections.NewKeyring(cfg.SecretsKey.Reveal())
 		if err != nil {
-			return nil, &configError{"HRPUSH_SECRETS_KEY: " + err.Error()}
+			return nil, envconf.Errorf("HRPUSH_SECRETS_KEY: %w", err)
 		}
 		s.keyring = k
 	}

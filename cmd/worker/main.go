@@ -142,11 +142,7 @@ func run() int {
 	defer stop()
 	if err := serve(ctx, cfg, log); err != nil && ctx.Err() == nil {
 		log.Error("worker failed", "error", err)
-		var ce *configError
-		if errors.As(err, &ce) {
-			return 2
-		}
-		return 1
+		return envconf.ExitCode(err) // 2 for an *envconf.Error: a configuration problem
 	}
 	return 0
 }
@@ -166,20 +162,10 @@ func tuneGC() {
 	}
 }
 
-// configError is a configuration problem found after the environment was read.
-type configError struct{ msg string }
-
-func (e *configError) Error() string { return e.msg }
-
 func loadConfig(cfg *config) error {
-	if err := envconf.Load(cfg, secretVars...); err != nil {
+	if err := envconf.LoadWithStreams(cfg, &cfg.Streams, secretVars...); err != nil {
 		return err
 	}
-	streams, err := jobs.StreamConfigFromEnv(os.LookupEnv)
-	if err != nil {
-		return err
-	}
-	cfg.Streams = streams
 	if err := envconf.OutOfRange("counts and durations must be positive (BULLHORN_SESSION_TTL 1m or more; "+
 		"WORKER_RETRY_BUDGET, WORKER_SHUTDOWN_GRACE and NATS_SYNC_INTERVAL may be 0)",
 		envconf.Check{Name: "WORKER_CONCURRENCY", Bad: cfg.Concurrency < 1}, envconf.Check{Name: "WORKER_MAX_DELIVERIES", Bad: cfg.MaxDeliveries < 1},
@@ -232,7 +218,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 	if cfg.WorkflowsFile != "" {
 		var err error
 		if workflows, err = workflow.Load(cfg.WorkflowsFile, formats); err != nil {
-			return &configError{err.Error()}
+			return envconf.Errorf("%w", err)
 		}
 	}
 	nc, shutdownNATS, err := connect(cfg, log)
@@ -258,7 +244,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 
 	hf, err := newHrFlow(cfg)
 	if err != nil {
-		return &configError{err.Error()}
+		return envconf.Errorf("%w", err)
 	}
 	destinations, err := buildTargets(ctx, cfg, buckets, log)
 	if err != nil {
@@ -278,7 +264,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Logger:       log,
 	})
 	if err != nil {
-		return &configError{err.Error()}
+		return envconf.Errorf("%w", err)
 	}
 	handlers := map[string]jobs.Handler{}
 	for name := range destinations {
@@ -302,7 +288,7 @@ func serve(ctx context.Context, cfg config, log *slog.Logger) error {
 		Observe:       m.observe,
 	})
 	if err != nil {
-		return &configError{err.Error()}
+		return envconf.Errorf("%w", err)
 	}
 	m.watch(w)
 	stopHTTP, err := serveHTTP(cfg, log, w, m)
@@ -372,23 +358,18 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		TLSKeyFile:   cfg.NATSTLSKeyFile,
 		InboxPrefix:  broker.WorkerInboxPrefix,
 	}
-	opts := []nats.Option{
-		nats.MaxReconnects(-1),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
-		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
-	}
 	dial := func(url string) (*nats.Conn, error) {
 		client.URL = url
-		nc, err := broker.Connect(client, opts...)
+		nc, err := broker.Dial(client, log)
 		var fe *broker.FieldError
 		if errors.As(err, &fe) {
-			return nil, &configError{fe.Describe(func(f string) string { return broker.EnvNames[f] })}
+			return nil, envconf.Errorf("%s", fe.DescribeEnv())
 		}
 		return nc, err
 	}
 	if cfg.NATSURL != "" {
 		nc, err := dial(cfg.NATSURL)
-		var ce *configError
+		var ce *envconf.Error
 		if errors.As(err, &ce) {
 			return nil, nil, err
 		}
@@ -402,16 +383,16 @@ func connect(cfg config, log *slog.Logger) (*nats.Conn, func(), error) {
 		set = append(set, broker.EnvNames[f])
 	}
 	if len(set) > 0 {
-		return nil, nil, &configError{fmt.Sprintf("%s set but NATS_URL is empty: these apply to a NATS server given by NATS_URL; "+
-			"the embedded server has no users and no TLS (set NATS_URL, or unset them)", strings.Join(set, ", "))}
+		return nil, nil, envconf.Errorf("%s set but NATS_URL is empty: these apply to a NATS server given by NATS_URL; "+
+			"the embedded server has no users and no TLS (set NATS_URL, or unset them)", strings.Join(set, ", "))
 	}
 	host, port, err := net.SplitHostPort(cfg.NATSListen)
 	if err != nil {
-		return nil, nil, &configError{fmt.Sprintf("NATS_LISTEN %q: %v", cfg.NATSListen, err)}
+		return nil, nil, envconf.Errorf("NATS_LISTEN %q: %w", cfg.NATSListen, err)
 	}
 	var portNum int
 	if _, err := fmt.Sscan(port, &portNum); err != nil {
-		return nil, nil, &configError{fmt.Sprintf("NATS_LISTEN %q: bad port", cfg.NATSListen)}
+		return nil, nil, envconf.Errorf("NATS_LISTEN %q: bad port", cfg.NATSListen)
 	}
 	storeDir := cfg.NATSStoreDir
 	if storeDir == "" {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets/bullhorn/bullhorntest"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
@@ -150,7 +151,7 @@ func TestConnectRefusesSecurityWithoutURL(t *testing.T) {
 	t.Parallel()
 	cfg := config{NATSUser: "u", NATSPassword: "p", NATSTLSCAFile: "/ca.pem", NATSListen: "127.0.0.1:0"}
 	_, _, err := connect(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	var ce *configError
+	var ce *envconf.Error
 	if !errors.As(err, &ce) || !strings.HasPrefix(err.Error(), "NATS_USER, NATS_PASSWORD, NATS_TLS_CA_FILE set but NATS_URL is empty") {
 		t.Fatalf("connect = %v; want a configuration error naming the variables", err)
 	}

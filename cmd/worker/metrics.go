@@ -4,13 +4,13 @@ import (
 	"cmp"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
 
 	"github.com/hrpush/hrpush/pkg/jobs"
-	"github.com/hrpush/hrpush/pkg/version"
+	"github.com/hrpush/hrpush/pkg/processmetrics"
 )
 
-// metrics are the worker's Prometheus metrics, served at /metrics.
+// metrics are the worker's Prometheus metrics, served at /metrics with those of every hrpush
+// process (processmetrics: Go runtime, process, hrpush_build_info).
 type metrics struct {
 	reg        *prometheus.Registry
 	jobs       *prometheus.CounterVec
@@ -19,7 +19,7 @@ type metrics struct {
 
 func newMetrics() *metrics {
 	m := &metrics{
-		reg: prometheus.NewRegistry(),
+		reg: processmetrics.NewRegistry("worker"),
 		jobs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "hrpush_jobs_total",
 			Help: "Jobs finished by this worker, by target, connection (ATS account), outcome (created, updated, discarded, failed) and run event.",
@@ -30,14 +30,7 @@ func newMetrics() *metrics {
 			Buckets: []float64{1, 2, 3, 5, 8, 13},
 		}, []string{"target", "outcome"}),
 	}
-	build := prometheus.NewGaugeVec(prometheus.GaugeOpts{
-		Name: "hrpush_build_info",
-		Help: "1, labelled with the worker's build: version, VCS revision and Go version.",
-	}, []string{"version", "revision", "goversion"})
-	b := version.Get()
-	build.WithLabelValues(b.Version, b.Revision, b.GoVersion).Set(1)
-	m.reg.MustRegister(m.jobs, m.deliveries, build,
-		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	m.reg.MustRegister(m.jobs, m.deliveries)
 	return m
 }
 

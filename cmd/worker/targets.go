@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
@@ -44,7 +45,7 @@ func buildTargets(ctx context.Context, cfg config, buckets *jobs.Buckets, log *s
 func buildJobAdder(ctx context.Context, cfg config, buckets *jobs.Buckets, log *slog.Logger) (workflow.Destination, error) {
 	d, auth, err := buildJobAdderAccount(cfg, buckets, log, "", cfg.JobAdderAuthorizationCode, cfg.JobAdderAllowDuplicates)
 	if err != nil {
-		return workflow.Destination{}, &configError{err.Error()}
+		return workflow.Destination{}, envconf.Errorf("%w", err)
 	}
 	// Exchange a fresh authorization code (valid 5 minutes) now rather than at the first job.
 	err = warmUp(ctx, "JobAdder", log, func(ctx context.Context) error { _, err := auth.Token(ctx); return err })
@@ -95,7 +96,7 @@ func buildBullhorn(ctx context.Context, cfg config, buckets *jobs.Buckets, log *
 		username: cfg.BullhornUsername, password: cfg.BullhornPassword.Reveal(), perMinute: cfg.BullhornCallsPerMinute,
 	})
 	if err != nil {
-		return workflow.Destination{}, &configError{err.Error()}
+		return workflow.Destination{}, envconf.Errorf("%w", err)
 	}
 	// Log in now, so that a refused password or unaccepted terms show at start-up.
 	_ = warmUp(ctx, "Bullhorn", log, func(ctx context.Context) error { _, err := auth.Session(ctx); return err })

@@ -68,18 +68,7 @@ func TestE2EWebhookContinuousSync(t *testing.T) {
 	t.Cleanup(ja.Close)
 	e := &e2e{t: t, natsURL: natsURL, js: js, hrflow: hf, ja: ja, source: testSource, code: ja.IssueCode(), workflowsFile: file}
 
-	stored := func() uint64 {
-		t.Helper()
-		s, err := js.Stream(t.Context(), jobs.JobsStream)
-		if err != nil {
-			t.Fatal(err)
-		}
-		info, err := s.Info(t.Context())
-		if err != nil {
-			t.Fatal(err)
-		}
-		return info.State.LastSeq // every job ever stored
-	}
+	stored := func() uint64 { return brokertest.StreamLastSeq(t, js, jobs.JobsStream) } // every job ever stored
 
 	// An impostor, signing with another secret: every delivery refused, nothing enqueued.
 	impostor := hrflowtest.NewServer(hrflowtest.Config{Webhook: hrflowtest.Webhook{URL: url, Secret: "not-the-secret"}})

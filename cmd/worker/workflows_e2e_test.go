@@ -19,6 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hrpush/hrpush/pkg/envconf"
 	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/targets/jobadder/jobaddertest"
 )
@@ -305,7 +306,7 @@ workflows:
 	}
 	cfg := config{NATSURL: "nats://127.0.0.1:1", WorkflowsFile: file, HTTPAddr: "off"}
 	err := serve(t.Context(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	var ce *configError
+	var ce *envconf.Error
 	if !errors.As(err, &ce) {
 		t.Fatalf("error = %v, want a configuration error", err)
 	}

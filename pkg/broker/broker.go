@@ -1,7 +1,8 @@
 // Package broker runs an embedded NATS server with JetStream, for a worker started without
 // NATS_URL, for the demo and for tests. Production points the worker at a NATS cluster instead;
-// [ClientConfig] builds the connection options both binaries use for it (credentials, TLS, and
-// the per-binary reply inbox prefixes [WorkerInboxPrefix] and [EnqueueInboxPrefix]).
+// [ClientConfig] builds the connection options the binaries use for it (credentials, TLS, and
+// the per-binary reply inbox prefixes [WorkerInboxPrefix] and [EnqueueInboxPrefix]), and [Dial]
+// keeps the long-running ones (worker, gateway) connected.
 package broker
 
 import (

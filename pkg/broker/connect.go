@@ -3,6 +3,7 @@ package broker
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"os"
 	"strings"
@@ -131,6 +132,12 @@ func (e *FieldError) Describe(name func(field string) string) string {
 		return n(e.Field) + " and " + n(e.With) + ": " + e.Err.Error()
 	}
 	return n(e.Field) + ": " + e.Err.Error()
+}
+
+// DescribeEnv returns the message with each field named by the environment variable that
+// sets it ([EnvNames]), as the worker and the gateway report it.
+func (e *FieldError) DescribeEnv() string {
+	return e.Describe(func(f string) string { return EnvNames[f] })
 }
 
 var (
@@ -289,6 +296,18 @@ func Connect(cfg ClientConfig, extra ...nats.Option) (*nats.Conn, error) {
 		return nil, err
 	}
 	return nats.Connect(cfg.URL, append(opts, extra...)...)
+}
+
+// Dial connects a long-running process (the worker, the gateway) as [Connect] does, with its
+// own options before extra: the connection reconnects without end, and every loss of the
+// server is logged on log as a warning, every reconnection as information.
+func Dial(cfg ClientConfig, log *slog.Logger, extra ...nats.Option) (*nats.Conn, error) {
+	opts := []nats.Option{
+		nats.MaxReconnects(-1),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "error", err) }),
+		nats.ReconnectHandler(func(nc *nats.Conn) { log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted()) }),
+	}
+	return Connect(cfg, append(opts, extra...)...)
 }
 
 // Drain drains nc (pending publishes are flushed, subscriptions finish what they hold) and

@@ -10,6 +10,7 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"errors"
+	"log/slog"
 	"math/big"
 	"net"
 	"os"
@@ -121,8 +122,63 @@ func TestFieldErrorDescribe(t *testing.T) {
 	if !strings.HasPrefix(got, "NATS_CREDS_FILE and NATS_USER: cannot be used together") {
 		t.Errorf("Describe = %q", got)
 	}
+	if env := fe.DescribeEnv(); env != got {
+		t.Errorf("DescribeEnv = %q, want %q", env, got)
+	}
 	if !strings.HasPrefix(err.Error(), "broker: CredsFile and User: ") {
 		t.Errorf("Error = %q", err.Error())
+	}
+}
+
+// TestDialReconnectsAndLogs: a connection from Dial outlives a restart of its server, takes the
+// caller's options after its own, and logs the loss and the return.
+func TestDialReconnectsAndLogs(t *testing.T) {
+	t.Parallel()
+	ns := startServer(t, func(*server.Options) {})
+	port := ns.Addr().(*net.TCPAddr).Port
+	lines := make(lineWriter, 64)
+	nc, err := broker.Dial(broker.ClientConfig{URL: ns.ClientURL()}, slog.New(slog.NewTextHandler(lines, nil)),
+		nats.ReconnectWait(20*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	if nc.Opts.MaxReconnect != -1 || nc.Opts.ReconnectWait != 20*time.Millisecond {
+		t.Errorf("MaxReconnects %d, ReconnectWait %s; want -1 (no end) and the caller's 20ms", nc.Opts.MaxReconnect, nc.Opts.ReconnectWait)
+	}
+	ns.Shutdown()
+	lines.await(t, `level=WARN msg="nats disconnected"`)
+	startServer(t, func(o *server.Options) { o.Port = port })
+	lines.await(t, `level=INFO msg="nats reconnected" url=nats://127.0.0.1:`)
+	if !nc.IsConnected() {
+		t.Errorf("after the reconnection: %s", nc.Status())
+	}
+}
+
+// lineWriter receives a logger's lines.
+type lineWriter chan string
+
+func (w lineWriter) Write(p []byte) (int, error) {
+	select {
+	case w <- string(p):
+	default:
+	}
+	return len(p), nil
+}
+
+// await waits up to 10 s for a line containing want.
+func (w lineWriter) await(t *testing.T, want string) {
+	t.Helper()
+	timeout := time.After(10 * time.Second)
+	for {
+		select {
+		case line := <-w:
+			if strings.Contains(line, want) {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no log line with %s", want)
+		}
 	}
 }
 

@@ -1,10 +1,13 @@
 // Package envconf is how every hrpush command reads its configuration from the environment:
 // secrets also from files (NAME_FILE, as mounted secrets are), the settings struct with
-// envconfig, one error naming every variable out of range, and the LOG_LEVEL / LOG_FORMAT
-// logger. Only commands call it; packages take their settings as structs.
+// envconfig and the stream settings every binary shares, one error naming every variable out
+// of range, the configuration [Error] that makes a command exit with code 2, and the
+// LOG_LEVEL / LOG_FORMAT logger. Only commands call it; packages take their settings as
+// structs.
 package envconf
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -12,6 +15,7 @@ import (
 
 	"github.com/kelseyhightower/envconfig"
 
+	"github.com/hrpush/hrpush/pkg/jobs"
 	"github.com/hrpush/hrpush/pkg/secret"
 )
 
@@ -52,6 +56,20 @@ func Load(cfg any, secretVars ...string) error {
 	return envconfig.Process("", cfg)
 }
 
+// LoadWithStreams fills cfg as [Load] does, then streams with the stream settings every binary
+// shares ([jobs.StreamConfigFromEnv]: NATS_REPLICAS, HRPUSH_*_MAX_*, HRPUSH_SETUP_TIMEOUT).
+func LoadWithStreams(cfg any, streams *jobs.StreamConfig, secretVars ...string) error {
+	if err := Load(cfg, secretVars...); err != nil {
+		return err
+	}
+	s, err := jobs.StreamConfigFromEnv(os.LookupEnv)
+	if err != nil {
+		return err
+	}
+	*streams = s
+	return nil
+}
+
 // Check is a rule on one variable: Bad when its value is out of range.
 type Check struct {
 	Name string
@@ -71,6 +89,34 @@ func OutOfRange(hint string, checks ...Check) error {
 		return nil
 	}
 	return fmt.Errorf("%s out of range: %s", strings.Join(bad, ", "), hint)
+}
+
+// Error is a configuration problem found once the environment was read: a file a variable
+// names that cannot be used, settings that do not go together, a server that cannot be
+// reached at start-up. A command exits with code 2 for it ([ExitCode]), as for a variable
+// missing or out of range.
+type Error struct{ err error }
+
+// Errorf returns an *[Error] whose message is what fmt.Errorf makes of format and a (%w
+// wraps, as there).
+func Errorf(format string, a ...any) error { return &Error{fmt.Errorf(format, a...)} }
+
+func (e *Error) Error() string { return e.err.Error() }
+
+func (e *Error) Unwrap() error { return e.err }
+
+// ExitCode is the exit code of a command whose run ended with err: 0 for nil, 2 for a
+// configuration problem (an *[Error] in err's chain), else 1.
+func ExitCode(err error) int {
+	var ce *Error
+	switch {
+	case err == nil:
+		return 0
+	case errors.As(err, &ce):
+		return 2
+	default:
+		return 1
+	}
 }
 
 // Logger returns the command's logger on stderr: level debug, info, warn or error (info when

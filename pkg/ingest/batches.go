@@ -61,12 +61,13 @@ func (a *API) postBatch(w http.ResponseWriter, r *http.Request, key *apikeys.Key
 	if !ok {
 		return
 	}
-	it, ok := a.checkIdempotency(w, r, key, body)
+	it, ok := a.reserve(w, r, key, body)
 	if !ok {
 		return
 	}
 	var req batchRequest
 	if p := decode(body, &req); p != nil {
+		a.release(r, it)
 		problem.Write(w, p, 0)
 		return
 	}
@@ -77,10 +78,8 @@ func (a *API) postBatch(w http.ResponseWriter, r *http.Request, key *apikeys.Key
 		p = a.admit(r.Context(), key, []*jobs.Job{spec.Job("profile", now)}, func(int) string { return "" })
 	}
 	if p != nil {
+		a.release(r, it)
 		problem.Write(w, p, retryAfter(p))
-		return
-	}
-	if !a.reserve(w, r, it) {
 		return
 	}
 	header := &jobs.Batch{

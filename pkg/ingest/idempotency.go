@@ -37,10 +37,13 @@ type idempotent struct {
 	rev             uint64
 }
 
-// checkIdempotency looks the request's Idempotency-Key up. It returns nil, true when the
-// request carries none; a non-nil idempotent, true when the request is new; false when it has
+// reserve looks the request's Idempotency-Key up and, when it is new, records the request as
+// in progress under it, in one step (the common case costs one round trip): the same key sent
+// again meanwhile is refused (409) rather than processed twice. It returns nil, true when the
+// request carries no key; a non-nil idempotent, true when the request is new (release it if
+// the request is then refused: only accepted requests are recorded); false when it has
 // answered (the first response replayed, or a problem).
-func (a *API) checkIdempotency(w http.ResponseWriter, r *http.Request, key *apikeys.Key, body []byte) (*idempotent, bool) {
+func (a *API) reserve(w http.ResponseWriter, r *http.Request, key *apikeys.Key, body []byte) (*idempotent, bool) {
 	value := r.Header.Get(idempotencyHeader)
 	if value == "" {
 		return nil, true
@@ -55,16 +58,23 @@ func (a *API) checkIdempotency(w http.ResponseWriter, r *http.Request, key *apik
 	kvSum := sha256.Sum256([]byte(key.ID + "\x00" + value))
 	bodySum := sha256.Sum256([]byte(r.Method + " " + r.URL.Path + "\x00" + string(body)))
 	it := &idempotent{kvKey: "r" + hex.EncodeToString(kvSum[:]), bodyHash: hex.EncodeToString(bodySum[:])}
-	e, err := a.idem.Get(r.Context(), it.kvKey)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return it, true
-	}
-	if err != nil {
-		a.unavailable(w, r, "cannot read the Idempotency-Key record", err)
+	data, _ := json.Marshal(record{BodyHash: it.bodyHash})
+	rev, err := a.idem.Create(r.Context(), it.kvKey, data)
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		e, gerr := a.idem.Get(r.Context(), it.kvKey)
+		if gerr != nil {
+			a.unavailable(w, r, "cannot read the Idempotency-Key record", gerr)
+			return nil, false
+		}
+		a.answerRecorded(w, e.Value(), it.bodyHash)
 		return nil, false
 	}
-	a.answerRecorded(w, e.Value(), it.bodyHash)
-	return nil, false
+	if err != nil {
+		a.unavailable(w, r, "cannot record the Idempotency-Key", err)
+		return nil, false
+	}
+	it.rev = rev
+	return it, true
 }
 
 // answerRecorded answers a request whose key has a record.
@@ -93,32 +103,8 @@ func (a *API) answerRecorded(w http.ResponseWriter, data []byte, bodyHash string
 	}
 }
 
-// reserve records the request as in progress, so that the same key sent again meanwhile is
-// refused (409) rather than processed twice. It returns false when it has answered.
-func (a *API) reserve(w http.ResponseWriter, r *http.Request, it *idempotent) bool {
-	if it == nil {
-		return true
-	}
-	data, _ := json.Marshal(record{BodyHash: it.bodyHash})
-	rev, err := a.idem.Create(r.Context(), it.kvKey, data)
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		e, gerr := a.idem.Get(r.Context(), it.kvKey)
-		if gerr != nil {
-			a.unavailable(w, r, "cannot read the Idempotency-Key record", gerr)
-			return false
-		}
-		a.answerRecorded(w, e.Value(), it.bodyHash)
-		return false
-	}
-	if err != nil {
-		a.unavailable(w, r, "cannot record the Idempotency-Key", err)
-		return false
-	}
-	it.rev = rev
-	return true
-}
-
-// release forgets a reservation whose request failed, so that it can be sent again.
+// release forgets a reservation whose request was refused or failed, so that it can be sent
+// again with the same key.
 func (a *API) release(r *http.Request, it *idempotent) {
 	if it == nil {
 		return

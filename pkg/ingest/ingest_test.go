@@ -15,6 +15,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -22,6 +23,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/legacy"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/apikeys"
@@ -762,6 +764,96 @@ func TestIdempotencyKeyInProgress(t *testing.T) {
 	}
 	if resp, data := h.do("POST", "/v1/jobs", h.token, body, map[string]string{"Idempotency-Key": "busy"}); resp.StatusCode != http.StatusAccepted || h.streamMsgs() != 1 {
 		t.Fatalf("after the first ended: %d %s", resp.StatusCode, data)
+	}
+}
+
+// TestIdempotencyKeyOfRefusedRequest: a refused request leaves its Idempotency-Key free, so
+// that the corrected request sent with the same key is processed; once a request was accepted
+// under the key, another body, valid or not, is refused as a reuse of the key.
+func TestIdempotencyKeyOfRefusedRequest(t *testing.T) {
+	set, err := workflow.Parse("workflows.yaml", []byte(workflowsYAML), builtin.Registry())
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := setup(t, func(c *ingest.Config) { c.Workflows = set })
+	for _, tc := range []struct {
+		path, bad string
+		status    int
+		code      string
+		good      string
+	}{
+		{"/v1/jobs", jobJSON("wf-nope", "p"), 422, "unknown-workflow", jobJSON("wf-ja", "p")},
+		{"/v1/jobs", `{"workflow_id":`, 400, "malformed-json", jobJSON("wf-ja", "q")},
+		{"/v1/batches", `{"workflow_id":"wf-ja","target":"jobadder","source_key":"s"}`, 422, "invalid-batch",
+			`{"workflow_id":"wf-ja","target":"jobadder","source_key":"s","profile_keys":["a"]}`},
+	} {
+		t.Run(tc.code, func(t *testing.T) {
+			key := map[string]string{"Idempotency-Key": "fix-" + tc.code}
+			refused := func(step string, status int, code string) {
+				t.Helper()
+				resp, data := h.do("POST", tc.path, h.token, tc.bad, key)
+				var p problem.Details
+				if err := json.Unmarshal(data, &p); err != nil || resp.StatusCode != status || p.Code != code {
+					t.Fatalf("%s: %d %s, want %d %s", step, resp.StatusCode, data, status, code)
+				}
+			}
+			refused("bad body", tc.status, tc.code)
+			if resp, data := h.do("POST", tc.path, h.token, tc.good, key); resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "" {
+				t.Fatalf("corrected body, same key: %d replayed=%q %s", resp.StatusCode, resp.Header.Get("Idempotent-Replayed"), data)
+			}
+			refused("bad body once the key was used", http.StatusUnprocessableEntity, "idempotency-key-reused")
+		})
+	}
+}
+
+// TestIdempotencyKeyRoundTrips: a request with a new Idempotency-Key writes its record (the
+// reservation, then the response) without reading the bucket first; a key already used is
+// read, to answer as the record says.
+func TestIdempotencyKeyRoundTrips(t *testing.T) {
+	h := setup(t, nil)
+	nc := h.js.Conn()
+	var reads, writes atomic.Int64
+	for subject, n := range map[string]*atomic.Int64{"$JS.API.>": &reads, "$KV." + jobs.IdempotencyBucket + ".>": &writes} {
+		sub, err := nc.Subscribe(subject, func(m *nats.Msg) {
+			if strings.HasPrefix(m.Subject, "$KV.") || strings.Contains(m.Subject, "KV_"+jobs.IdempotencyBucket) {
+				n.Add(1)
+			}
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = sub.Unsubscribe() })
+	}
+	if err := nc.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	// Requests on one connection reach its subscriptions in order: once both writes are seen, a
+	// read made before them would have been seen too.
+	await := func(step string, want int64) {
+		t.Helper()
+		for deadline := time.Now().Add(10 * time.Second); writes.Load() < want; time.Sleep(5 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: %d writes of the idempotency bucket seen, want %d", step, writes.Load(), want)
+			}
+		}
+	}
+	key := map[string]string{"Idempotency-Key": "new"}
+	body := jobJSON("wf", "p")
+	if resp, data := h.do("POST", "/v1/jobs", h.token, body, key); resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("%d %s", resp.StatusCode, data)
+	}
+	await("new key", 2)
+	if n := reads.Load(); n != 0 {
+		t.Errorf("a new key read the idempotency bucket %d times, want 0", n)
+	}
+	if resp, data := h.do("POST", "/v1/jobs", h.token, body, key); resp.StatusCode != http.StatusAccepted || resp.Header.Get("Idempotent-Replayed") != "true" {
+		t.Fatalf("replay: %d %s", resp.StatusCode, data)
+	}
+	await("replay", 3) // the refused create
+	for deadline := time.Now().Add(10 * time.Second); reads.Load() == 0; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the replay did not read the record (or reads are not counted)")
+		}
 	}
 }
 

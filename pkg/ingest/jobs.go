@@ -233,7 +233,7 @@ func (a *API) postJobs(w http.ResponseWriter, r *http.Request, key *apikeys.Key)
 	if !ok {
 		return
 	}
-	it, ok := a.checkIdempotency(w, r, key, body)
+	it, ok := a.reserve(w, r, key, body)
 	if !ok {
 		return
 	}
@@ -242,10 +242,8 @@ func (a *API) postJobs(w http.ResponseWriter, r *http.Request, key *apikeys.Key)
 		p = a.admit(r.Context(), key, list, ptr)
 	}
 	if p != nil {
+		a.release(r, it)
 		problem.Write(w, p, retryAfter(p))
-		return
-	}
-	if !a.reserve(w, r, it) {
 		return
 	}
 	resp, failed := a.publish(r.Context(), list)

@@ -130,6 +130,19 @@ func (s *Shared) Run(m *testing.M) int {
 // StreamMsgs returns the number of messages in the stream name.
 func StreamMsgs(t testing.TB, js jetstream.JetStream, name string) uint64 {
 	t.Helper()
+	return streamState(t, js, name).Msgs
+}
+
+// StreamLastSeq returns the sequence of the last message stored in the stream name: how many
+// it ever stored, those since deleted or acked away (a work queue) included.
+func StreamLastSeq(t testing.TB, js jetstream.JetStream, name string) uint64 {
+	t.Helper()
+	return streamState(t, js, name).LastSeq
+}
+
+// streamState returns the state of the stream name.
+func streamState(t testing.TB, js jetstream.JetStream, name string) jetstream.StreamState {
+	t.Helper()
 	s, err := js.Stream(t.Context(), name)
 	if err != nil {
 		t.Fatal(err)
@@ -138,7 +151,7 @@ func StreamMsgs(t testing.TB, js jetstream.JetStream, name string) uint64 {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return info.State.Msgs
+	return info.State
 }
 
 // StartNATS runs a plain nats-server with opts, for tests of what the embedded server does

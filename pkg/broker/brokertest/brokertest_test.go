@@ -32,7 +32,8 @@ func TestJetStream(t *testing.T) {
 	if url == "" {
 		t.Fatal("no URL")
 	}
-	if _, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}}); err != nil {
+	s, err := js.CreateStream(t.Context(), jetstream.StreamConfig{Name: "S", Subjects: []string{"s.>"}})
+	if err != nil {
 		t.Fatal(err)
 	}
 	for range 3 {
@@ -42,6 +43,12 @@ func TestJetStream(t *testing.T) {
 	}
 	if n := brokertest.StreamMsgs(t, js, "S"); n != 3 {
 		t.Errorf("StreamMsgs = %d, want 3", n)
+	}
+	if err := s.DeleteMsg(t.Context(), 1); err != nil {
+		t.Fatal(err)
+	}
+	if n, last := brokertest.StreamMsgs(t, js, "S"), brokertest.StreamLastSeq(t, js, "S"); n != 2 || last != 3 {
+		t.Errorf("after a deletion: StreamMsgs = %d, StreamLastSeq = %d; want 2 and 3", n, last)
 	}
 }
 
