@@ -503,8 +503,18 @@ func (s *setup) bucket(ctx context.Context, want jetstream.KeyValueConfig) (jets
 // ends. JetStream that is not there yet (a fresh cluster electing its meta leader, a stream
 // being created by another process, a leader lost) answers late, not at all, or 503: such
 // errors are retried, with a line on the logger every few seconds.
+//
+// A server that runs without JetStream answers like one still starting it: past a short
+// grace, its "not enabled" or no answer at all is an [ErrJetStreamOff] at once, rather than a
+// wait of SetupTimeout for what will never come.
 func (s *setup) retry(ctx context.Context, what string, op func(ctx context.Context) error) error {
-	return retry(ctx, 5*time.Second, op, func(err error) {
+	return retry(ctx, 5*time.Second, func(ctx context.Context) error {
+		err := op(ctx)
+		if jetStreamOff(s.js.Conn(), err) && time.Since(s.start) >= jetStreamOffGrace {
+			return fmt.Errorf("%w (%s): %v", ErrJetStreamOff, s.js.Conn().ConnectedUrlRedacted(), err)
+		}
+		return err
+	}, func(err error) {
 		if time.Since(s.logged) >= 2*time.Second {
 			s.logged = time.Now()
 			s.log.Info("waiting for JetStream", "for", what, "waited", time.Since(s.start).Round(time.Second), "error", err)
@@ -629,6 +639,28 @@ func WaitStreams(ctx context.Context, js jetstream.JetStream, cfg StreamConfig, 
 		}
 	}
 	return nil
+}
+
+// ErrJetStreamOff is returned by [Setup], [WaitStreams], [StreamExists] and [CompareStreams]
+// when the NATS server they are connected to runs without JetStream.
+var ErrJetStreamOff = errors.New("jobs: the NATS server runs without JetStream: start it with -js, or a jetstream block in its configuration file, or point NATS_URL at one that has it")
+
+// jetStreamOffGrace is how long a server that says it has no JetStream is waited for anyway:
+// a server still starting, or a cluster whose JetStream servers are still electing, answers so
+// for a moment.
+const jetStreamOffGrace = 2 * time.Second
+
+// jetStreamOff reports whether err is JetStream's absence (no responders, "not enabled") on a
+// connection whose server announces it has no JetStream.
+func jetStreamOff(nc *nats.Conn, err error) bool {
+	if err == nil || nc == nil {
+		return false
+	}
+	if on, _ := nc.ConnectedServerJetStream(); on {
+		return false
+	}
+	return errors.Is(err, nats.ErrNoResponders) || errors.Is(err, jetstream.ErrJetStreamNotEnabled) ||
+		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount)
 }
 
 // errNotYet marks a missing stream that WaitStreams waits for.
