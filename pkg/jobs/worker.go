@@ -176,6 +176,8 @@ type Worker struct {
 	stopOnce   sync.Once
 
 	queued atomic.Pointer[map[Queue]uint64] // the last scan's, for Queued
+	// idle hands a job to a goroutine waiting for one (see goroutine).
+	idle chan func()
 }
 
 // lane is one target's slots, its feeds (consumers) and the pause state of its partitions.
@@ -269,7 +271,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.Name)}
+	w := &Worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.Name), idle: make(chan func())}
 	for target, h := range cfg.Handlers {
 		w.lanes = append(w.lanes, &lane{target: target, handler: h, slots: make(chan struct{}, cfg.Concurrency)})
 	}
@@ -549,13 +551,13 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			}
 			w.running.Add(1)
 			l.running.Add(1)
-			go func() {
+			w.goroutine(hardCtx, func() {
 				defer w.running.Done()
 				var once sync.Once
 				free := func() { once.Do(func() { l.running.Add(-1); l.release(1) }) }
 				defer free()
 				w.process(hardCtx, l, f, msg, free)
-			}()
+			})
 		}
 		l.release(n - got)
 		if got == 0 {
@@ -573,6 +575,36 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			sleep(softCtx, 250*time.Millisecond)
 		}
 	}
+}
+
+// goroutineIdle is how long a job's goroutine waits for the next job before it ends.
+const goroutineIdle = time.Minute
+
+// goroutine runs fn on a goroutine that ran an earlier job and waits for the next, or on a new
+// one when none waits. A job's goroutine grows its stack (decoding a profile goes deep), and a
+// new goroutine for each job grew it again, copying it each time: 6 % of a worker's CPU. A
+// waiting goroutine ends after goroutineIdle without a job, or when ctx ends.
+func (w *Worker) goroutine(ctx context.Context, fn func()) {
+	select {
+	case w.idle <- fn:
+		return
+	default:
+	}
+	go func() {
+		idle := time.NewTimer(goroutineIdle)
+		defer idle.Stop()
+		for {
+			fn()
+			idle.Reset(goroutineIdle)
+			select {
+			case fn = <-w.idle:
+			case <-idle.C:
+				return
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
 }
 
 // schedule starts a feed for each connection that has jobs waiting, as one stream info
