@@ -292,7 +292,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	defer cancel()
 	for _, l := range w.lanes {
 		var cons jetstream.Consumer
-		err := retry(ctx, 5*time.Second, func(ctx context.Context) (err error) {
+		err := retry(ctx, 0, 5*time.Second, func(ctx context.Context) (err error) {
 			cons, err = w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, consumerConfig(l.target, "", w.cfg.AckWait, w.cfg.MaxAckPending))
 			return err
 		}, nil)
@@ -304,7 +304,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		l.mu.Unlock()
 	}
 	var stream jetstream.Stream
-	if err := retry(ctx, 5*time.Second, func(ctx context.Context) (err error) {
+	if err := retry(ctx, 0, 5*time.Second, func(ctx context.Context) (err error) {
 		stream, err = w.cfg.JetStream.Stream(ctx, JobsStream)
 		return err
 	}, nil); err != nil {
@@ -982,10 +982,8 @@ const (
 // no answer), for up to AckWait, also after ctx ends (a shutdown). An acknowledgement lost with
 // its leader would leave the job to wait out AckWait, and then run again.
 func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, body string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.AckWait)
-	defer cancel()
 	nc := w.cfg.JetStream.Conn()
-	return retry(ctx, 2*time.Second, func(ctx context.Context) error {
+	return retry(context.WithoutCancel(ctx), w.cfg.AckWait, 2*time.Second, func(ctx context.Context) error {
 		_, err := nc.RequestWithContext(ctx, msg.Reply(), []byte(body))
 		return err
 	}, nil)
@@ -1013,9 +1011,7 @@ func (w *Worker) term(ctx context.Context, msg jetstream.Msg, reason string) err
 // enqueue the job twice (within the stream's duplicates window). If the publish fails, the job
 // is put back with delay as usual.
 func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, seq uint64, delay time.Duration, log *slog.Logger) {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.AckWait) // also on shutdown
-	defer cancel()
-	err := retry(pctx, 5*time.Second, func(ctx context.Context) error {
+	err := retry(context.WithoutCancel(ctx), w.cfg.AckWait, 5*time.Second, func(ctx context.Context) error { // also on shutdown
 		_, err := w.cfg.JetStream.Publish(ctx, msg.Subject(), msg.Data(),
 			jetstream.WithMsgID("requeue-"+strconv.FormatUint(seq, 10)), jetstream.WithExpectStream(JobsStream))
 		return err
@@ -1091,9 +1087,7 @@ func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, job *Job, d *DeadL
 	} else {
 		d.RawJob = truncate(string(msg.Data()), maxRawJob)
 	}
-	dctx, cancel := context.WithTimeout(ctx, w.cfg.AckWait)
-	defer cancel()
-	if err := retry(dctx, 5*time.Second, func(ctx context.Context) error { return deadLetter(ctx, w.cfg.JetStream, d) }, nil); err != nil {
+	if err := retry(ctx, w.cfg.AckWait, 5*time.Second, func(ctx context.Context) error { return deadLetter(ctx, w.cfg.JetStream, d) }, nil); err != nil {
 		log.Error("could not dead-letter the job; it will be redelivered", "error", err)
 		w.nak(ctx, msg, w.cfg.RedeliveryDelay, log)
 		return
@@ -1131,9 +1125,7 @@ func (w *Worker) publishEvent(ctx context.Context, ev Event) error {
 	}
 	// Retried while the events stream elects a new leader: a job whose outcome is not
 	// recorded runs again.
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.AckWait)
-	defer cancel()
-	return retry(ctx, 5*time.Second, func(ctx context.Context) error {
+	return retry(ctx, w.cfg.AckWait, 5*time.Second, func(ctx context.Context) error {
 		_, err := w.cfg.JetStream.Publish(ctx, eventsSubject(ev.BatchID), data,
 			jetstream.WithMsgID("evt-"+ev.JobID+"-"+string(ev.Outcome)))
 		return err
