@@ -22,6 +22,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/goroutines"
 )
 
 // Handler pushes one job. It returns what happened, or an error whose class (see package
@@ -176,8 +178,9 @@ type Worker struct {
 	stopOnce   sync.Once
 
 	queued atomic.Pointer[map[Queue]uint64] // the last scan's, for Queued
-	// idle hands a job to a goroutine waiting for one (see goroutine).
-	idle chan func()
+	// goroutines run the jobs, each on a goroutine that ran an earlier one when one waits: a
+	// job's goroutine grows its stack, and a new one for each job grew it again.
+	goroutines *goroutines.Pool
 }
 
 // lane is one target's slots, its feeds (consumers) and the pause state of its partitions.
@@ -271,7 +274,7 @@ func NewWorker(cfg Config) (*Worker, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	w := &Worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.Name), idle: make(chan func())}
+	w := &Worker{cfg: cfg, log: cfg.Logger.With("worker", cfg.Name)}
 	for target, h := range cfg.Handlers {
 		w.lanes = append(w.lanes, &lane{target: target, handler: h, slots: make(chan struct{}, cfg.Concurrency)})
 	}
@@ -313,6 +316,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	softCtx, softCancel := context.WithCancel(context.Background())
 	hardCtx, hardCancel := context.WithCancelCause(context.Background())
 	w.softCancel, w.hardCancel, w.started = softCancel, hardCancel, true
+	w.goroutines = goroutines.New(hardCtx.Done())
 	for _, l := range w.lanes {
 		w.pulling.Add(1)
 		go w.pull(softCtx, hardCtx, l, l.feeds[""])
@@ -551,7 +555,7 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			}
 			w.running.Add(1)
 			l.running.Add(1)
-			w.goroutine(hardCtx, func() {
+			w.goroutines.Go(func() {
 				defer w.running.Done()
 				var once sync.Once
 				free := func() { once.Do(func() { l.running.Add(-1); l.release(1) }) }
@@ -575,36 +579,6 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			sleep(softCtx, 250*time.Millisecond)
 		}
 	}
-}
-
-// goroutineIdle is how long a job's goroutine waits for the next job before it ends.
-const goroutineIdle = time.Minute
-
-// goroutine runs fn on a goroutine that ran an earlier job and waits for the next, or on a new
-// one when none waits. A job's goroutine grows its stack (decoding a profile goes deep), and a
-// new goroutine for each job grew it again, copying it each time: 6 % of a worker's CPU. A
-// waiting goroutine ends after goroutineIdle without a job, or when ctx ends.
-func (w *Worker) goroutine(ctx context.Context, fn func()) {
-	select {
-	case w.idle <- fn:
-		return
-	default:
-	}
-	go func() {
-		idle := time.NewTimer(goroutineIdle)
-		defer idle.Stop()
-		for {
-			fn()
-			idle.Reset(goroutineIdle)
-			select {
-			case fn = <-w.idle:
-			case <-idle.C:
-				return
-			case <-ctx.Done():
-				return
-			}
-		}
-	}()
 }
 
 // schedule starts a feed for each connection that has jobs waiting, as one stream info
