@@ -3,6 +3,7 @@ package hrflow
 import (
 	"net/http"
 	"net/url"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -89,30 +90,54 @@ func TestSanitizeURL(t *testing.T) {
 	}
 }
 
-// TestParseTimeShortLayouts checks that ParseTime, which tries the layout a string's length
-// points to first, returns what trying the layouts in their order returns.
-func TestParseTimeShortLayouts(t *testing.T) {
-	t.Parallel()
-	inOrder := func(s string) Time {
-		s = strings.TrimSpace(s)
-		if s == "" {
-			return Time{}
-		}
-		for _, layout := range timeLayouts {
-			if tm, err := time.Parse(layout, s); err == nil {
-				return known(tm)
-			}
-		}
-		return Time{Raw: s}
+// parseInOrder is what ParseTime returns by definition: the first of timeLayouts that parses
+// the trimmed string, the sentinel read as unknown.
+func parseInOrder(s string) Time {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return Time{}
 	}
-	for _, s := range []string{
-		"2018-01-01T00:00:00", "2018-01-01T00:00:0Z", "2018-01-01T25:00:00", "2018-01-01 00:00:00",
-		"1969-12-31T00:00:00", "2018-01-01X00:00:00", "2018-01-01", "1969-12-31", "2018-1-01Z",
-		"2018-13-01", "20180101ab", "2020-08-06T10:09:47+0000", "2020-08-06T10:09:47Z",
-		"2018-01", "2018", " 2018-01-01 ", "2018-01-01T00:00:00.5", "not a date", "",
-	} {
-		if got, want := ParseTime(s), inOrder(s); !got.Equal(want.Time) || got.Raw != want.Raw || got.Location().String() != want.Location().String() {
+	for _, layout := range timeLayouts {
+		if tm, err := time.Parse(layout, s); err == nil {
+			return known(tm)
+		}
+	}
+	return Time{Raw: s}
+}
+
+// parseTimeSeeds are dates HrFlow sends and near misses of the layouts ParseTime reads
+// without time.Parse (parseCommon) or tries first (shortLayout).
+var parseTimeSeeds = []string{
+	"2018-01-01T00:00:00", "2018-01-01T00:00:0Z", "2018-01-01T25:00:00", "2018-01-01 00:00:00",
+	"1969-12-31T00:00:00", "2018-01-01X00:00:00", "2018-01-01", "1969-12-31", "2018-1-01Z",
+	"2018-13-01", "20180101ab", "2020-08-06T10:09:47+0000", "2020-08-06T10:09:47Z",
+	"2018-01", "2018", " 2018-01-01 ", "2018-01-01T00:00:00.5", "not a date", "",
+	"2018-02-29T00:00:00", "2020-02-29T00:00:00+0000", "2018-02-30T12:00:00", "2018-04-31T00:00:00+0000",
+	"2018-01-01T23:59:60", "2018-01-01T24:00:00+0000", "2018-00-10T00:00:00", "2018-01-00T00:00:00",
+	"2018-01-01T00:60:00", "2018-01-01T00:00:00+0100", "2018-01-01T00:00:00-0000", "0000-01-01T00:00:00",
+	"+018-01-01T00:00:00", "2018-01-01T0-:00:00", "2018-01-01T00:00:00+00000", "1969-12-31T10:00:00+0000",
+}
+
+// TestParseTime checks that ParseTime, which reads the common layouts itself and tries the
+// layout a string's length points to first, returns exactly what trying the layouts in their
+// order returns: the same instant, location and raw text.
+func TestParseTime(t *testing.T) {
+	t.Parallel()
+	for _, s := range parseTimeSeeds {
+		if got, want := ParseTime(s), parseInOrder(s); !reflect.DeepEqual(got, want) {
 			t.Errorf("ParseTime(%q) = %#v, want %#v", s, got, want)
 		}
 	}
+}
+
+// FuzzParseTime is TestParseTime for any string.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range parseTimeSeeds {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := ParseTime(s), parseInOrder(s); !reflect.DeepEqual(got, want) {
+			t.Errorf("ParseTime(%q) = %#v, want %#v", s, got, want)
+		}
+	})
 }

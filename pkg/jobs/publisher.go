@@ -76,10 +76,8 @@ func (p *Publisher) Publish(ctx context.Context, job *Job) (PublishResult, error
 	if err != nil {
 		return PublishResult{Job: job, Err: err}, err
 	}
-	rctx, cancel := context.WithTimeout(ctx, RetryWindow)
-	defer cancel()
 	var ack *jetstream.PubAck
-	err = retry(rctx, 5*time.Second, func(ctx context.Context) (err error) {
+	err = retry(ctx, RetryWindow, 5*time.Second, func(ctx context.Context) (err error) {
 		ack, err = p.js.Publish(ctx, job.Subject(), data,
 			jetstream.WithMsgID(job.MsgID()), jetstream.WithExpectStream(JobsStream))
 		return err

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
@@ -170,4 +172,38 @@ func changeStrings(cs []jobs.Change) []string {
 		out[i] = c.String()
 	}
 	return out
+}
+
+// TestSetupWithoutJetStream: a server running without JetStream is said to be one after a
+// short grace, not waited for until SetupTimeout; every way of waiting for streams says so.
+func TestSetupWithoutJetStream(t *testing.T) {
+	t.Parallel()
+	srv := brokertest.StartNATS(t, &server.Options{})
+	nc, err := nats.Connect(srv.ClientURL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := jobs.StreamConfig{SetupTimeout: time.Minute}
+	for name, wait := range map[string]func() error{
+		"Setup":        func() error { _, _, err := jobs.Setup(t.Context(), js, cfg, jobs.CreateMissing); return err },
+		"WaitStreams":  func() error { return jobs.WaitStreams(t.Context(), js, cfg, jobs.JobsStream) },
+		"StreamExists": func() error { _, err := jobs.StreamExists(t.Context(), js, cfg, jobs.JobsStream); return err },
+	} {
+		start := time.Now()
+		err := wait()
+		if took := time.Since(start); took > 20*time.Second {
+			t.Errorf("%s: took %s, want the grace of a few seconds", name, took)
+		}
+		if !errors.Is(err, jobs.ErrJetStreamOff) || errors.Is(err, jobs.ErrSetupTimeout) {
+			t.Errorf("%s: error %v, want ErrJetStreamOff", name, err)
+		}
+		if err != nil && !strings.Contains(err.Error(), "-js") {
+			t.Errorf("%s: error %q does not say how to turn JetStream on", name, err)
+		}
+	}
 }

@@ -22,6 +22,8 @@ import (
 	"github.com/cenkalti/backoff/v4"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/goroutines"
 )
 
 // Handler pushes one job. It returns what happened, or an error whose class (see package
@@ -176,6 +178,9 @@ type Worker struct {
 	stopOnce   sync.Once
 
 	queued atomic.Pointer[map[Queue]uint64] // the last scan's, for Queued
+	// goroutines run the jobs, each on a goroutine that ran an earlier one when one waits: a
+	// job's goroutine grows its stack, and a new one for each job grew it again.
+	goroutines *goroutines.Pool
 }
 
 // lane is one target's slots, its feeds (consumers) and the pause state of its partitions.
@@ -290,7 +295,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	defer cancel()
 	for _, l := range w.lanes {
 		var cons jetstream.Consumer
-		err := retry(ctx, 5*time.Second, func(ctx context.Context) (err error) {
+		err := retry(ctx, 0, 5*time.Second, func(ctx context.Context) (err error) {
 			cons, err = w.cfg.JetStream.CreateOrUpdateConsumer(ctx, JobsStream, consumerConfig(l.target, "", w.cfg.AckWait, w.cfg.MaxAckPending))
 			return err
 		}, nil)
@@ -302,7 +307,7 @@ func (w *Worker) Start(ctx context.Context) error {
 		l.mu.Unlock()
 	}
 	var stream jetstream.Stream
-	if err := retry(ctx, 5*time.Second, func(ctx context.Context) (err error) {
+	if err := retry(ctx, 0, 5*time.Second, func(ctx context.Context) (err error) {
 		stream, err = w.cfg.JetStream.Stream(ctx, JobsStream)
 		return err
 	}, nil); err != nil {
@@ -311,6 +316,7 @@ func (w *Worker) Start(ctx context.Context) error {
 	softCtx, softCancel := context.WithCancel(context.Background())
 	hardCtx, hardCancel := context.WithCancelCause(context.Background())
 	w.softCancel, w.hardCancel, w.started = softCancel, hardCancel, true
+	w.goroutines = goroutines.New(hardCtx.Done())
 	for _, l := range w.lanes {
 		w.pulling.Add(1)
 		go w.pull(softCtx, hardCtx, l, l.feeds[""])
@@ -549,13 +555,13 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			}
 			w.running.Add(1)
 			l.running.Add(1)
-			go func() {
+			w.goroutines.Go(func() {
 				defer w.running.Done()
 				var once sync.Once
 				free := func() { once.Do(func() { l.running.Add(-1); l.release(1) }) }
 				defer free()
 				w.process(hardCtx, l, f, msg, free)
-			}()
+			})
 		}
 		l.release(n - got)
 		if got == 0 {
@@ -950,10 +956,8 @@ const (
 // no answer), for up to AckWait, also after ctx ends (a shutdown). An acknowledgement lost with
 // its leader would leave the job to wait out AckWait, and then run again.
 func (w *Worker) settle(ctx context.Context, msg jetstream.Msg, body string) error {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.AckWait)
-	defer cancel()
 	nc := w.cfg.JetStream.Conn()
-	return retry(ctx, 2*time.Second, func(ctx context.Context) error {
+	return retry(context.WithoutCancel(ctx), w.cfg.AckWait, 2*time.Second, func(ctx context.Context) error {
 		_, err := nc.RequestWithContext(ctx, msg.Reply(), []byte(body))
 		return err
 	}, nil)
@@ -981,9 +985,7 @@ func (w *Worker) term(ctx context.Context, msg jetstream.Msg, reason string) err
 // enqueue the job twice (within the stream's duplicates window). If the publish fails, the job
 // is put back with delay as usual.
 func (w *Worker) requeue(ctx context.Context, msg jetstream.Msg, seq uint64, delay time.Duration, log *slog.Logger) {
-	pctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), w.cfg.AckWait) // also on shutdown
-	defer cancel()
-	err := retry(pctx, 5*time.Second, func(ctx context.Context) error {
+	err := retry(context.WithoutCancel(ctx), w.cfg.AckWait, 5*time.Second, func(ctx context.Context) error { // also on shutdown
 		_, err := w.cfg.JetStream.Publish(ctx, msg.Subject(), msg.Data(),
 			jetstream.WithMsgID("requeue-"+strconv.FormatUint(seq, 10)), jetstream.WithExpectStream(JobsStream))
 		return err
@@ -1059,9 +1061,7 @@ func (w *Worker) fail(ctx context.Context, msg jetstream.Msg, job *Job, d *DeadL
 	} else {
 		d.RawJob = truncate(string(msg.Data()), maxRawJob)
 	}
-	dctx, cancel := context.WithTimeout(ctx, w.cfg.AckWait)
-	defer cancel()
-	if err := retry(dctx, 5*time.Second, func(ctx context.Context) error { return deadLetter(ctx, w.cfg.JetStream, d) }, nil); err != nil {
+	if err := retry(ctx, w.cfg.AckWait, 5*time.Second, func(ctx context.Context) error { return deadLetter(ctx, w.cfg.JetStream, d) }, nil); err != nil {
 		log.Error("could not dead-letter the job; it will be redelivered", "error", err)
 		w.nak(ctx, msg, w.cfg.RedeliveryDelay, log)
 		return
@@ -1099,9 +1099,7 @@ func (w *Worker) publishEvent(ctx context.Context, ev Event) error {
 	}
 	// Retried while the events stream elects a new leader: a job whose outcome is not
 	// recorded runs again.
-	ctx, cancel := context.WithTimeout(ctx, w.cfg.AckWait)
-	defer cancel()
-	return retry(ctx, 5*time.Second, func(ctx context.Context) error {
+	return retry(ctx, w.cfg.AckWait, 5*time.Second, func(ctx context.Context) error {
 		_, err := w.cfg.JetStream.Publish(ctx, eventsSubject(ev.BatchID), data,
 			jetstream.WithMsgID("evt-"+ev.JobID+"-"+string(ev.Outcome)))
 		return err

@@ -61,20 +61,27 @@ func (r Records) Put(ctx context.Context, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StoreTimeout)
-	defer cancel()
+	// One context per attempt, bounded by the end of StoreTimeout too: no context of its own
+	// for the whole (a record write is in every job's path, and each context with a deadline
+	// costs a timer and its cancellation).
+	ctx = context.WithoutCancel(ctx)
+	end := time.Now().Add(StoreTimeout)
 	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		octx, ocancel := context.WithTimeout(ctx, OpTimeout)
+		bound := time.Now().Add(OpTimeout)
+		if end.Before(bound) {
+			bound = end
+		}
+		octx, ocancel := context.WithDeadline(ctx, bound)
 		_, err = r.KV.Put(octx, key, b)
 		ocancel()
 		if err == nil {
 			return nil
 		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
+		left := time.Until(end)
+		if left <= 0 {
 			return fmt.Errorf("%s: store %s: %w", r.Name, key, err)
 		}
+		time.Sleep(min(wait, left))
 	}
 }
 

@@ -13,6 +13,9 @@ import (
 	"strings"
 	"time"
 
+	jsonv2 "github.com/go-json-experiment/json"
+	jsonv1 "github.com/go-json-experiment/json/v1"
+
 	"github.com/hrpush/hrpush/pkg/secret"
 	"github.com/hrpush/hrpush/pkg/targets"
 	"github.com/hrpush/hrpush/pkg/transport"
@@ -140,7 +143,7 @@ func (c *Client) do(ctx context.Context, r *request, v any) (*Response, error) {
 		return response, err
 	}
 	if v != nil {
-		if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		if err := jsonv2.UnmarshalRead(resp.Body, v, decodeOptions); err != nil {
 			return response, fmt.Errorf("jobadder: %s %s: decode response: %w",
 				r.method, targets.SanitizeURL(resp.Request.URL), err)
 		}
@@ -190,6 +193,13 @@ func (c *Client) send(ctx context.Context, r *request, renew bool) (*http.Respon
 	}
 	return resp, nil
 }
+
+// decodeOptions decode answers with the semantics of encoding/json (names matched ignoring
+// case, unknown members skipped, duplicate names and invalid UTF-8 accepted) by the json v2
+// implementation, in one pass: encoding/json's Decoder scans a value twice (to find its end,
+// then to decode it), and a candidate's representation is several KB of which hrpush reads a
+// few members.
+var decodeOptions = jsonv1.DefaultOptionsV1()
 
 // maxErrorBody caps what is read of an error body.
 const maxErrorBody = 1 << 20

@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/hrpush/hrpush/pkg/goroutines"
 	"github.com/hrpush/hrpush/pkg/targets"
 )
 
@@ -48,6 +49,9 @@ type Target struct {
 	ids    targets.Records
 	logger *slog.Logger
 	now    func() time.Time
+	// goroutines download resumes while candidates are created, on goroutines whose stacks
+	// have grown for an earlier download.
+	goroutines *goroutines.Pool
 }
 
 // NewTarget returns a Target for cfg.
@@ -62,6 +66,8 @@ func NewTarget(cfg TargetConfig) (*Target, error) {
 		ids:    targets.Records{KV: cfg.IDs, Name: "jobadder: candidate id record"},
 		logger: cmp.Or(cfg.Logger, slog.New(slog.DiscardHandler)),
 		now:    cfg.Now,
+
+		goroutines: goroutines.New(nil),
 	}
 	if t.now == nil {
 		t.now = time.Now
@@ -315,10 +321,10 @@ func (t *Target) openConcurrently(ctx context.Context, rec *idRecord, doc *targe
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	done := make(chan opening, 1)
-	go func() {
+	t.goroutines.Go(func() {
 		file, err := t.openResume(ctx, doc)
 		done <- opening{file: file, err: err}
-	}()
+	})
 	return func(abandon bool) opening {
 		if abandon {
 			cancel()
