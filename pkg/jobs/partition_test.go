@@ -214,3 +214,48 @@ func TestWorkerRecreatesAConnectionsConsumer(t *testing.T) {
 	publish(5)
 	waitFor(t, "the jobs after the consumer was removed", func() bool { return ran(5, 10) })
 }
+
+// TestWorkerIdleFeedHoldsOneSlot: the target's own feed, idle, waits for jobs with one slot,
+// not all of them: a connection's jobs then run at once, up to the connection's share, without
+// waiting for that feed's pull to expire (15 s here; it held every slot for as long).
+func TestWorkerIdleFeedHoldsOneSlot(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	var running, most atomic.Int32
+	release := make(chan struct{})
+	startWorker(t, js, jobs.HandlerFunc(func(ctx context.Context, j *jobs.Job) (jobs.Result, error) {
+		n := running.Add(1)
+		defer running.Add(-1)
+		for m := most.Load(); n > m && !most.CompareAndSwap(m, n); m = most.Load() {
+		}
+		select {
+		case <-release:
+		case <-ctx.Done():
+		}
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) {
+		c.Concurrency = 4
+		c.PullExpiry = 15 * time.Second // Stop waits for the last pull to expire
+		c.ScanInterval = 50 * time.Millisecond
+		c.Partition = func(j *jobs.Job) string { return j.Connection }
+	})
+	t.Cleanup(func() { close(release) }) // before the worker's Stop
+	time.Sleep(300 * time.Millisecond)   // the target's own feed pulls its empty subject
+	p := jobs.NewPublisher(js)
+	for i := range 4 {
+		j := newJob(i, "")
+		j.Connection = "b"
+		if _, err := p.Publish(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// b's share with the target's own feed also pulling: 4 slots / 2 feeds; well before the
+	// target's own pull expires.
+	deadline := time.Now().Add(10 * time.Second)
+	for most.Load() < 2 {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of connection b's jobs ran at once while the target's own feed waited for jobs, want 2", most.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

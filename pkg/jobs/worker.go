@@ -509,10 +509,12 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 		}
 		// Each feed waits for one slot in turn (a channel serves its waiting senders in
 		// order), then takes at most its share of the free ones: a connection with a large
-		// backlog cannot starve one that has a few jobs. A connection's feed whose last pull
-		// was empty waits for jobs with one slot only.
+		// backlog cannot starve one that has a few jobs. Only one slot waits for jobs to come:
+		// more slots take the jobs that are there now (FetchNoWait), and a feed whose last pull
+		// was empty waits with one slot. (The target's own feed, idle, used to hold every slot
+		// for a whole pull expiry, and a connection's first jobs waited for that pull to end.)
 		n, share := 1, cap(l.slots)/l.activeFeeds()
-		if idle > 0 && f.connection != "" {
+		if idle > 0 {
 			share = 1
 		}
 	more:
@@ -529,7 +531,13 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			wait = min(wait, w.cfg.ScanInterval)
 		}
 		f.expect(wait)
-		batch, err := f.cons.Fetch(n, jetstream.FetchMaxWait(wait))
+		var batch jetstream.MessageBatch
+		var err error
+		if n > 1 {
+			batch, err = f.cons.FetchNoWait(n)
+		} else {
+			batch, err = f.cons.Fetch(n, jetstream.FetchMaxWait(wait))
+		}
 		if err != nil && f.connection != "" {
 			// Its consumer may be gone (an hour unused): the next scan creates it again.
 			l.release(n)
