@@ -36,6 +36,34 @@ func TestStalledWhenThePullLoopStopsTurning(t *testing.T) {
 			t.Errorf("a stopped worker is stalled: %v", err)
 		}
 	})
+	t.Run("a connection's loop too", func(t *testing.T) {
+		t.Parallel()
+		js := setup(t)
+		release := make(chan struct{})
+		started := make(chan struct{}, 1)
+		w := startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+			started <- struct{}{}
+			<-release // ignores its context, past JobTimeout
+			return jobs.Result{Outcome: jobs.Created}, nil
+		}), func(c *jobs.Config) {
+			c.Concurrency, c.JobTimeout, c.ScanInterval = 1, 500*time.Millisecond, 50*time.Millisecond
+			c.Partition = func(j *jobs.Job) string { return j.Connection }
+		})
+		t.Cleanup(func() { close(release) }) // before the worker's Stop (cleanups run last first)
+		p := jobs.NewPublisher(js)
+		for i := range 2 {
+			j := newJob(i, "")
+			j.Connection = "b"
+			if _, err := p.Publish(t.Context(), j); err != nil {
+				t.Fatal(err)
+			}
+		}
+		<-started
+		waitFor(t, "connection b's loop reported stalled", func() bool {
+			err := w.Stalled(time.Now())
+			return err != nil && strings.Contains(err.Error(), "jobadder connection b: the pull loop is")
+		})
+	})
 	t.Run("slot held by a job ignoring its cancellation", func(t *testing.T) {
 		t.Parallel()
 		js := setup(t)

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/broker/brokertest"
@@ -178,16 +177,7 @@ func changeStrings(cs []jobs.Change) []string {
 // short grace, not waited for until SetupTimeout; every way of waiting for streams says so.
 func TestSetupWithoutJetStream(t *testing.T) {
 	t.Parallel()
-	srv := brokertest.StartNATS(t, &server.Options{})
-	nc, err := nats.Connect(srv.ClientURL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := brokertest.JetStreamAt(t, brokertest.StartNATS(t, &server.Options{}).ClientURL())
 	cfg := jobs.StreamConfig{SetupTimeout: time.Minute}
 	for name, wait := range map[string]func() error{
 		"Setup":        func() error { _, _, err := jobs.Setup(t.Context(), js, cfg, jobs.CreateMissing); return err },

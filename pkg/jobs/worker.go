@@ -392,27 +392,30 @@ func (w *Worker) Ready() error {
 // stallAfter is how many pull expiries late a pull loop must be for [Worker.Stalled].
 const stallAfter = 3
 
-// Stalled returns an error naming each target whose pull loop, at now, is more than three pull
-// expiries late going round again (for /healthz): stuck on a pull that never ends, or waiting
-// for a slot that jobs ignoring their cancellation never free. A loop waiting out a pause, or
-// for slots that running jobs hold within JobTimeout, is not late; nor is a worker not started
-// or stopped. A disconnected worker is not stalled either (its pulls fail and it tries again:
+// Stalled returns an error naming each target, or connection of a target, whose pull loop, at
+// now, is more than three pull expiries late going round again (for /healthz): stuck on a
+// pull that never ends, or waiting for a slot that jobs ignoring their cancellation never
+// free. A loop waiting out a pause, or for slots that running jobs hold within JobTimeout, is
+// not late; nor is a worker not started or stopped. A disconnected worker is not stalled either (its pulls fail and it tries again:
 // see [Worker.Ready]).
 func (w *Worker) Stalled(now time.Time) error {
 	var errs []error
 	for _, l := range w.lanes {
 		l.mu.Lock()
-		f := l.feeds[""]
+		feeds := maps.Clone(l.feeds) // the target's own, and each connection's with jobs
 		l.mu.Unlock()
-		if f == nil {
-			continue
-		}
-		due := f.due.Load()
-		if due == 0 {
-			continue // not pulling yet
-		}
-		if late := now.Sub(time.Unix(0, due)); late > stallAfter*w.cfg.PullExpiry {
-			errs = append(errs, fmt.Errorf("%s: the pull loop is %s late (pull expiry %s)", l.target, late.Round(time.Second), w.cfg.PullExpiry))
+		for _, connection := range slices.Sorted(maps.Keys(feeds)) {
+			due := feeds[connection].due.Load()
+			if due == 0 {
+				continue // not pulling yet
+			}
+			if late := now.Sub(time.Unix(0, due)); late > stallAfter*w.cfg.PullExpiry {
+				name := l.target
+				if connection != "" {
+					name += " connection " + connection
+				}
+				errs = append(errs, fmt.Errorf("%s: the pull loop is %s late (pull expiry %s)", name, late.Round(time.Second), w.cfg.PullExpiry))
+			}
 		}
 	}
 	return errors.Join(errs...)

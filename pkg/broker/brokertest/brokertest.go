@@ -61,6 +61,22 @@ func JetStream(t testing.TB, opts ...nats.Option) (url string, js jetstream.JetS
 	return s.URL(), s.JetStream(t, opts...)
 }
 
+// JetStreamAt connects to the server at url with opts (any server: one of [StartNATS], a
+// cluster's) and returns its JetStream context; the connection is closed by a cleanup of t.
+func JetStreamAt(t testing.TB, url string, opts ...nats.Option) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(url, opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // URL is the URL clients connect to, e.g. nats://127.0.0.1:53127.
 func (s *Server) URL() string { return s.srv.ClientURL() }
 
