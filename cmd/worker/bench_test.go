@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/hrpush/hrpush/pkg/broker"
@@ -141,15 +140,7 @@ func processCPU() time.Duration {
 // it and the fakes' profiles, and the child.
 func benchQueue(b *testing.B, f *fakes) (*e2e, *fakes) {
 	n := startFakes(b, fakesSpec{NATS: true})
-	nc, err := nats.Connect(n.info.NATSURL)
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		b.Fatal(err)
-	}
+	js := brokertest.JetStreamAt(b, n.info.NATSURL)
 	if _, err := jobs.EnsureStreams(b.Context(), js, jobs.StreamConfig{}); err != nil {
 		b.Fatal(err)
 	}
