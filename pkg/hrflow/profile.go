@@ -334,7 +334,7 @@ func ParseTime(s string) Time {
 
 // parseCommon parses the two layouts nearly every HrFlow date is in, 2006-01-02T15:04:05 and
 // 2006-01-02T15:04:05+0000, to the same Time as time.Parse, without its cost (a profile holds
-// dozens of dates, and a zone offset makes time.Parse build a location). It reports false for
+// dozens of dates, and time.Parse walks its layout element by element). It reports false for
 // anything else, which ParseTime then parses with time.Parse.
 func parseCommon(s string) (time.Time, bool) {
 	const layout = "2006-01-02T15:04:05"

@@ -396,8 +396,8 @@ const stallAfter = 3
 // now, is more than three pull expiries late going round again (for /healthz): stuck on a
 // pull that never ends, or waiting for a slot that jobs ignoring their cancellation never
 // free. A loop waiting out a pause, or for slots that running jobs hold within JobTimeout, is
-// not late; nor is a worker not started or stopped. A disconnected worker is not stalled either (its pulls fail and it tries again:
-// see [Worker.Ready]).
+// not late; nor is a worker not started or stopped. A disconnected worker is not stalled
+// either (its pulls fail and it tries again: see [Worker.Ready]).
 func (w *Worker) Stalled(now time.Time) error {
 	var errs []error
 	for _, l := range w.lanes {
