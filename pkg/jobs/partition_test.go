@@ -259,3 +259,31 @@ func TestWorkerIdleFeedHoldsOneSlot(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestWorkerIdleFeedLeavesTheSlotToOthers: on a one-slot worker, the target's own feed, idle,
+// does not hold the slot for a pull expiry between a connection's jobs (each job waited 3 s
+// here, as long as a pull): it looks for its jobs without the slot while the connection's run.
+func TestWorkerIdleFeedLeavesTheSlotToOthers(t *testing.T) {
+	t.Parallel()
+	js := setup(t)
+	var done atomic.Int32
+	startWorker(t, js, jobs.HandlerFunc(func(context.Context, *jobs.Job) (jobs.Result, error) {
+		done.Add(1)
+		return jobs.Result{Outcome: jobs.Created}, nil
+	}), func(c *jobs.Config) {
+		c.Concurrency, c.PullExpiry, c.ScanInterval = 1, 3*time.Second, 50*time.Millisecond
+		c.Partition = func(j *jobs.Job) string { return j.Connection }
+	})
+	p := jobs.NewPublisher(js)
+	const n = 10
+	for i := range n {
+		j := newJob(i, "")
+		j.Connection = "b"
+		if _, err := p.Publish(t.Context(), j); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// At most one pull expiry for the pull the target's own feed started before b's jobs came,
+	// then the jobs: well within waitFor's 20 s, where a pull expiry per job takes 30 s.
+	waitFor(t, "connection b's jobs on the one slot", func() bool { return done.Load() == n })
+}

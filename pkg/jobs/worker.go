@@ -497,6 +497,19 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 			}
 			continue
 		}
+		// An idle feed beside others waits for its jobs without a slot: it looks again every
+		// ScanInterval, holding a slot for that look only (FetchNoWait), so that the slots go to
+		// the feeds that have jobs. (Waiting with a slot for a pull expiry, the target's own feed
+		// took the only slot of a one-slot worker from its connections' jobs for 2 s at a time.)
+		// Alone, it waits with one slot, so that its jobs start as soon as they come; a feed
+		// started meanwhile gets that slot when the pull ends.
+		probe := idle > 0 && l.activeFeeds() > 1
+		if probe {
+			f.expect(w.cfg.ScanInterval + w.cfg.PullExpiry)
+			if !sleep(softCtx, w.cfg.ScanInterval) {
+				return
+			}
+		}
 		// Slots free within JobTimeout, when running jobs end or are cancelled.
 		f.expect(w.cfg.JobTimeout + w.cfg.PullExpiry)
 		select {
@@ -536,7 +549,7 @@ func (w *Worker) pull(softCtx, hardCtx context.Context, l *lane, f *feed) {
 		f.expect(wait)
 		var batch jetstream.MessageBatch
 		var err error
-		if n > 1 {
+		if n > 1 || probe {
 			batch, err = f.cons.FetchNoWait(n)
 		} else {
 			batch, err = f.cons.Fetch(n, jetstream.FetchMaxWait(wait))
