@@ -36,7 +36,7 @@ type Cluster struct {
 // cluster: clients must wait for it (jobs.Setup does).
 func StartCluster(t testing.TB, n int) *Cluster {
 	t.Helper()
-	ports := freePorts(t, 2*n)
+	ports := FreePorts(t, 2*n)
 	routes := make([]string, n)
 	for i := range n {
 		routes[i] = fmt.Sprintf("nats://127.0.0.1:%d", ports[n+i])
@@ -70,8 +70,9 @@ func StartCluster(t testing.TB, n int) *Cluster {
 	return c
 }
 
-// freePorts returns n loopback ports free now.
-func freePorts(t testing.TB, n int) []int {
+// FreePorts returns n loopback ports free now (for servers that need their ports known in
+// advance: a cluster's routes).
+func FreePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var lns []net.Listener
 	defer func() {
