@@ -39,14 +39,20 @@ import (
 // figure before the server moved out of this process was the sum of the two),
 // fakes-cpu-µs/profile the fakes', conns/1000req the connections the fakes accepted per 1,000
 // requests they answered, and queue-cpu-µs/job the CPU time of this process per job of the
-// same run with a handler that does nothing (the floor the job runtime sets).
+// same run with a handler that does nothing (the floor the job runtime sets). Then a bare loop
+// (bareLoop: the same four HTTP calls per profile on 64 goroutines, nothing else) pushes the
+// same profiles against the same fakes: loop-cpu-µs/profile is its CPU time per profile in this
+// process, of-loop hrpush's throughput over the loop's (the yardstick issue 13 was measured
+// with: 0.30 then).
 //
 // latency: every HrFlow and JobAdder call takes 50 ms, so the run is latency-bound (NATS is
 // embedded in this process, as before); ratio is the throughput of a running worker (timed
 // from enqueueing a batch to its last event, after a first batch) over the ideal
 // 64 / (calls per profile × 50 ms), calls counting every call of the timed batch that waits
 // for the latency. The batch is 90 waves of 64 jobs, so that the window's ends (the enqueue,
-// the first fetch, the last jobs' idle slots) weigh little against the steady state.
+// the first fetch, the last jobs' idle slots) weigh little against the steady state. The bare
+// loop then pushes the same profiles, and loop-ratio is its throughput over its own ideal: what
+// a client that costs next to nothing reaches on this machine.
 func BenchmarkPush(b *testing.B) {
 	const slots = 64
 	// The garbage collector's target as the binary sets it (run); the fakes and NATS, in their
@@ -82,6 +88,14 @@ func BenchmarkPush(b *testing.B) {
 			b.ReportMetric(1000*float64(after.Connections-before.Connections)/float64(after.Requests-before.Requests), "conns/1000req")
 			b.ReportMetric(queue, "queue-cpu-µs/job")
 			b.ReportMetric(profiles/took.Seconds(), "jobs/s")
+
+			loop := newBareLoop(b, f, slots)
+			runtime.GC()
+			cpu = processCPU()
+			loopTook := loop.run(e.keys, slots)
+			cpu = processCPU() - cpu
+			b.ReportMetric(float64(cpu.Microseconds())/profiles, "loop-cpu-µs/profile")
+			b.ReportMetric(loopTook.Seconds()/took.Seconds(), "of-loop")
 		}
 	})
 	b.Run("latency/jobadder/latency=50ms/slots=64", func(b *testing.B) {
@@ -123,6 +137,13 @@ func BenchmarkPush(b *testing.B) {
 			b.ReportMetric(ideal, "ideal-jobs/s")
 			b.ReportMetric(push/ideal, "ratio")
 			b.ReportMetric(calls, "calls/profile")
+
+			loop := newBareLoop(b, f, slots)
+			before = f.stats()
+			took = loop.run(e.keys[slots:], slots)
+			after = f.stats()
+			calls = float64(after.SlowCalls-before.SlowCalls) / profiles
+			b.ReportMetric(profiles/took.Seconds()/(slots/(calls*latency.Seconds())), "loop-ratio")
 		}
 	})
 }
@@ -230,6 +251,7 @@ type fakesInfo struct {
 	AuthURL, TokenURL                   string
 	ClientID, ClientSecret, RedirectURI string
 	Code                                string
+	LoopCode                            string // for the bare loop's own token
 }
 
 // fakesStats is what the child answers to each line on its stdin; a NATS child answers its
@@ -262,6 +284,7 @@ func serveFakes(spec string) int {
 		HrFlowURL: hf.URL(), Keys: hf.Generate(testSource, fs.Profiles, 42),
 		AuthURL: ja.AuthURL(), TokenURL: ja.TokenURL(),
 		ClientID: jc.ClientID, ClientSecret: jc.ClientSecret, RedirectURI: jc.RedirectURI, Code: ja.IssueCode(),
+		LoopCode: ja.IssueCode(),
 	}
 	if err := out.Encode(info); err != nil {
 		return 1
