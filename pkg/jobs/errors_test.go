@@ -4,11 +4,15 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/broker/brokertest"
 	"github.com/hrpush/hrpush/pkg/targets"
 )
 
@@ -51,5 +55,40 @@ func TestDecide(t *testing.T) {
 	}
 	if !isUnavailable(&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}) || isUnavailable(errors.New("422")) {
 		t.Error("isUnavailable misreads a refused connection or a validation error")
+	}
+}
+
+// TestSetupWaitsForPeers: setup (and the worker's start, through Transient) retries
+// JetStream's refusal to place a stream while servers of the cluster are offline (a fresh
+// cluster answers so for a moment), and not its refusals for settings.
+func TestSetupWaitsForPeers(t *testing.T) {
+	t.Parallel()
+	_, js := brokertest.JetStream(t)
+	noPeers := func(reason string) error {
+		return &jetstream.APIError{Code: 400, ErrorCode: errCodeNoPeers, Description: "no suitable peers for placement" + reason}
+	}
+	for _, tc := range []struct {
+		reason string
+		calls  int // until it succeeds; 1: not retried
+	}{
+		{", peer offline", 3},
+		{", jetstream not enabled in cluster", 3},
+		{", insufficient storage", 1},
+		{", tags not matched ['az:x']", 1},
+	} {
+		s := &setup{js: js, log: slog.New(slog.DiscardHandler), start: time.Now()}
+		calls := 0
+		err := s.retry(t.Context(), "bucket", func(context.Context) error {
+			if calls++; calls < 3 {
+				return noPeers(tc.reason)
+			}
+			return nil
+		})
+		if calls != tc.calls {
+			t.Errorf("%q: %d calls, want %d", tc.reason, calls, tc.calls)
+		}
+		if wantErr := tc.calls == 1; (err != nil) != wantErr {
+			t.Errorf("%q: error %v", tc.reason, err)
+		}
 	}
 }

@@ -564,8 +564,8 @@ func retry(ctx context.Context, total, each time.Duration, op func(ctx context.C
 }
 
 // Transient reports whether a JetStream error may go away on its own within seconds: no
-// answer (timeout, no responders), a server reconnecting, or JetStream (or the leader of a
-// stream or consumer) not available yet.
+// answer (timeout, no responders), a server reconnecting, JetStream (or the leader of a stream
+// or consumer) not available yet, or servers to place a stream or consumer on not online yet.
 func Transient(err error) bool {
 	var apiErr *jetstream.APIError
 	switch {
@@ -575,6 +575,8 @@ func Transient(err error) bool {
 		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
 		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected),
 		errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
+		return true
+	case peersNotYet(err):
 		return true
 	case errors.As(err, &apiErr):
 		// A stream refusing a message for its limits (503 too) stays refused.
@@ -683,6 +685,25 @@ func jetStreamOff(nc *nats.Conn, err error) bool {
 
 // errNotYet marks a missing stream that WaitStreams waits for.
 var errNotYet = errors.New("not created yet")
+
+// errCodeNoPeers is JetStream's code for a stream or consumer it finds no servers to place on
+// (JSClusterNoPeersErrF, 400).
+const errCodeNoPeers jetstream.ErrorCode = 10005
+
+// peersNotYet reports whether err is JetStream finding no servers to place a stream or consumer
+// on because some are offline, or not yet running JetStream for the cluster: a fresh cluster
+// whose meta leader has not heard from every server yet answers so (two workers starting with
+// a fresh 3-server cluster failed on it: "no suitable peers for placement, peer offline"), and
+// so does one waiting for a server that is restarting. Its other reasons (storage, tags) are
+// settings and stay errors.
+func peersNotYet(err error) bool {
+	var apiErr *jetstream.APIError
+	if !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeNoPeers {
+		return false
+	}
+	return strings.Contains(apiErr.Description, "peer offline") ||
+		strings.Contains(apiErr.Description, "jetstream not enabled in cluster")
+}
 
 // StreamExists reports whether the stream name exists, waiting through the errors of a
 // JetStream that is not ready yet, up to cfg.SetupTimeout.
