@@ -1,8 +1,9 @@
 // Package broker runs an embedded NATS server with JetStream, for a worker started without
 // NATS_URL, for the demo and for tests. Production points the worker at a NATS cluster instead;
 // [ClientConfig] builds the connection options the binaries use for it (credentials, TLS, and
-// the per-binary reply inbox prefixes [WorkerInboxPrefix] and [EnqueueInboxPrefix]), and [Dial]
-// keeps the long-running ones (worker, gateway) connected.
+// the per-binary reply inbox prefixes [WorkerInboxPrefix] and [EnqueueInboxPrefix]), [Dial]
+// keeps the long-running ones (worker, gateway) connected, and [Retry] and [Transient] carry
+// their JetStream calls through a cluster's elections.
 package broker
 
 import (

@@ -64,8 +64,8 @@ func TestDecide(t *testing.T) {
 func TestSetupWaitsForPeers(t *testing.T) {
 	t.Parallel()
 	_, js := brokertest.JetStream(t)
-	noPeers := func(reason string) error {
-		return &jetstream.APIError{Code: 400, ErrorCode: errCodeNoPeers, Description: "no suitable peers for placement" + reason}
+	noPeers := func(reason string) error { // JSClusterNoPeersErrF
+		return &jetstream.APIError{Code: 400, ErrorCode: 10005, Description: "no suitable peers for placement" + reason}
 	}
 	for _, tc := range []struct {
 		reason string

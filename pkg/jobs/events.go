@@ -274,7 +274,7 @@ func FollowBatch(ctx context.Context, js jetstream.JetStream, id string, follow 
 			}
 			idle++
 			if !timeout || idle%5 == 0 {
-				if oerr := open(); oerr != nil && !Transient(oerr) {
+				if oerr := open(); oerr != nil && !transient(oerr) {
 					return r, fmt.Errorf("jobs: follow batch %s: %w", id, oerr)
 				}
 			}

@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/broker"
 )
 
 // Publisher enqueues jobs.
@@ -21,15 +23,12 @@ type Publisher struct {
 // no stored job was dropped. The error's message says what to do.
 var ErrStreamFull = errors.New("jobs: the jobs stream is full")
 
-// errCodeStoreFailed is JetStream's code for a message the stream did not store (JSStreamStoreFailedF).
-const errCodeStoreFailed jetstream.ErrorCode = 10077
-
 // publishError turns JetStream's answer to a full stream (discard new) into [ErrStreamFull].
 // The server answers every store failure with one code (10077, "{err}"); the limit reached is
 // only in its description.
 func publishError(job *Job, err error) error {
 	var apiErr *jetstream.APIError
-	if errors.As(err, &apiErr) && apiErr.ErrorCode == errCodeStoreFailed &&
+	if errors.As(err, &apiErr) && apiErr.ErrorCode == broker.ErrCodeStoreFailed &&
 		(strings.Contains(apiErr.Description, "maximum bytes exceeded") || strings.Contains(apiErr.Description, "maximum messages exceeded")) {
 		return fmt.Errorf("%w (%s, %s): job %s not stored; wait for the workers to work the backlog down, "+
 			"add workers, or raise HRPUSH_JOBS_MAX_BYTES / HRPUSH_JOBS_MAX_MSGS and run 'enqueue setup --apply'",
@@ -109,7 +108,7 @@ func (p *Publisher) PublishAll(ctx context.Context, jobs []*Job, done func(Publi
 			case ack := <-pd.f.Ok():
 				done(PublishResult{Job: pd.job, Duplicate: ack.Duplicate, Seq: ack.Sequence})
 			case err := <-pd.f.Err():
-				if Transient(err) && !lastRound {
+				if transient(err) && !lastRound {
 					again = append(again, pd)
 					continue
 				}

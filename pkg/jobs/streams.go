@@ -12,6 +12,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/broker"
 )
 
 // Names of the streams, subjects and buckets hrpush uses.
@@ -522,68 +524,13 @@ func (s *setup) retry(ctx context.Context, what string, op func(ctx context.Cont
 	})
 }
 
-// retry runs op, each call bounded by each, until it succeeds, fails with an error that is not
-// [Transient], ctx ends, or total has passed (0: no bound but ctx's); waiting, when set, is
-// called with each transient error. The pause between calls grows from 100 ms to 1 s: a
-// JetStream leader lost is replaced within seconds, and the caller resumes as soon as the new
-// one answers. total is kept as a time rather than a context of its own: a job's event, ack and
-// records go through here, and each context with a deadline costs a timer and a registration
-// with its parent (7 % of a worker's CPU samples, with the HTTP clients').
+// retry is [broker.Retry] of what is transient here.
 func retry(ctx context.Context, total, each time.Duration, op func(ctx context.Context) error, waiting func(error)) error {
-	var end time.Time // zero: none
-	if total > 0 {
-		end = time.Now().Add(total)
-	}
-	wait := 100 * time.Millisecond
-	for {
-		bound := time.Now().Add(each)
-		if !end.IsZero() && end.Before(bound) {
-			bound = end
-		}
-		octx, cancel := context.WithDeadline(ctx, bound)
-		err := op(octx)
-		cancel()
-		if err == nil || !Transient(err) || ctx.Err() != nil {
-			return err
-		}
-		if waiting != nil {
-			waiting(err)
-		}
-		if !end.IsZero() {
-			left := time.Until(end)
-			if left <= 0 {
-				return err
-			}
-			wait = min(wait, left)
-		}
-		if !sleep(ctx, wait) {
-			return err
-		}
-		wait = min(2*wait, time.Second)
-	}
+	return broker.Retry(ctx, total, each, op, transient, waiting)
 }
 
-// Transient reports whether a JetStream error may go away on its own within seconds: no
-// answer (timeout, no responders), a server reconnecting, JetStream (or the leader of a stream
-// or consumer) not available yet, or servers to place a stream or consumer on not online yet.
-func Transient(err error) bool {
-	var apiErr *jetstream.APIError
-	switch {
-	case err == nil:
-		return false
-	case errors.Is(err, errNotYet), errors.Is(err, context.DeadlineExceeded), errors.Is(err, nats.ErrTimeout),
-		errors.Is(err, nats.ErrNoResponders), errors.Is(err, jetstream.ErrNoStreamResponse),
-		errors.Is(err, nats.ErrConnectionReconnecting), errors.Is(err, nats.ErrDisconnected),
-		errors.Is(err, jetstream.ErrJetStreamNotEnabled), errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount):
-		return true
-	case peersNotYet(err):
-		return true
-	case errors.As(err, &apiErr):
-		// A stream refusing a message for its limits (503 too) stays refused.
-		return (apiErr.Code >= 500 || apiErr.Code == 408) && apiErr.ErrorCode != errCodeStoreFailed
-	}
-	return false
-}
+// transient is [broker.Transient], or a stream not created yet that setup waits for.
+func transient(err error) bool { return errors.Is(err, errNotYet) || broker.Transient(err) }
 
 // streamDiffs says how have differs from want, in the settings hrpush sets.
 func streamDiffs(have, want jetstream.StreamConfig) []string {
@@ -685,25 +632,6 @@ func jetStreamOff(nc *nats.Conn, err error) bool {
 
 // errNotYet marks a missing stream that WaitStreams waits for.
 var errNotYet = errors.New("not created yet")
-
-// errCodeNoPeers is JetStream's code for a stream or consumer it finds no servers to place on
-// (JSClusterNoPeersErrF, 400).
-const errCodeNoPeers jetstream.ErrorCode = 10005
-
-// peersNotYet reports whether err is JetStream finding no servers to place a stream or consumer
-// on because some are offline, or not yet running JetStream for the cluster: a fresh cluster
-// whose meta leader has not heard from every server yet answers so (two workers starting with
-// a fresh 3-server cluster failed on it: "no suitable peers for placement, peer offline"), and
-// so does one waiting for a server that is restarting. Its other reasons (storage, tags) are
-// settings and stay errors.
-func peersNotYet(err error) bool {
-	var apiErr *jetstream.APIError
-	if !errors.As(err, &apiErr) || apiErr.ErrorCode != errCodeNoPeers {
-		return false
-	}
-	return strings.Contains(apiErr.Description, "peer offline") ||
-		strings.Contains(apiErr.Description, "jetstream not enabled in cluster")
-}
 
 // StreamExists reports whether the stream name exists, waiting through the errors of a
 // JetStream that is not ready yet, up to cfg.SetupTimeout.

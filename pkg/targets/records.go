@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/hrpush/hrpush/pkg/broker"
 )
 
 // Records is a NATS KV bucket of JSON records that the workers of a target share: what the
@@ -61,28 +63,14 @@ func (r Records) Put(ctx context.Context, key string, v any) error {
 	if err != nil {
 		return err
 	}
-	// One context per attempt, bounded by the end of StoreTimeout too: no context of its own
-	// for the whole (a record write is in every job's path, and each context with a deadline
-	// costs a timer and its cancellation).
-	ctx = context.WithoutCancel(ctx)
-	end := time.Now().Add(StoreTimeout)
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		bound := time.Now().Add(OpTimeout)
-		if end.Before(bound) {
-			bound = end
-		}
-		octx, ocancel := context.WithDeadline(ctx, bound)
-		_, err = r.KV.Put(octx, key, b)
-		ocancel()
-		if err == nil {
-			return nil
-		}
-		left := time.Until(end)
-		if left <= 0 {
-			return fmt.Errorf("%s: store %s: %w", r.Name, key, err)
-		}
-		time.Sleep(min(wait, left))
+	err = broker.Retry(context.WithoutCancel(ctx), StoreTimeout, OpTimeout, func(ctx context.Context) error {
+		_, err := r.KV.Put(ctx, key, b)
+		return err
+	}, func(error) bool { return true }, nil)
+	if err != nil {
+		return fmt.Errorf("%s: store %s: %w", r.Name, key, err)
 	}
+	return nil
 }
 
 // Swap stores v under key if the record is still at revision rev (0: if there is none), and
@@ -112,19 +100,12 @@ func (r Records) Swap(ctx context.Context, key string, v any, rev uint64) (uint6
 // on after ctx is done, and tries again until StoreTimeout (a bucket's leader lost is replaced
 // within seconds) unless the record changed.
 func (r Records) Keep(ctx context.Context, key string, v any, rev uint64) (uint64, error) {
-	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), StoreTimeout)
-	defer cancel()
-	for wait := 100 * time.Millisecond; ; wait = min(2*wait, time.Second) {
-		newRev, err := r.Swap(ctx, key, v, rev)
-		if err == nil || errors.Is(err, ErrRecordChanged) {
-			return newRev, err
-		}
-		select {
-		case <-time.After(wait):
-		case <-ctx.Done():
-			return 0, err
-		}
-	}
+	var newRev uint64
+	err := broker.Retry(context.WithoutCancel(ctx), StoreTimeout, OpTimeout, func(ctx context.Context) (err error) {
+		newRev, err = r.Swap(ctx, key, v, rev)
+		return err
+	}, func(err error) bool { return !errors.Is(err, ErrRecordChanged) }, nil)
+	return newRev, err
 }
 
 // WaitChange waits until key's revision moves past rev, at most d (e.g. the rest of another

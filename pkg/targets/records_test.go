@@ -142,3 +142,62 @@ func TestLeaseHeldByOther(t *testing.T) {
 		}
 	}
 }
+
+// flakyKV fails its first writes as a bucket whose leader was lost does (no answer).
+type flakyKV struct {
+	jetstream.KeyValue
+	failures int // writes left to fail
+	writes   int
+}
+
+func (k *flakyKV) fail() error {
+	k.writes++
+	if k.failures > 0 {
+		k.failures--
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
+func (k *flakyKV) Put(ctx context.Context, key string, value []byte) (uint64, error) {
+	if err := k.fail(); err != nil {
+		return 0, err
+	}
+	return k.KeyValue.Put(ctx, key, value)
+}
+
+func (k *flakyKV) Update(ctx context.Context, key string, value []byte, rev uint64) (uint64, error) {
+	if err := k.fail(); err != nil {
+		return 0, err
+	}
+	return k.KeyValue.Update(ctx, key, value, rev)
+}
+
+// TestRecordsWritesRetry: Put and Keep try a failed write again until it is stored; Keep does
+// not try again a write refused because the record changed.
+func TestRecordsWritesRetry(t *testing.T) {
+	t.Parallel()
+	kv := &flakyKV{KeyValue: brokertest.Start(t).KeyValue(t, jetstream.KeyValueConfig{Bucket: "records"})}
+	r := targets.Records{KV: kv, Name: "test: record"}
+
+	kv.failures = 2
+	if err := r.Put(t.Context(), "k", record{N: 1}); err != nil {
+		t.Fatalf("Put: %v", err)
+	}
+	var v record
+	rev, err := r.Get(t.Context(), "k", &v)
+	if err != nil || v.N != 1 || kv.writes != 3 {
+		t.Fatalf("after Put: %+v, %v, %d writes; want n 1 after 3 writes", v, err, kv.writes)
+	}
+
+	kv.failures, kv.writes = 2, 0
+	rev, err = r.Keep(t.Context(), "k", record{N: 2}, rev)
+	if err != nil || rev == 0 || kv.writes != 3 {
+		t.Fatalf("Keep: rev %d, %v, %d writes; want a new revision after 3 writes", rev, err, kv.writes)
+	}
+
+	kv.writes = 0
+	if _, err := r.Keep(t.Context(), "k", record{N: 3}, rev-1); !errors.Is(err, targets.ErrRecordChanged) || kv.writes != 1 {
+		t.Errorf("Keep at a stale revision: %v after %d writes; want ErrRecordChanged after 1", err, kv.writes)
+	}
+}
