@@ -13,9 +13,9 @@ import (
 // Retry runs op, each call bounded by each, until it succeeds, fails with an error retryable
 // refuses, ctx ends, or total has passed (0: no bound but ctx's); waiting, when set, is called
 // with each error retried. The pause between calls grows from 100 ms to 1 s: a JetStream leader
-// lost is replaced within seconds, and the caller resumes as soon as the new one answers. It is
-// the one retry loop of hrpush's NATS calls: a job's event, ack, DLQ entry and records, a
-// producer's publish, setup. total is kept as a time rather than a context of its own: a job's
+// lost is replaced within seconds, and the caller resumes as soon as the new one answers. Single
+// JetStream calls go through it: a job's event, ack and DLQ entry, the records of the targets,
+// a producer's publish, setup. total is kept as a time rather than a context of its own: a job's
 // event, ack and records go through here, and each context with a deadline costs a timer and
 // a registration with its parent (7 % of a worker's CPU samples, with the HTTP clients').
 func Retry(ctx context.Context, total, each time.Duration, op func(ctx context.Context) error, retryable func(error) bool, waiting func(error)) error {
