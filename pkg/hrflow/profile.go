@@ -368,16 +368,11 @@ func parseCommon(s string) (time.Time, bool) {
 	}
 	// time.Parse gives a +0000 time the local location when it is at offset 0 then, and
 	// otherwise a location of its own: leave that case to it.
-	if local := t.In(time.Local); offset(local) == 0 {
+	local := t.In(time.Local)
+	if _, off := local.Zone(); off == 0 {
 		return local, true
 	}
 	return time.Time{}, false
-}
-
-// offset is t's zone offset in seconds.
-func offset(t time.Time) int {
-	_, off := t.Zone()
-	return off
 }
 
 // shortLayout returns the first layout of timeLayouts a string of s's length can be in, when
